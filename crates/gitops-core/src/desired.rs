@@ -1,0 +1,162 @@
+//! [`DesiredState`]: what one revision declares, with provenance.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::ObjectKey;
+use crate::object::Object;
+use crate::revision::Revision;
+use crate::scope::KindRegistry;
+
+/// Where an object was declared.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Provenance {
+    /// File path, relative to the snapshot root.
+    pub path: String,
+    /// Index of the YAML document in the file (0-based; 0 for JSON).
+    pub document: usize,
+    /// 1-based line where the document starts, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Index inside a `List` document, when the object came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+}
+
+impl fmt::Display for Provenance {
+    /// `apps/web.yaml#2 (line 14)`, `all.yaml#0 items[3]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.path, self.document)?;
+        if let Some(i) = self.item {
+            write!(f, " items[{i}]")?;
+        }
+        if let Some(l) = self.line {
+            write!(f, " (line {l})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One desired object and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredObject {
+    /// The validated manifest (namespace defaulted).
+    pub object: Object,
+    /// Where it was declared.
+    pub provenance: Provenance,
+}
+
+/// The same object declared twice.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key} is declared twice: at {first} and at {second}")]
+pub struct DuplicateObject {
+    /// The object.
+    pub key: ObjectKey,
+    /// Where it was declared first.
+    pub first: Provenance,
+    /// Where it was declared again.
+    pub second: Provenance,
+}
+
+/// The objects one revision declares, keyed (and so ordered) by [`ObjectKey`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredState {
+    revision: Option<Revision>,
+    objects: BTreeMap<ObjectKey, DesiredObject>,
+    #[serde(default)]
+    kinds: KindRegistry,
+}
+
+impl DesiredState {
+    /// An empty desired state for a revision.
+    pub fn new(revision: Option<Revision>) -> Self {
+        Self {
+            revision,
+            objects: BTreeMap::new(),
+            kinds: KindRegistry::builtin(),
+        }
+    }
+
+    /// Adds an object; a second declaration of the same key is refused,
+    /// naming both places. Of two declarations the one at the smaller
+    /// provenance is kept, so the result does not depend on insertion order.
+    pub fn insert(&mut self, object: DesiredObject) -> Result<(), DuplicateObject> {
+        use std::collections::btree_map::Entry;
+        match self.objects.entry(object.object.key().clone()) {
+            Entry::Vacant(v) => {
+                v.insert(object);
+                Ok(())
+            }
+            Entry::Occupied(mut o) => {
+                let (first, second) = if object.provenance < o.get().provenance {
+                    let old = o.insert(object);
+                    (o.get().provenance.clone(), old.provenance)
+                } else {
+                    (o.get().provenance.clone(), object.provenance)
+                };
+                Err(DuplicateObject {
+                    key: o.key().clone(),
+                    first,
+                    second,
+                })
+            }
+        }
+    }
+
+    /// Removes an object.
+    pub fn remove(&mut self, key: &ObjectKey) -> Option<DesiredObject> {
+        self.objects.remove(key)
+    }
+
+    /// The revision these objects come from.
+    pub fn revision(&self) -> Option<&Revision> {
+        self.revision.as_ref()
+    }
+
+    /// Sets the revision.
+    pub fn set_revision(&mut self, revision: Option<Revision>) {
+        self.revision = revision;
+    }
+
+    /// The kinds known while rendering (built-ins plus CRDs of this state).
+    pub fn kinds(&self) -> &KindRegistry {
+        &self.kinds
+    }
+
+    /// Replaces the kind registry.
+    pub fn set_kinds(&mut self, kinds: KindRegistry) {
+        self.kinds = kinds;
+    }
+
+    /// One object.
+    pub fn get(&self, key: &ObjectKey) -> Option<&DesiredObject> {
+        self.objects.get(key)
+    }
+
+    /// Whether the state declares an object.
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.objects.contains_key(key)
+    }
+
+    /// Objects in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ObjectKey, &DesiredObject)> {
+        self.objects.iter()
+    }
+
+    /// Keys in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &ObjectKey> {
+        self.objects.keys()
+    }
+
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether no object is declared.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}

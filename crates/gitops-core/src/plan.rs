@@ -1,0 +1,809 @@
+//! The planner: a pure function from desired and live state to an ordered
+//! [`Plan`].
+//!
+//! # Laws (checked with proptest in `tests/planner_laws.rs`)
+//! 1. Convergence: executing a plan on the in-memory runtime and planning
+//!    again gives a plan without steps.
+//! 2. Determinism: the same inputs give a byte-identical plan.
+//! 3. Ordering: every Namespace and CRD is applied before the objects that
+//!    live in it or are of its kind; deletions run after all applies, in the
+//!    reverse order.
+//! 4. Prune safety: only objects that both the owner's inventory lists and
+//!    whose live owner label names the owner are deleted.
+//! 5. Minimality: an object whose declared fields match produces no step.
+//!
+//! # Order
+//! Steps are sorted by *wave*, then by kind rank, then by key. The wave is
+//! the integer annotation [`WAVE_ANNOTATION`] (default 0), raised so that an
+//! object is never in an earlier wave than its Namespace or its CRD. The
+//! kind rank is Helm's install order (`pkg/release/util/kind_sorter.go`,
+//! `InstallOrder`): Namespace, NetworkPolicy, ResourceQuota, LimitRange,
+//! PodSecurityPolicy, PodDisruptionBudget, ServiceAccount, Secret,
+//! ConfigMap, StorageClass, PersistentVolume, PersistentVolumeClaim,
+//! CustomResourceDefinition, ClusterRole, ClusterRoleBinding, Role,
+//! RoleBinding, Service, DaemonSet, Pod, ReplicationController, ReplicaSet,
+//! Deployment, HorizontalPodAutoscaler, StatefulSet, Job, CronJob,
+//! IngressClass, Ingress, APIService, then webhooks; custom resources come
+//! after every built-in kind.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use gitops_diff::{
+    BuiltinLists, CrdLists, DiffOptions, LayeredLists, ListSemantics, ObjectDiff, PathElement,
+};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::desired::{DesiredState, Provenance};
+use crate::key::{GroupKind, ObjectKey};
+use crate::object::Object;
+use crate::scope::KindRegistry;
+use crate::target::{DEFAULT_FIELD_MANAGER, Inventory, LiveState, OWNER_LABEL, OwnerId};
+
+/// Annotation that puts an object in a sync wave (an integer; lower first).
+pub const WAVE_ANNOTATION: &str = "gitops-rs.io/wave";
+/// Annotation that, set to `disabled`, keeps an object from ever being pruned.
+pub const PRUNE_ANNOTATION: &str = "gitops-rs.io/prune";
+
+const INSTALL_ORDER: &[&str] = &[
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// The install rank of a kind: its place in the install order; built-in
+/// kinds not in the table come after those in it, custom kinds last.
+pub fn kind_rank(gk: &GroupKind, builtin: &KindRegistry) -> usize {
+    if builtin.is_builtin(gk) {
+        INSTALL_ORDER
+            .iter()
+            .position(|k| *k == gk.kind)
+            .unwrap_or(INSTALL_ORDER.len())
+    } else {
+        INSTALL_ORDER.len() + 1
+    }
+}
+
+/// Options of [`plan`].
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Whose plan this is: applied objects get [`OWNER_LABEL`] = owner.
+    pub owner: OwnerId,
+    /// The server-side-apply field manager (whose `managedFields` say what
+    /// we owned before).
+    pub field_manager: String,
+    /// Delete objects the inventory lists and the desired state no longer
+    /// declares.
+    pub prune: bool,
+    /// Take over objects whose owner label names another owner, instead of
+    /// reporting a conflict that blocks the sync.
+    pub allow_adoption: bool,
+    /// Allow a desired state without objects (otherwise refused: an empty
+    /// revision is far more often a mistake than an intent).
+    pub allow_empty: bool,
+    /// Refuse a plan that would prune more than this share (0.0–1.0) of the
+    /// inventory...
+    pub max_prune_share: f64,
+    /// ...unless this is set.
+    pub allow_mass_prune: bool,
+    /// Inventories of other owners: a desired object another owner lists is
+    /// a shared-resource conflict.
+    pub other_inventories: Vec<Inventory>,
+    /// Comparison options (ignore rules, extra list semantics). The list
+    /// semantics of CRDs in the desired state are layered on top.
+    pub diff: DiffOptions,
+}
+
+impl PlanOptions {
+    /// Defaults for an owner: prune on, no adoption, empty states refused,
+    /// at most half of the inventory pruned at once.
+    pub fn new(owner: OwnerId) -> Self {
+        Self {
+            owner,
+            field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
+            prune: true,
+            allow_adoption: false,
+            allow_empty: false,
+            max_prune_share: 0.5,
+            allow_mass_prune: false,
+            other_inventories: Vec::new(),
+            diff: DiffOptions::default(),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Create an object that does not exist.
+    Create,
+    /// Update an object whose declared fields differ.
+    Update {
+        /// The differences (`None` if the live object could not be compared).
+        diff: Option<ObjectDiff>,
+    },
+    /// Delete an object the owner no longer declares (prune).
+    Delete,
+}
+
+impl Action {
+    fn verb(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update { .. } => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// One executable step.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Step {
+    /// The object.
+    pub key: ObjectKey,
+    /// What to do.
+    #[serde(flatten)]
+    pub action: Action,
+    /// The effective wave.
+    pub wave: i64,
+    /// The API version to use.
+    pub api_version: String,
+    /// The manifest to apply (with the owner label), for create and update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<Object>,
+    /// Where the object is declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+    /// Something a reader should know (adoption of an unlabelled object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Why an object is not touched.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The object.
+    pub key: ObjectKey,
+    /// Why.
+    pub reason: String,
+}
+
+/// A conflict that blocks the sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "conflict", rename_all = "snake_case")]
+pub enum Conflict {
+    /// The live object carries another owner's label.
+    OwnedByOther {
+        /// The object.
+        key: ObjectKey,
+        /// The other owner.
+        owner: String,
+        /// Where we declare it.
+        provenance: Provenance,
+    },
+    /// Another owner's inventory lists the object too.
+    SharedWith {
+        /// The object.
+        key: ObjectKey,
+        /// The other owner.
+        owner: OwnerId,
+        /// Where we declare it.
+        provenance: Provenance,
+    },
+}
+
+/// A guard or check that refuses the whole plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The desired state has no objects.
+    EmptyDesiredState,
+    /// The plan would prune too much of the inventory.
+    MassPrune {
+        /// Objects the plan would delete.
+        deletions: usize,
+        /// Objects in the inventory.
+        inventory: usize,
+        /// The configured maximum share.
+        max_share: f64,
+    },
+    /// An annotation the planner reads has an invalid value.
+    InvalidAnnotation {
+        /// The object.
+        key: ObjectKey,
+        /// The annotation.
+        annotation: String,
+        /// The value found.
+        value: String,
+        /// Where the object is declared.
+        provenance: Provenance,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::EmptyDesiredState => write!(
+                f,
+                "the desired state is empty; refusing to prune everything (allow_empty overrides)"
+            ),
+            Refusal::MassPrune {
+                deletions,
+                inventory,
+                max_share,
+            } => write!(
+                f,
+                "the plan would prune {deletions} of {inventory} inventoried objects, more than {:.0}% (allow_mass_prune overrides)",
+                max_share * 100.0
+            ),
+            Refusal::InvalidAnnotation {
+                key,
+                annotation,
+                value,
+                provenance,
+            } => write!(
+                f,
+                "{provenance}: {key}: annotation {annotation} must be an integer, not {value:?}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Conflict::OwnedByOther {
+                key,
+                owner,
+                provenance,
+            } => write!(
+                f,
+                "{key} (declared at {provenance}) is owned by {owner:?} (label {OWNER_LABEL}); allow_adoption takes it over"
+            ),
+            Conflict::SharedWith {
+                key,
+                owner,
+                provenance,
+            } => write!(
+                f,
+                "{key} (declared at {provenance}) is also in the inventory of {owner:?}: two owners declare one object"
+            ),
+        }
+    }
+}
+
+/// Counts of a plan, for summaries and audit records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PlanSummary {
+    /// Objects to create.
+    pub create: usize,
+    /// Objects to update.
+    pub update: usize,
+    /// Objects to delete.
+    pub delete: usize,
+    /// Objects already in sync.
+    pub unchanged: usize,
+    /// Objects skipped.
+    pub skipped: usize,
+    /// Conflicts.
+    pub conflicts: usize,
+    /// Refusals.
+    pub refusals: usize,
+}
+
+/// The ordered steps that make the runtime match the desired state, and
+/// everything that was decided not to do.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    /// Whose plan.
+    pub owner: OwnerId,
+    /// The revision planned, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// Steps in execution order: applies by wave and kind, then deletions
+    /// in reverse order.
+    pub steps: Vec<Step>,
+    /// Objects already in sync.
+    pub unchanged: Vec<ObjectKey>,
+    /// Objects deliberately left alone.
+    pub skipped: Vec<Skipped>,
+    /// Ownership conflicts; any blocks the sync.
+    pub conflicts: Vec<Conflict>,
+    /// Guard refusals; any blocks the sync.
+    pub refusals: Vec<Refusal>,
+    /// What the owner's inventory lists once every step has succeeded.
+    pub next_inventory: BTreeMap<ObjectKey, String>,
+}
+
+impl Plan {
+    /// Whether conflicts or refusals forbid executing the plan.
+    pub fn is_blocked(&self) -> bool {
+        !self.conflicts.is_empty() || !self.refusals.is_empty()
+    }
+
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Counts.
+    pub fn summary(&self) -> PlanSummary {
+        let mut s = PlanSummary {
+            unchanged: self.unchanged.len(),
+            skipped: self.skipped.len(),
+            conflicts: self.conflicts.len(),
+            refusals: self.refusals.len(),
+            ..PlanSummary::default()
+        };
+        for step in &self.steps {
+            match step.action {
+                Action::Create => s.create += 1,
+                Action::Update { .. } => s.update += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+}
+
+impl fmt::Display for PlanSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} to create, {} to update, {} to delete, {} unchanged",
+            self.create, self.update, self.delete, self.unchanged
+        )?;
+        if self.skipped > 0 {
+            write!(f, ", {} skipped", self.skipped)?;
+        }
+        if self.conflicts > 0 {
+            write!(f, ", {} conflicts", self.conflicts)?;
+        }
+        if self.refusals > 0 {
+            write!(f, ", {} refused", self.refusals)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Plan {
+    /// A human-readable plan: one line per step, with field changes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plan for {}", self.owner)?;
+        if let Some(r) = &self.revision {
+            write!(f, " at {}", r.get(..12).unwrap_or(r))?;
+        }
+        writeln!(f, ": {}", self.summary())?;
+        for r in &self.refusals {
+            writeln!(f, "  x refused: {r}")?;
+        }
+        for c in &self.conflicts {
+            writeln!(f, "  ! conflict: {c}")?;
+        }
+        for s in &self.steps {
+            let sign = match s.action {
+                Action::Create => '+',
+                Action::Update { .. } => '~',
+                Action::Delete => '-',
+            };
+            write!(f, "  {sign} {:<6} {} (wave {})", s.action.verb(), s.key, s.wave)?;
+            if let Some(p) = &s.provenance {
+                write!(f, " from {p}")?;
+            }
+            writeln!(f)?;
+            if let Some(n) = &s.note {
+                writeln!(f, "      note: {n}")?;
+            }
+            if let Action::Update { diff: Some(d) } = &s.action {
+                for c in &d.changes {
+                    let show = |v: &Option<Value>| {
+                        v.as_ref().map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
+                    };
+                    writeln!(f, "      {}: {} -> {}", c.path, show(&c.before), show(&c.after))?;
+                }
+            }
+        }
+        for s in &self.skipped {
+            writeln!(f, "  = skipped {}: {}", s.key, s.reason)?;
+        }
+        Ok(())
+    }
+}
+
+fn wave_of(object: &Object) -> Result<i64, String> {
+    match object.annotation(WAVE_ANNOTATION) {
+        None => Ok(0),
+        Some(v) => v.trim().parse::<i64>().map_err(|_| v.to_owned()),
+    }
+}
+
+fn live_label<'a>(live: &'a Value, label: &str) -> Option<&'a str> {
+    live.pointer("/metadata/labels")?.get(label)?.as_str()
+}
+
+/// List semantics for a desired state: its CRDs' schemas over the caller's.
+fn lists_for(desired: &DesiredState, base: &Arc<dyn ListSemantics>) -> Arc<dyn ListSemantics> {
+    let mut crds = CrdLists::new();
+    let mut any = false;
+    for (key, d) in desired.iter() {
+        if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
+            // An unreadable schema leaves that CRD's lists atomic, which only
+            // makes comparison stricter, never silently looser.
+            any |= crds.add_crd(d.object.as_value()).is_ok();
+        }
+    }
+    if any {
+        Arc::new(LayeredLists::new(vec![Arc::new(crds), base.clone()]))
+    } else {
+        base.clone()
+    }
+}
+
+/// Removes from the object to apply the fields an ignore rule says belong to
+/// someone else: the rule's JSON pointers, and the plain-field paths owned
+/// by ignored managers in the live object (so applying never takes
+/// `spec.replicas` back from an autoscaler).
+fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOptions) {
+    let gk = GroupKind::of(applied);
+    for rule in options.ignore.iter().filter(|r| r.matches(&gk)) {
+        for p in &rule.json_pointers {
+            remove_pointer(applied, p);
+        }
+        let Some(live) = live else { continue };
+        let Ok(entries) = gitops_diff::managed_fields(live) else {
+            continue;
+        };
+        for e in entries.iter().filter(|e| rule.managers.contains(&e.manager)) {
+            for path in e.fields.iter() {
+                let mut ptr = String::new();
+                let plain = path.0.iter().all(|pe| match pe {
+                    PathElement::Field(f) => {
+                        ptr.push('/');
+                        ptr.push_str(&f.replace('~', "~0").replace('/', "~1"));
+                        true
+                    }
+                    _ => false,
+                });
+                if plain && !ptr.is_empty() {
+                    remove_pointer(applied, &ptr);
+                }
+            }
+        }
+    }
+}
+
+fn remove_pointer(v: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match v.pointer_mut(parent) {
+        Some(Value::Object(m)) => {
+            m.remove(&last);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = last.parse::<usize>() {
+                if i < a.len() {
+                    a.remove(i);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Computes the plan that makes `live` match `desired` for `options.owner`.
+///
+/// `live` holds the observed objects (the desired ones and the inventory's)
+/// and the owner's inventory. Pure and deterministic.
+pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
+    let builtin = KindRegistry::builtin();
+    let owner = options.owner.as_str();
+    let diff_options = DiffOptions {
+        lists: lists_for(desired, &options.diff.lists),
+        ignore: options.diff.ignore.clone(),
+    };
+    let mut refusals = Vec::new();
+    let mut conflicts = Vec::new();
+    let mut skipped = Vec::new();
+    let mut unchanged = Vec::new();
+    let mut next_inventory = BTreeMap::new();
+
+    // Waves: own annotation, raised to that of the Namespace and the CRD.
+    let mut own_wave: BTreeMap<&ObjectKey, i64> = BTreeMap::new();
+    for (key, d) in desired.iter() {
+        match wave_of(&d.object) {
+            Ok(w) => {
+                own_wave.insert(key, w);
+            }
+            Err(value) => refusals.push(Refusal::InvalidAnnotation {
+                key: key.clone(),
+                annotation: WAVE_ANNOTATION.to_owned(),
+                value,
+                provenance: d.provenance.clone(),
+            }),
+        }
+    }
+    let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
+    for (key, d) in desired.iter() {
+        if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
+            if let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object) {
+                crd_wave.insert(gk, own_wave.get(key).copied().unwrap_or(0));
+            }
+        }
+    }
+    let ns_wave = |ns: &str| -> Option<i64> {
+        own_wave
+            .get(&ObjectKey::new("", "Namespace", None, ns))
+            .copied()
+    };
+    let effective_wave = |key: &ObjectKey| -> i64 {
+        let mut w = own_wave.get(key).copied().unwrap_or(0);
+        if let Some(nw) = key.namespace.as_deref().and_then(ns_wave) {
+            w = w.max(nw);
+        }
+        if let Some(cw) = crd_wave.get(&key.group_kind()) {
+            w = w.max(*cw);
+        }
+        w
+    };
+
+    let mut applies: Vec<(i64, usize, Step)> = Vec::new();
+    for (key, d) in desired.iter() {
+        let mut object = d.object.clone();
+        if let Err(e) = object.set_label(OWNER_LABEL, owner) {
+            // OwnerId is validated as a label value, so this cannot happen;
+            // report it rather than panic.
+            skipped.push(Skipped {
+                key: key.clone(),
+                reason: format!("cannot label with owner: {e}"),
+            });
+            continue;
+        }
+        for other in &options.other_inventories {
+            if other.owner != options.owner && other.contains(key) {
+                conflicts.push(Conflict::SharedWith {
+                    key: key.clone(),
+                    owner: other.owner.clone(),
+                    provenance: d.provenance.clone(),
+                });
+            }
+        }
+        let live_obj = live.objects.get(key);
+        let mut applied = object.as_value().clone();
+        strip_ignored(&mut applied, live_obj, &diff_options);
+        let object = match Object::new(applied) {
+            Ok(o) => o,
+            Err(e) => {
+                skipped.push(Skipped {
+                    key: key.clone(),
+                    reason: format!("ignore rules removed a required field: {e}"),
+                });
+                continue;
+            }
+        };
+        next_inventory.insert(key.clone(), object.api_version().to_owned());
+        let wave = effective_wave(key);
+        let rank = kind_rank(&key.group_kind(), &builtin);
+        let mut note = None;
+        let action = match live_obj {
+            None => Action::Create,
+            Some(l) => {
+                match live_label(l, OWNER_LABEL) {
+                    Some(o) if o != owner => {
+                        if options.allow_adoption {
+                            note = Some(format!("adopting from owner {o:?}"));
+                        } else {
+                            conflicts.push(Conflict::OwnedByOther {
+                                key: key.clone(),
+                                owner: o.to_owned(),
+                                provenance: d.provenance.clone(),
+                            });
+                            continue;
+                        }
+                    }
+                    None => note = Some("adopting an object that has no owner label".to_owned()),
+                    Some(_) => {}
+                }
+                let previously = gitops_diff::owned_by(l, &options.field_manager).ok().flatten();
+                match gitops_diff::compare(object.as_value(), l, previously.as_ref(), &diff_options) {
+                    Ok(diff) if diff.is_empty() && note.is_none() => {
+                        unchanged.push(key.clone());
+                        continue;
+                    }
+                    Ok(diff) => Action::Update { diff: Some(diff) },
+                    Err(e) => {
+                        note = Some(format!("live object cannot be compared ({e}); re-applying"));
+                        Action::Update { diff: None }
+                    }
+                }
+            }
+        };
+        applies.push((
+            wave,
+            rank,
+            Step {
+                key: key.clone(),
+                action,
+                wave,
+                api_version: object.api_version().to_owned(),
+                provenance: Some(d.provenance.clone()),
+                object: Some(object),
+                note,
+            },
+        ));
+    }
+    applies.sort_by(|a, b| (a.0, a.1, &a.2.key).cmp(&(b.0, b.1, &b.2.key)));
+
+    // Prune: inventory entries no longer declared.
+    let mut deletes: Vec<(i64, usize, Step)> = Vec::new();
+    let inventory_len = live.inventory.as_ref().map_or(0, |i| i.objects.len());
+    if let Some(inv) = &live.inventory {
+        for (key, api_version) in &inv.objects {
+            if desired.contains(key) {
+                continue;
+            }
+            let Some(l) = live.objects.get(key) else {
+                continue; // already gone: drop it from the inventory
+            };
+            match live_label(l, OWNER_LABEL) {
+                Some(o) if o == owner => {}
+                other => {
+                    skipped.push(Skipped {
+                        key: key.clone(),
+                        reason: format!(
+                            "listed in the inventory but its owner label is {}; not pruned",
+                            other.map_or_else(|| "missing".to_owned(), |o| format!("{o:?}"))
+                        ),
+                    });
+                    continue;
+                }
+            }
+            let protected = l
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(PRUNE_ANNOTATION))
+                .and_then(Value::as_str)
+                == Some("disabled");
+            if protected || !options.prune {
+                skipped.push(Skipped {
+                    key: key.clone(),
+                    reason: if protected {
+                        format!("no longer declared, but annotated {PRUNE_ANNOTATION}=disabled")
+                    } else {
+                        "no longer declared; prune is off".to_owned()
+                    },
+                });
+                next_inventory.insert(key.clone(), api_version.clone());
+                continue;
+            }
+            let wave = l
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(WAVE_ANNOTATION))
+                .and_then(Value::as_str)
+                .and_then(|w| w.trim().parse().ok())
+                .unwrap_or(0);
+            let rank = kind_rank(&key.group_kind(), &builtin);
+            deletes.push((
+                wave,
+                rank,
+                Step {
+                    key: key.clone(),
+                    action: Action::Delete,
+                    wave,
+                    api_version: api_version.clone(),
+                    object: None,
+                    provenance: None,
+                    note: None,
+                },
+            ));
+        }
+    }
+    deletes.sort_by(|a, b| (b.0, b.1, &b.2.key).cmp(&(a.0, a.1, &a.2.key)));
+
+    if desired.is_empty() && !options.allow_empty {
+        refusals.push(Refusal::EmptyDesiredState);
+    }
+    if !deletes.is_empty() && inventory_len > 0 && !options.allow_mass_prune {
+        let share = deletes.len() as f64 / inventory_len as f64;
+        if share > options.max_prune_share {
+            refusals.push(Refusal::MassPrune {
+                deletions: deletes.len(),
+                inventory: inventory_len,
+                max_share: options.max_prune_share,
+            });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    conflicts.retain(|c| seen.insert(format!("{c:?}")));
+
+    Plan {
+        owner: options.owner.clone(),
+        revision: desired.revision().map(|r| r.id.clone()),
+        steps: applies
+            .into_iter()
+            .chain(deletes)
+            .map(|(_, _, s)| s)
+            .collect(),
+        unchanged,
+        skipped,
+        conflicts,
+        refusals,
+        next_inventory,
+    }
+}
+
+/// An object declared by more than one owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SharedResource {
+    /// The object.
+    pub key: ObjectKey,
+    /// Who declares it, and where.
+    pub declared_by: Vec<(OwnerId, Provenance)>,
+}
+
+/// Finds objects that several sources declare (two apps silently sharing a
+/// resource is a bug waiting to happen: each sync would undo the other's).
+pub fn shared_resources(states: &[(&OwnerId, &DesiredState)]) -> Vec<SharedResource> {
+    let mut by_key: BTreeMap<&ObjectKey, Vec<(OwnerId, Provenance)>> = BTreeMap::new();
+    for (owner, state) in states {
+        for (key, d) in state.iter() {
+            by_key
+                .entry(key)
+                .or_default()
+                .push(((*owner).clone(), d.provenance.clone()));
+        }
+    }
+    by_key
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(k, mut v)| {
+            v.sort();
+            SharedResource {
+                key: k.clone(),
+                declared_by: v,
+            }
+        })
+        .collect()
+}
+
+/// The built-in list semantics, for callers assembling [`DiffOptions`].
+pub fn builtin_lists() -> Arc<dyn ListSemantics> {
+    Arc::new(BuiltinLists)
+}

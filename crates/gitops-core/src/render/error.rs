@@ -1,0 +1,290 @@
+//! [`RenderError`] and [`RenderErrors`].
+
+use std::fmt;
+
+use crate::desired::{DuplicateObject, Provenance};
+use crate::key::{GroupKind, ObjectKey};
+use crate::object::ObjectError;
+use crate::scope::CrdError;
+
+use super::options::OptionsError;
+
+/// A 1-based line and column in a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// The syntax a file is parsed with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceFormat {
+    /// YAML (`.yaml`, `.yml`), possibly several documents.
+    Yaml,
+    /// JSON (`.json`), one value.
+    Json,
+}
+
+impl fmt::Display for SourceFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Yaml => "YAML",
+            Self::Json => "JSON",
+        })
+    }
+}
+
+fn loc_suffix(location: &Option<Location>) -> String {
+    location.map(|l| format!(" (near {l})")).unwrap_or_default()
+}
+
+/// One problem found while rendering, with where it is.
+///
+/// File-level problems name the path; document-level ones a [`Provenance`]
+/// (path, document index, the line the document starts at, and the `List`
+/// item) and, where the parser knows it, the exact [`Location`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The render options are invalid (nothing was rendered).
+    #[error("invalid render options: {0}")]
+    Options(#[from] OptionsError),
+    /// A file is over [`RenderOptions::max_file_bytes`](super::RenderOptions::max_file_bytes).
+    #[error(
+        "{path}: the file has {size} bytes, over the limit of {limit} bytes (RenderOptions::max_file_bytes)"
+    )]
+    TooLarge {
+        /// File path.
+        path: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A file is not UTF-8 text.
+    #[error("{path}: not valid UTF-8 (first invalid byte at {location})")]
+    NotUtf8 {
+        /// File path.
+        path: String,
+        /// Where the first invalid byte is (the column counts characters).
+        location: Location,
+    },
+    /// Malformed YAML or JSON.
+    #[error("{at}: invalid {format}: {message}")]
+    Syntax {
+        /// Where.
+        at: Provenance,
+        /// YAML or JSON.
+        format: SourceFormat,
+        /// The parser's position, when it gave one.
+        location: Option<Location>,
+        /// The parser's message (which includes its position).
+        message: String,
+    },
+    /// A document expands beyond the parser's limits: a "billion laughs"
+    /// alias bomb, or nesting deeper than 128 levels.
+    #[error(
+        "{at}: the document is too complex to load ({message}): too many alias expansions or too deep nesting"
+    )]
+    TooComplex {
+        /// Where.
+        at: Provenance,
+        /// The parser's position, when it gave one.
+        location: Option<Location>,
+        /// The parser's message.
+        message: String,
+    },
+    /// A mapping has the same key twice.
+    #[error("{at}: duplicate key {key:?}{}", loc_suffix(.location))]
+    DuplicateKey {
+        /// Where (document).
+        at: Provenance,
+        /// Where the parser reported it, when known: the second key (JSON)
+        /// or the start of the mapping that holds it (YAML).
+        location: Option<Location>,
+        /// The key.
+        key: String,
+    },
+    /// A mapping key is not a string (numbers and booleans are accepted and
+    /// turned into strings, as Kubernetes tools do; null, lists and
+    /// mappings are not).
+    #[error("{at}: unsupported mapping key: {found}{}", loc_suffix(.location))]
+    UnsupportedKey {
+        /// Where (document).
+        at: Provenance,
+        /// Where the key is, when known.
+        location: Option<Location>,
+        /// What the key is (`null`, `a list`, ...).
+        found: String,
+    },
+    /// A value JSON cannot represent or Kubernetes tools would not accept: a
+    /// custom YAML tag, a YAML merge key (`<<`), `.nan`/`.inf`, an integer
+    /// out of the 64-bit range.
+    #[error("{at}: unsupported value: {what}{}", loc_suffix(.location))]
+    UnsupportedValue {
+        /// Where (document).
+        at: Provenance,
+        /// Where the value is, when known.
+        location: Option<Location>,
+        /// What was found.
+        what: String,
+    },
+    /// A document is not a valid Kubernetes object.
+    #[error("{at}: {source}")]
+    Invalid {
+        /// Where.
+        at: Provenance,
+        /// What is wrong.
+        #[source]
+        source: ObjectError,
+    },
+    /// A `List` document whose `items` is not a list.
+    #[error("{at}: `items` of {kind} must be a list")]
+    InvalidList {
+        /// Where.
+        at: Provenance,
+        /// The list's kind.
+        kind: String,
+    },
+    /// A `CustomResourceDefinition` the registry cannot learn from.
+    #[error("{at}: {source}")]
+    Crd {
+        /// Where.
+        at: Provenance,
+        /// What is wrong.
+        #[source]
+        source: CrdError,
+    },
+    /// A kind that is not built in, not defined by a CRD of the snapshot and
+    /// not registered in the options: its scope is unknown, so it is
+    /// reported rather than guessed.
+    #[error(
+        "{at}: unknown kind {kind} (apiVersion {api_version}) of {name:?}: not a built-in kind, not defined by a CustomResourceDefinition in this snapshot, not registered in RenderOptions::kinds"
+    )]
+    UnknownKind {
+        /// Where.
+        at: Provenance,
+        /// The kind.
+        kind: GroupKind,
+        /// The `apiVersion` as written.
+        api_version: String,
+        /// The object's name.
+        name: String,
+    },
+    /// A cluster-scoped object that sets `metadata.namespace`.
+    #[error("{at}: {key} sets metadata.namespace {namespace:?}, but {kind} is cluster-scoped")]
+    NamespaceOnClusterScoped {
+        /// Where.
+        at: Provenance,
+        /// The object (without namespace).
+        key: ObjectKey,
+        /// Its kind.
+        kind: GroupKind,
+        /// The namespace it sets.
+        namespace: String,
+    },
+    /// The same object declared twice; both places are named.
+    #[error(transparent)]
+    Duplicate(#[from] DuplicateObject),
+}
+
+impl RenderError {
+    /// The path of the file at fault (the first declaration for a
+    /// duplicate); `None` for invalid options.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Self::Options(_) => None,
+            Self::TooLarge { path, .. } | Self::NotUtf8 { path, .. } => Some(path),
+            Self::Syntax { at, .. }
+            | Self::TooComplex { at, .. }
+            | Self::DuplicateKey { at, .. }
+            | Self::UnsupportedKey { at, .. }
+            | Self::UnsupportedValue { at, .. }
+            | Self::Invalid { at, .. }
+            | Self::InvalidList { at, .. }
+            | Self::Crd { at, .. }
+            | Self::UnknownKind { at, .. }
+            | Self::NamespaceOnClusterScoped { at, .. } => Some(&at.path),
+            Self::Duplicate(d) => Some(&d.first.path),
+        }
+    }
+
+    /// Fills in the path of an error cached without one.
+    pub(crate) fn set_path(&mut self, new: &str) {
+        match self {
+            Self::Options(_) | Self::Duplicate(_) => {}
+            Self::TooLarge { path, .. } | Self::NotUtf8 { path, .. } => new.clone_into(path),
+            Self::Syntax { at, .. }
+            | Self::TooComplex { at, .. }
+            | Self::DuplicateKey { at, .. }
+            | Self::UnsupportedKey { at, .. }
+            | Self::UnsupportedValue { at, .. }
+            | Self::Invalid { at, .. }
+            | Self::InvalidList { at, .. }
+            | Self::Crd { at, .. }
+            | Self::UnknownKind { at, .. }
+            | Self::NamespaceOnClusterScoped { at, .. } => new.clone_into(&mut at.path),
+        }
+    }
+}
+
+/// All the problems of one render, in a deterministic order (by file, then
+/// document; then the checks that need the whole snapshot: CRDs, kinds and
+/// scopes, duplicates).
+///
+/// Displays one error per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RenderErrors(pub Vec<RenderError>);
+
+impl fmt::Display for RenderErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl RenderErrors {
+    /// The errors.
+    pub fn iter(&self) -> std::slice::Iter<'_, RenderError> {
+        self.0.iter()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none (never the case for an `Err` of a render).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a RenderErrors {
+    type Item = &'a RenderError;
+    type IntoIter = std::slice::Iter<'a, RenderError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl IntoIterator for RenderErrors {
+    type Item = RenderError;
+    type IntoIter = std::vec::IntoIter<RenderError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}

@@ -1,0 +1,308 @@
+//! Rendering plain manifests: [`Snapshot`] → [`DesiredState`].
+//!
+//! Every file of the snapshot that is a manifest by the rules of
+//! [`SkipReason`] (`.yaml`, `.yml`, `.json`; not hidden, not Kustomize or
+//! Helm files; matching the include/exclude globs of the
+//! [`RenderOptions`]) is parsed:
+//!
+//! - YAML files may hold several documents (`---`); empty documents are
+//!   skipped. A JSON file holds one value.
+//! - A document whose `kind` ends in `List` and that has `items`
+//!   (`List`, `ConfigMapList`, ...) is flattened into its items.
+//! - Each object is validated ([`Object::new`]); duplicate mapping keys,
+//!   non-scalar keys, custom tags, merge keys and non-finite numbers are
+//!   refused, alias bombs and deep nesting are bounded by the parser's limits.
+//!
+//! Then, with every CRD of the snapshot known ([`KindRegistry::add_crd`]),
+//! each object's kind must be known (built-in, defined by a CRD, or
+//! registered in the options); namespaced objects without a namespace get
+//! [`RenderOptions::default_namespace`]; cluster-scoped objects must not set
+//! one; and no object may be declared twice.
+//!
+//! Rendering collects every error of the snapshot ([`RenderErrors`]) and
+//! returns no partial state. It is deterministic: files are read in path
+//! order and the result is keyed by [`ObjectKey`](crate::ObjectKey), so the
+//! same snapshot always gives the same desired state.
+//!
+//! ```
+//! use gitops_core::render::{render, RenderOptions};
+//! use gitops_core::Snapshot;
+//!
+//! let snapshot = Snapshot::from_files([
+//!     ("web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\n\
+//!                   apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"),
+//!     ("README.md", "not a manifest"),
+//! ]);
+//! let desired = render(&snapshot, &RenderOptions::default().with_default_namespace("shop")).unwrap();
+//! let keys: Vec<String> = desired.keys().map(|k| k.to_string()).collect();
+//! assert_eq!(keys, ["Service/shop/web", "Deployment.apps/shop/web"]);
+//!
+//! let broken = Snapshot::from_files([("a.yaml", "kind: ConfigMap\nmetadata: {name: a}\n")]);
+//! let errors = render(&broken, &RenderOptions::default()).unwrap_err();
+//! assert_eq!(errors.to_string(), "a.yaml#0 (line 1): missing required field `apiVersion`");
+//! ```
+//!
+//! # Caching
+//!
+//! A [`Renderer`] keeps the parsed and validated documents of each file,
+//! keyed by its [`BlobId`](crate::BlobId) (and format), so rendering the next
+//! revision parses only the files whose content changed. Namespace
+//! defaulting and scope checks depend on the whole snapshot and are redone
+//! on every render; skip rules and globs depend on the path only and are
+//! cheap, so they are not cached. The cache holds exactly the blobs of the
+//! last rendered snapshot: entries the last snapshot did not use are dropped,
+//! so its size is bounded by one snapshot.
+
+mod error;
+mod options;
+mod parse;
+mod skip;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use error::{Location, RenderError, RenderErrors, SourceFormat};
+pub use options::{DEFAULT_MAX_FILE_BYTES, OptionsError, RenderOptions};
+pub use skip::{SkipReason, skip_reason, skip_reason_in};
+
+use crate::desired::{DesiredObject, DesiredState, Provenance};
+use crate::object::Object;
+use crate::scope::{KindRegistry, Scope};
+use crate::snapshot::{BlobId, Snapshot};
+
+use options::Globs;
+use parse::ParsedFile;
+
+/// Renders a snapshot with the given options (no cache; see [`Renderer`]).
+pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Result<DesiredState, RenderErrors> {
+    let mut renderer = Renderer::new(options.clone()).map_err(|e| RenderErrors(vec![e.into()]))?;
+    renderer.render(snapshot)
+}
+
+/// What the last [`Renderer::render`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderStats {
+    /// Files in the snapshot.
+    pub files: usize,
+    /// Files skipped by a [`SkipReason`].
+    pub skipped: usize,
+    /// Files parsed (not found in the cache).
+    pub parsed: usize,
+    /// Files whose parse was reused from the cache.
+    pub reused: usize,
+    /// Bytes of the files rendered (not skipped).
+    pub bytes: usize,
+    /// YAML/JSON documents read, empty ones included.
+    pub documents: usize,
+    /// Objects in the desired state (0 when the render failed).
+    pub objects: usize,
+}
+
+/// A renderer with a cache of parsed files for incremental re-rendering.
+///
+/// ```
+/// use gitops_core::render::{Renderer, RenderOptions};
+/// use gitops_core::Snapshot;
+///
+/// let mut renderer = Renderer::new(RenderOptions::default()).unwrap();
+/// let cm = |n: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\n");
+/// let v1 = Snapshot::from_files([("a.yaml", cm("a")), ("b.yaml", cm("b"))]);
+/// renderer.render(&v1).unwrap();
+/// assert_eq!((renderer.stats().parsed, renderer.stats().reused), (2, 0));
+/// let v2 = Snapshot::from_files([("a.yaml", cm("a")), ("b.yaml", cm("b2"))]);
+/// let desired = renderer.render(&v2).unwrap();
+/// assert_eq!((renderer.stats().parsed, renderer.stats().reused), (1, 1));
+/// assert_eq!(desired.len(), 2);
+/// assert_eq!(renderer.cache_len(), 2);
+/// ```
+#[derive(Debug)]
+pub struct Renderer {
+    options: RenderOptions,
+    globs: Globs,
+    cache: HashMap<(BlobId, SourceFormat), Arc<ParsedFile>>,
+    stats: RenderStats,
+}
+
+impl Renderer {
+    /// A renderer; fails if the options do not validate.
+    pub fn new(options: RenderOptions) -> Result<Self, OptionsError> {
+        let globs = options.compile()?;
+        Ok(Self {
+            options,
+            globs,
+            cache: HashMap::new(),
+            stats: RenderStats::default(),
+        })
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RenderOptions {
+        &self.options
+    }
+
+    /// Number of files whose parse is cached.
+    pub fn cache_len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Drops the cache.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    /// What the last render did.
+    pub fn stats(&self) -> RenderStats {
+        self.stats
+    }
+
+    /// Why a file of `snapshot` is not rendered: the rules of [`skip_reason_in`]
+    /// then the include/exclude globs; `None` if it is rendered.
+    pub fn skip_reason(&self, snapshot: &Snapshot, path: &str) -> Option<SkipReason> {
+        skip_reason_in(snapshot, path).or_else(|| self.globs.check(path))
+    }
+
+    /// Renders a snapshot, reusing the parse of every file whose blob was in
+    /// the previous snapshot. All errors are collected; on any error no
+    /// desired state is returned.
+    pub fn render(&mut self, snapshot: &Snapshot) -> Result<DesiredState, RenderErrors> {
+        let mut stats = RenderStats {
+            files: snapshot.len(),
+            ..RenderStats::default()
+        };
+        let mut errors = Vec::new();
+        let mut objects: Vec<(Provenance, Object)> = Vec::new();
+        let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
+        for (path, blob) in snapshot.files() {
+            if self.skip_reason(snapshot, path).is_some() {
+                stats.skipped += 1;
+                continue;
+            }
+            let size = blob.data.len();
+            if size > self.options.max_file_bytes {
+                errors.push(RenderError::TooLarge {
+                    path: path.to_owned(),
+                    size,
+                    limit: self.options.max_file_bytes,
+                });
+                continue;
+            }
+            stats.bytes += size;
+            let format = if skip::is_json(path) {
+                SourceFormat::Json
+            } else {
+                SourceFormat::Yaml
+            };
+            let key = (blob.id.clone(), format);
+            let parsed = match cache.get(&key).or_else(|| self.cache.get(&key)) {
+                Some(p) => {
+                    stats.reused += 1;
+                    Arc::clone(p)
+                }
+                None => {
+                    stats.parsed += 1;
+                    Arc::new(parse::parse_file(&blob.data, format))
+                }
+            };
+            stats.documents += parsed.documents;
+            for entry in &parsed.entries {
+                match &entry.result {
+                    Ok(object) => {
+                        let mut at = entry.at.clone();
+                        path.clone_into(&mut at.path);
+                        objects.push((at, object.clone()));
+                    }
+                    Err(e) => {
+                        let mut e = e.clone();
+                        e.set_path(path);
+                        errors.push(e);
+                    }
+                }
+            }
+            cache.insert(key, parsed);
+        }
+        self.cache = cache;
+
+        let kinds = self.kinds(&objects, &mut errors);
+        let mut desired = DesiredState::new(snapshot.revision().cloned());
+        for (at, mut object) in objects {
+            let kind = object.group_kind();
+            match kinds.scope(&kind) {
+                None => {
+                    errors.push(RenderError::UnknownKind {
+                        api_version: object.api_version().to_owned(),
+                        name: object.name().to_owned(),
+                        kind,
+                        at,
+                    });
+                    continue;
+                }
+                Some(Scope::Cluster) => {
+                    if let Some(ns) = object.namespace() {
+                        let namespace = ns.to_owned();
+                        let mut key = object.key().clone();
+                        key.namespace = None;
+                        errors.push(RenderError::NamespaceOnClusterScoped {
+                            at,
+                            key,
+                            kind,
+                            namespace,
+                        });
+                        continue;
+                    }
+                }
+                Some(Scope::Namespaced) => {
+                    if object.namespace().is_none()
+                        && let Err(source) =
+                            object.set_namespace(Some(&self.options.default_namespace))
+                    {
+                        errors.push(RenderError::Invalid { at, source });
+                        continue;
+                    }
+                }
+            }
+            if let Err(dup) = desired.insert(DesiredObject {
+                object,
+                provenance: at,
+            }) {
+                errors.push(dup.into());
+            }
+        }
+        desired.set_kinds(kinds);
+        if !errors.is_empty() {
+            self.stats = stats;
+            return Err(RenderErrors(errors));
+        }
+        stats.objects = desired.len();
+        self.stats = stats;
+        Ok(desired)
+    }
+
+    /// Built-in kinds, kinds registered in the options, and the kinds the
+    /// CRDs among `objects` define.
+    fn kinds(
+        &self,
+        objects: &[(Provenance, Object)],
+        errors: &mut Vec<RenderError>,
+    ) -> KindRegistry {
+        let mut kinds = KindRegistry::builtin();
+        for (kind, info) in self.options.kinds.iter() {
+            if kinds.get(kind).is_none() {
+                kinds.register(kind.clone(), info.scope);
+            }
+        }
+        for (at, object) in objects {
+            if object
+                .key()
+                .is("apiextensions.k8s.io", "CustomResourceDefinition")
+                && let Err(source) = kinds.add_crd(object)
+            {
+                errors.push(RenderError::Crd {
+                    at: at.clone(),
+                    source,
+                });
+            }
+        }
+        kinds
+    }
+}

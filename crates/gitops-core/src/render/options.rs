@@ -1,0 +1,182 @@
+//! [`RenderOptions`] and their validation.
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::key::GroupKind;
+use crate::scope::{KindRegistry, Scope};
+use crate::validate;
+
+/// The default for [`RenderOptions::max_file_bytes`]: 4 MiB.
+///
+/// Generous for hand-written and generated manifests alike: the largest file
+/// of kube-prometheus (`grafana-dashboardDefinitions.yaml`) is about 1 MiB,
+/// its largest CRD about 0.5 MiB, and the API server refuses objects over
+/// 1.5 MiB anyway.
+pub const DEFAULT_MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How a [`Snapshot`](crate::Snapshot) is rendered.
+///
+/// ```
+/// use gitops_core::render::RenderOptions;
+/// use gitops_core::{GroupKind, Scope};
+/// let options = RenderOptions::default()
+///     .with_default_namespace("shop")
+///     .include("apps/**")
+///     .exclude("**/*-test.yaml")
+///     .register_kind(GroupKind::new("example.com", "Widget"), Scope::Namespaced);
+/// assert!(options.validate().is_ok());
+/// assert!(RenderOptions::default().include("a/[").validate().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// The namespace given to namespaced objects that declare none
+    /// (default `"default"`).
+    pub default_namespace: String,
+    /// Globs a path must match (at least one) to be rendered; empty means
+    /// every path. `*` and `?` do not cross `/`; `**` does.
+    pub include: Vec<String>,
+    /// Globs whose matching paths are not rendered (same syntax).
+    pub exclude: Vec<String>,
+    /// Files larger than this are refused with
+    /// [`RenderError::TooLarge`](super::RenderError::TooLarge)
+    /// (default [`DEFAULT_MAX_FILE_BYTES`]).
+    pub max_file_bytes: usize,
+    /// Extra kinds (for CRDs installed outside the rendered snapshot).
+    /// Built-in kinds keep their built-in scope.
+    pub kinds: KindRegistry,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            default_namespace: "default".to_owned(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            kinds: KindRegistry::empty(),
+        }
+    }
+}
+
+/// Why [`RenderOptions`] are not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// An include or exclude pattern is not a valid glob.
+    #[error("invalid glob {pattern:?}: {message}")]
+    InvalidGlob {
+        /// The pattern given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The default namespace is not an RFC 1123 label.
+    #[error("invalid default namespace {namespace:?}: {reason}")]
+    InvalidDefaultNamespace {
+        /// The namespace given.
+        namespace: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl RenderOptions {
+    /// Sets [`RenderOptions::default_namespace`].
+    pub fn with_default_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.default_namespace = namespace.into();
+        self
+    }
+
+    /// Adds an include glob.
+    pub fn include(mut self, glob: impl Into<String>) -> Self {
+        self.include.push(glob.into());
+        self
+    }
+
+    /// Adds an exclude glob.
+    pub fn exclude(mut self, glob: impl Into<String>) -> Self {
+        self.exclude.push(glob.into());
+        self
+    }
+
+    /// Sets [`RenderOptions::max_file_bytes`].
+    pub fn with_max_file_bytes(mut self, limit: usize) -> Self {
+        self.max_file_bytes = limit;
+        self
+    }
+
+    /// Registers a kind defined outside the rendered snapshot.
+    pub fn register_kind(mut self, kind: GroupKind, scope: Scope) -> Self {
+        self.kinds.register(kind, scope);
+        self
+    }
+
+    /// Checks the globs and the default namespace.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        self.compile().map(|_| ())
+    }
+
+    pub(crate) fn compile(&self) -> Result<Globs, OptionsError> {
+        validate::dns1123_label(&self.default_namespace).map_err(|reason| {
+            OptionsError::InvalidDefaultNamespace {
+                namespace: self.default_namespace.clone(),
+                reason,
+            }
+        })?;
+        let include = if self.include.is_empty() {
+            None
+        } else {
+            Some(glob_set(&self.include)?)
+        };
+        Ok(Globs {
+            include,
+            exclude: glob_set(&self.exclude)?,
+            exclude_patterns: self.exclude.clone(),
+        })
+    }
+}
+
+fn glob(pattern: &str) -> Result<Glob, OptionsError> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| OptionsError::InvalidGlob {
+            pattern: pattern.to_owned(),
+            message: e.kind().to_string(),
+        })
+}
+
+fn glob_set(patterns: &[String]) -> Result<GlobSet, OptionsError> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(glob(p)?);
+    }
+    b.build().map_err(|e| OptionsError::InvalidGlob {
+        pattern: patterns.join(", "),
+        message: e.to_string(),
+    })
+}
+
+/// Compiled include/exclude globs.
+#[derive(Clone, Debug)]
+pub(crate) struct Globs {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+    exclude_patterns: Vec<String>,
+}
+
+impl Globs {
+    /// `None` if the path passes; otherwise why not.
+    pub(crate) fn check(&self, path: &str) -> Option<super::SkipReason> {
+        if let Some(include) = &self.include
+            && !include.is_match(path)
+        {
+            return Some(super::SkipReason::NotIncluded);
+        }
+        let hit = self.exclude.matches(path).into_iter().min()?;
+        Some(super::SkipReason::Excluded {
+            pattern: self.exclude_patterns.get(hit).cloned().unwrap_or_default(),
+        })
+    }
+}

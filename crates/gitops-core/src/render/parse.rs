@@ -1,0 +1,494 @@
+//! Parsing one file's bytes into validated objects (cacheable: the result
+//! depends on the bytes and the format only).
+
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+use crate::desired::Provenance;
+use crate::object::Object;
+
+use super::error::{Location, RenderError, SourceFormat};
+
+/// One object (or the error in its place) of a parsed file. The provenance's
+/// path is empty until the renderer fills it in.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) at: Provenance,
+    pub(crate) result: Result<Object, RenderError>,
+}
+
+/// A parsed file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ParsedFile {
+    /// Documents read (empty ones included).
+    pub(crate) documents: usize,
+    /// Objects and errors, in file order.
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// A problem the value visitor found, kept beside the serde error so it can
+/// be reported as a typed error.
+#[derive(Debug)]
+enum Issue {
+    DuplicateKey(String),
+    Key(&'static str),
+    Value(String),
+}
+
+#[derive(Clone, Copy)]
+struct ValueSeed<'a> {
+    issue: &'a Cell<Option<Issue>>,
+    yaml: bool,
+}
+
+impl ValueSeed<'_> {
+    fn fail<E: de::Error>(&self, issue: Issue) -> E {
+        let msg = format!("{issue:?}");
+        self.issue.set(Some(issue));
+        E::custom(msg)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML or JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
+        if let Ok(i) = i64::try_from(v) {
+            return Ok(Value::Number(i.into()));
+        }
+        if let Ok(u) = u64::try_from(v) {
+            return Ok(Value::Number(u.into()));
+        }
+        Err(self.fail(Issue::Value(format!(
+            "the integer {v} is out of the 64-bit range"
+        ))))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        match u64::try_from(v) {
+            Ok(u) => Ok(Value::Number(u.into())),
+            Err(_) => Err(self.fail(Issue::Value(format!(
+                "the integer {v} is out of the 64-bit range"
+            )))),
+        }
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        match Number::from_f64(v) {
+            Some(n) => Ok(Value::Number(n)),
+            None => Err(self.fail(Issue::Value(format!(
+                "the number {v} is not finite (JSON has no .nan or .inf)"
+            )))),
+        }
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Value, E> {
+        Err(self.fail(Issue::Value("binary data".to_owned())))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(KeySeed { value: self })? {
+            if self.yaml && key == "<<" {
+                return Err(self.fail(Issue::Value(
+                    "a YAML merge key `<<` (not supported: write the fields out)".to_owned(),
+                )));
+            }
+            if out.contains_key(&key) {
+                return Err(self.fail(Issue::DuplicateKey(key)));
+            }
+            let value = map.next_value_seed(self)?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        let (tag, _rest): (String, _) = data.variant()?;
+        Err(self.fail(Issue::Value(format!(
+            "the YAML tag !{tag} (custom tags are not supported)"
+        ))))
+    }
+}
+
+#[derive(Clone, Copy)]
+struct KeySeed<'a> {
+    value: ValueSeed<'a>,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Err(self.value.fail(Issue::Key("null")))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<String, E> {
+        Err(self.value.fail(Issue::Key("null")))
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<String, E> {
+        Err(self.value.fail(Issue::Key("binary data")))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(self.value.fail(Issue::Key("a list")))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(self.value.fail(Issue::Key("a mapping")))
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, _: A) -> Result<String, A::Error> {
+        Err(self.value.fail(Issue::Key("a tagged value")))
+    }
+}
+
+/// Turns a failed document into a typed error.
+fn doc_error(
+    issue: Option<Issue>,
+    at: Provenance,
+    format: SourceFormat,
+    location: Option<Location>,
+    message: String,
+) -> RenderError {
+    match issue {
+        Some(Issue::DuplicateKey(key)) => RenderError::DuplicateKey { at, location, key },
+        Some(Issue::Key(found)) => RenderError::UnsupportedKey {
+            at,
+            location,
+            found: found.to_owned(),
+        },
+        Some(Issue::Value(what)) => RenderError::UnsupportedValue { at, location, what },
+        None if message.contains("repetition limit exceeded")
+            || message.contains("recursion limit exceeded") =>
+        {
+            RenderError::TooComplex {
+                at,
+                location,
+                message,
+            }
+        }
+        None => RenderError::Syntax {
+            at,
+            format,
+            location,
+            message,
+        },
+    }
+}
+
+/// Whether `line` is the document marker `marker` (`---` or `...`) followed
+/// by nothing or whitespace.
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+}
+
+/// The 1-based line each YAML document of `text` starts at: the line of its
+/// `---` marker, or for a document without one, its first line that is not
+/// blank, a comment or a directive.
+///
+/// YAML forbids a line starting with `---` or `...` (at column 0, followed by
+/// whitespace or the end of the line) inside any scalar, block scalars
+/// included, so scanning lines finds the same documents the parser does;
+/// where the counts could still disagree (a file of comments only, which the
+/// parser reads as one empty document) the renderer reports no line rather
+/// than a wrong one.
+pub(crate) fn document_lines(text: &str) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut in_doc = false;
+    for (i, line) in text.lines().enumerate() {
+        if is_marker(line, "---") {
+            starts.push(i + 1);
+            in_doc = true;
+        } else if is_marker(line, "...") {
+            in_doc = false;
+        } else if !in_doc {
+            let t = line.trim_start();
+            if t.is_empty() || t.starts_with('#') || line.starts_with('%') {
+                continue;
+            }
+            starts.push(i + 1);
+            in_doc = true;
+        }
+    }
+    starts
+}
+
+fn location_of_offset(text: &str, offset: usize) -> Location {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    Location { line, column }
+}
+
+fn provenance(document: usize, line: Option<usize>, item: Option<usize>) -> Provenance {
+    Provenance {
+        path: String::new(),
+        document,
+        line,
+        item,
+    }
+}
+
+/// Validates one document's value into objects (flattening `List`s).
+fn push_objects(value: Value, document: usize, line: Option<usize>, out: &mut Vec<Entry>) {
+    if value.is_null() {
+        return; // an empty document
+    }
+    let list_kind = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| k.ends_with("List"))
+        .filter(|_| value.get("items").is_some())
+        .map(str::to_owned);
+    let Some(kind) = list_kind else {
+        out.push(Entry {
+            at: provenance(document, line, None),
+            result: Object::new(value).map_err(|source| RenderError::Invalid {
+                at: provenance(document, line, None),
+                source,
+            }),
+        });
+        return;
+    };
+    let items = match value {
+        Value::Object(mut m) => m.remove("items"),
+        _ => None,
+    };
+    match items {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.into_iter().enumerate() {
+                let at = provenance(document, line, Some(i));
+                out.push(Entry {
+                    at: at.clone(),
+                    result: Object::new(item).map_err(|source| RenderError::Invalid { at, source }),
+                });
+            }
+        }
+        Some(_) => out.push(Entry {
+            at: provenance(document, line, None),
+            result: Err(RenderError::InvalidList {
+                at: provenance(document, line, None),
+                kind,
+            }),
+        }),
+    }
+}
+
+fn yaml_location(e: &serde_yaml::Error) -> Option<Location> {
+    e.location().map(|l| Location {
+        line: l.line(),
+        column: l.column(),
+    })
+}
+
+/// Parses a file's bytes. Never panics; every problem becomes an entry.
+pub(crate) fn parse_file(data: &[u8], format: SourceFormat) -> ParsedFile {
+    let mut parsed = ParsedFile::default();
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = data.get(..e.valid_up_to()).unwrap_or_default();
+            let prefix = std::str::from_utf8(valid).unwrap_or_default();
+            parsed.entries.push(Entry {
+                at: provenance(0, None, None),
+                result: Err(RenderError::NotUtf8 {
+                    path: String::new(),
+                    location: location_of_offset(prefix, prefix.len()),
+                }),
+            });
+            return parsed;
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match format {
+        SourceFormat::Json => parse_json(text, &mut parsed),
+        SourceFormat::Yaml => parse_yaml(text, &mut parsed),
+    }
+    parsed
+}
+
+fn parse_json(text: &str, parsed: &mut ParsedFile) {
+    if text.trim().is_empty() {
+        return;
+    }
+    parsed.documents = 1;
+    let first = text.len() - text.trim_start().len();
+    let line = Some(location_of_offset(text, first).line);
+    let issue = Cell::new(None);
+    let seed = ValueSeed {
+        issue: &issue,
+        yaml: false,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match result {
+        Ok(value) => push_objects(value, 0, line, &mut parsed.entries),
+        Err(e) => {
+            let location = (e.line() > 0).then(|| Location {
+                line: e.line(),
+                column: e.column(),
+            });
+            parsed.entries.push(Entry {
+                at: provenance(0, line, None),
+                result: Err(doc_error(
+                    issue.take(),
+                    provenance(0, line, None),
+                    SourceFormat::Json,
+                    location,
+                    e.to_string(),
+                )),
+            });
+        }
+    }
+}
+
+fn parse_yaml(text: &str, parsed: &mut ParsedFile) {
+    let lines = document_lines(text);
+    let mut last_error: Option<String> = None;
+    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let line = lines.get(index).copied();
+        let issue = Cell::new(None);
+        let seed = ValueSeed {
+            issue: &issue,
+            yaml: true,
+        };
+        match seed.deserialize(doc) {
+            Ok(value) => {
+                parsed.documents += 1;
+                last_error = None;
+                push_objects(value, index, line, &mut parsed.entries);
+            }
+            Err(e) => {
+                let issue = issue.take();
+                let message = e.to_string();
+                // A syntax error stops the YAML parser for good: the iterator
+                // then repeats the same error forever.
+                if issue.is_none() && last_error.as_deref() == Some(message.as_str()) {
+                    break;
+                }
+                parsed.documents += 1;
+                if issue.is_none() {
+                    last_error = Some(message.clone());
+                }
+                parsed.entries.push(Entry {
+                    at: provenance(index, line, None),
+                    result: Err(doc_error(
+                        issue,
+                        provenance(index, line, None),
+                        SourceFormat::Yaml,
+                        yaml_location(&e),
+                        message,
+                    )),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_lines_follow_markers() {
+        assert_eq!(document_lines("a: 1\n---\nb: 2\n"), [1, 2]);
+        assert_eq!(document_lines("# c\n---\na: 1\n--- # x\n\n"), [2, 4]);
+        assert_eq!(
+            document_lines("%YAML 1.2\n---\na: |\n  --- not a marker\n"),
+            [2]
+        );
+        assert_eq!(document_lines("a: 1\n...\n---\nb: 1\n"), [1, 3]);
+        assert!(document_lines("# only a comment\n").is_empty());
+        assert_eq!(document_lines("---a\n"), [1]);
+    }
+
+    #[test]
+    fn parse_error_does_not_loop() {
+        let p = parse_file(b"a: 1\n---\nb: [\n---\nc: 3\n", SourceFormat::Yaml);
+        assert_eq!(p.entries.len(), 2);
+        assert!(matches!(
+            p.entries[1].result,
+            Err(RenderError::Syntax { .. })
+        ));
+    }
+}

@@ -1,0 +1,231 @@
+//! [`SyncReport`]: what one reconciliation did, serialisable as the audit
+//! record.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::ObjectKey;
+use crate::plan::{Action, Plan, PlanSummary};
+use crate::policy::Violation;
+use crate::revision::{Person, SignatureVerdict};
+
+/// How a sync ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    /// Steps were applied and the runtime converged.
+    Synced,
+    /// Nothing to do: the runtime already matched.
+    UpToDate,
+    /// Planned only (dry run); nothing was applied.
+    Planned,
+    /// The reference could not be resolved or read.
+    SourceFailed,
+    /// The revision does not render; nothing was applied.
+    RenderFailed,
+    /// The policy refuses the revision; nothing was applied.
+    PolicyViolated,
+    /// Conflicts or guards block the plan; nothing was applied.
+    Blocked,
+    /// The runtime could not be observed; nothing was applied.
+    ObserveFailed,
+    /// A step failed; the steps after it were not run.
+    StepFailed,
+    /// Every step succeeded but the runtime still differs.
+    NotConverged,
+}
+
+impl SyncStatus {
+    /// Whether the sync reached the desired state.
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Synced | Self::UpToDate | Self::Planned)
+    }
+}
+
+impl fmt::Display for SyncStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// The revision as the audit trail records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionRecord {
+    /// Commit id.
+    pub id: String,
+    /// The reference asked for.
+    pub reference: String,
+    /// Author.
+    pub author: Person,
+    /// Committer.
+    pub committer: Person,
+    /// First line of the message.
+    pub summary: String,
+    /// Signature verdict.
+    pub signature: SignatureVerdict,
+}
+
+/// How one step went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Done.
+    Done,
+    /// Failed (see the error).
+    Failed,
+    /// Not run because an earlier step failed.
+    NotRun,
+}
+
+/// One step of the plan and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// The object.
+    pub key: ObjectKey,
+    /// `create`, `update` or `delete`.
+    pub action: String,
+    /// Wave.
+    pub wave: i64,
+    /// Fields changed (readable paths), for updates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    /// Whether this step corrects drift (a change made to the runtime by
+    /// hand) rather than applying a change of the repository.
+    #[serde(default)]
+    pub drift: bool,
+    /// Outcome.
+    pub outcome: StepOutcome,
+    /// The error, if it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Duration in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl StepReport {
+    pub(crate) fn planned(step: &crate::plan::Step, drift: bool) -> Self {
+        let changes = match &step.action {
+            Action::Update { diff: Some(d) } => d.changes.iter().map(|c| c.path.to_string()).collect(),
+            _ => Vec::new(),
+        };
+        Self {
+            key: step.key.clone(),
+            action: match step.action {
+                Action::Create => "create",
+                Action::Update { .. } => "update",
+                Action::Delete => "delete",
+            }
+            .to_owned(),
+            wave: step.wave,
+            changes,
+            drift,
+            outcome: StepOutcome::NotRun,
+            error: None,
+            duration_ms: 0,
+        }
+    }
+}
+
+/// What one reconciliation did: the audit record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Owner.
+    pub owner: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// Total duration in milliseconds.
+    pub duration_ms: u64,
+    /// How it ended.
+    pub status: SyncStatus,
+    /// The revision, once resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<RevisionRecord>,
+    /// The revision applied before this one (from the inventory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<String>,
+    /// Plan counts.
+    #[serde(default)]
+    pub summary: PlanSummary,
+    /// Each step and its outcome, in plan order.
+    #[serde(default)]
+    pub steps: Vec<StepReport>,
+    /// Objects whose drift (manual change in the runtime) was corrected.
+    #[serde(default)]
+    pub drift_corrected: Vec<ObjectKey>,
+    /// Policy violations (any means nothing was applied).
+    #[serde(default)]
+    pub policy_violations: Vec<Violation>,
+    /// Objects still differing after the sync.
+    #[serde(default)]
+    pub not_converged: Vec<ObjectKey>,
+    /// Errors, as messages.
+    #[serde(default)]
+    pub errors: Vec<String>,
+    /// The full plan (not part of the audit line; not read back).
+    #[serde(skip)]
+    pub plan: Option<Plan>,
+}
+
+impl SyncReport {
+    /// A report for an owner that starts now.
+    pub(crate) fn start(owner: &str) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            started_at: crate::time::now_rfc3339(),
+            duration_ms: 0,
+            status: SyncStatus::UpToDate,
+            revision: None,
+            previous_revision: None,
+            summary: PlanSummary::default(),
+            steps: Vec::new(),
+            drift_corrected: Vec::new(),
+            policy_violations: Vec::new(),
+            not_converged: Vec::new(),
+            errors: Vec::new(),
+            plan: None,
+        }
+    }
+
+    /// The record as one line of JSON.
+    pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
+
+impl fmt::Display for SyncReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sync of {} ", self.owner)?;
+        if let Some(r) = &self.revision {
+            write!(
+                f,
+                "at {} ({} by {}) ",
+                r.id.get(..12).unwrap_or(&r.id),
+                r.reference,
+                r.author.name
+            )?;
+        }
+        writeln!(f, "{}: {} in {} ms", self.status, self.summary, self.duration_ms)?;
+        for s in &self.steps {
+            write!(f, "  {:?} {} {}", s.outcome, s.action, s.key)?;
+            if s.drift {
+                write!(f, " (drift corrected)")?;
+            }
+            if let Some(e) = &s.error {
+                write!(f, ": {e}")?;
+            }
+            writeln!(f)?;
+        }
+        for v in &self.policy_violations {
+            writeln!(f, "  policy: {v}")?;
+        }
+        for e in &self.errors {
+            writeln!(f, "  error: {e}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,453 @@
+//! Canonical values: ordering, quantities, numbers, emptiness, and the
+//! fields the API server populates.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Number, Value};
+
+use crate::fieldset::GroupKind;
+use crate::lists::ListSemantics;
+
+/// The annotation `kubectl apply` (client-side) writes; never drift.
+pub const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Server-populated metadata fields (never drift, never recorded as owned).
+const SERVER_METADATA: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
+
+/// Whether a path of field names (from the root) is one the diff never
+/// compares: `apiVersion`, `kind`, `status`, identity and server-populated
+/// metadata, the last-applied annotation.
+pub fn is_server_field(names: &[&str]) -> bool {
+    match names {
+        ["apiVersion"] | ["kind"] | ["status"] => true,
+        ["metadata", f] => SERVER_METADATA.contains(f),
+        ["metadata", "annotations", a] => *a == LAST_APPLIED_ANNOTATION,
+        _ => false,
+    }
+}
+
+/// Escapes one JSON pointer segment (RFC 6901).
+pub fn pointer_escape(s: &str) -> String {
+    if s.contains(['~', '/']) {
+        s.replace('~', "~0").replace('/', "~1")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Splits an RFC 6901 pointer into its unescaped segments.
+pub fn pointer_segments(p: &str) -> Vec<String> {
+    if p.is_empty() {
+        return Vec::new();
+    }
+    p.split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+fn type_rank(v: &Value) -> u8 {
+    match v {
+        Value::Number(_) => 0,
+        Value::String(_) => 1,
+        Value::Bool(_) => 2,
+        Value::Array(_) => 3,
+        Value::Object(_) => 4,
+        Value::Null => 5,
+    }
+}
+
+fn cmp_numbers(a: &Number, b: &Number) -> Ordering {
+    match (as_i128(a), as_i128(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        _ => {
+            let x = a.as_f64().unwrap_or(f64::NAN);
+            let y = b.as_f64().unwrap_or(f64::NAN);
+            x.total_cmp(&y)
+        }
+    }
+}
+
+fn as_i128(n: &Number) -> Option<i128> {
+    if let Some(i) = n.as_i64() {
+        return Some(i128::from(i));
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(i128::from(u));
+    }
+    let f = n.as_f64()?;
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        // exact for integral floats in this range
+        #[allow(clippy::cast_possible_truncation)]
+        return Some(f as i128);
+    }
+    None
+}
+
+/// A total order on JSON values, as structured-merge-diff orders them:
+/// numbers (compared numerically, `1 == 1.0`), strings, booleans, lists,
+/// maps, null.
+pub fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y),
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => {
+            for (p, q) in x.iter().zip(y.iter()) {
+                let c = cmp_values(p, q);
+                if c != Ordering::Equal {
+                    return c;
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let mut xk: Vec<&String> = x.keys().collect();
+            let mut yk: Vec<&String> = y.keys().collect();
+            xk.sort();
+            yk.sort();
+            for (p, q) in xk.iter().zip(yk.iter()) {
+                let c = p.cmp(q);
+                if c != Ordering::Equal {
+                    return c;
+                }
+                if let (Some(pv), Some(qv)) = (x.get(*p), y.get(*q)) {
+                    let c = cmp_values(pv, qv);
+                    if c != Ordering::Equal {
+                        return c;
+                    }
+                }
+            }
+            xk.len().cmp(&yk.len())
+        }
+        (Value::Null, Value::Null) => Ordering::Equal,
+        _ => type_rank(a).cmp(&type_rank(b)),
+    }
+}
+
+/// Whether two key maps (of `k:` path elements) are equal.
+pub fn key_maps_equal(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.get(k)
+                .is_some_and(|w| cmp_values(v, w) == Ordering::Equal)
+        })
+}
+
+/// The key of an associative-list item: its key fields, with the defaults
+/// `lists` knows for missing ones (e.g. `protocol: TCP` for ports). `None`
+/// when the item is not a map or has none of the key fields.
+pub fn item_key(
+    item: &Value,
+    keys: &[String],
+    lists: &dyn ListSemantics,
+    gk: &GroupKind,
+    names: &[&str],
+) -> Option<Map<String, Value>> {
+    let m = item.as_object()?;
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    let mut out = Map::new();
+    for k in sorted {
+        match m.get(k.as_str()) {
+            Some(v) if !v.is_null() => {
+                out.insert(k.clone(), v.clone());
+            }
+            _ => {
+                if let Some(d) = lists.key_default(gk, names, k) {
+                    out.insert(k.clone(), d);
+                }
+            }
+        }
+    }
+    if out.is_empty() { None } else { Some(out) }
+}
+
+/// Whether a value is equivalent to an absent field: `null`, an empty map or
+/// list, or a map whose every value is itself empty (the API server drops
+/// `omitempty` fields).
+pub fn is_empty_like(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.values().all(is_empty_like),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Removes `null` values from maps (recursively): the form the API server stores.
+pub fn prune_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), prune_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(prune_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether a position (field names from the root, list elements omitted)
+/// holds a `resource.Quantity` that the API server canonicalises.
+pub fn is_quantity_position(gk: &GroupKind, names: &[&str]) -> bool {
+    let n = names.len();
+    if n >= 3 && names[n - 3] == "resources" && matches!(names[n - 2], "limits" | "requests") {
+        return true;
+    }
+    if n >= 2 && names[n - 2] == "emptyDir" && names[n - 1] == "sizeLimit" {
+        return true;
+    }
+    if n >= 2 && names[n - 2] == "overhead" {
+        return true;
+    }
+    matches!(
+        (gk.group.as_str(), gk.kind.as_str(), names),
+        ("", "ResourceQuota", ["spec", "hard", _])
+            | (
+                "",
+                "LimitRange",
+                [
+                    "spec",
+                    "limits",
+                    "max" | "min" | "default" | "defaultRequest" | "maxLimitRequestRatio",
+                    _,
+                ],
+            )
+            | ("", "PersistentVolume", ["spec", "capacity", _])
+    )
+}
+
+/// A quantity as an exact decimal: `mantissa * 10^exp`, normalised so equal
+/// quantities have equal parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity {
+    mantissa: i128,
+    exp: i32,
+}
+
+impl Quantity {
+    /// Parses a Kubernetes quantity (`500m`, `0.5`, `1Gi`, `1e3`, `1.5k`).
+    /// `None` if it is not one, or too large to represent exactly.
+    pub fn parse(s: &str) -> Option<Quantity> {
+        let s = s.trim();
+        let (neg, rest) = match s.as_bytes().first()? {
+            b'-' => (true, &s[1..]),
+            b'+' => (false, &s[1..]),
+            _ => (false, s),
+        };
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, suffix) = rest.split_at(num_end);
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return None;
+        }
+        let mut mantissa: i128 = 0;
+        let mut exp: i32 = 0;
+        let mut after_dot = false;
+        for c in num.chars() {
+            if c == '.' {
+                after_dot = true;
+                continue;
+            }
+            let d = i128::from(c.to_digit(10)?);
+            mantissa = mantissa.checked_mul(10)?.checked_add(d)?;
+            if after_dot {
+                exp -= 1;
+            }
+        }
+        let mut binary_pow = 0u32;
+        match suffix {
+            "" => {}
+            "Ki" => binary_pow = 1,
+            "Mi" => binary_pow = 2,
+            "Gi" => binary_pow = 3,
+            "Ti" => binary_pow = 4,
+            "Pi" => binary_pow = 5,
+            "Ei" => binary_pow = 6,
+            "n" => exp -= 9,
+            "u" => exp -= 6,
+            "m" => exp -= 3,
+            "k" => exp += 3,
+            "M" => exp += 6,
+            "G" => exp += 9,
+            "T" => exp += 12,
+            "P" => exp += 15,
+            "E" => exp += 18,
+            other => {
+                let e = other.strip_prefix(['e', 'E'])?;
+                let e: i32 = e.parse().ok()?;
+                if e.abs() > 1000 {
+                    return None;
+                }
+                exp += e;
+            }
+        }
+        if binary_pow > 0 {
+            mantissa = mantissa.checked_mul(1024i128.checked_pow(binary_pow)?)?;
+        }
+        if neg {
+            mantissa = -mantissa;
+        }
+        if mantissa == 0 {
+            return Some(Quantity {
+                mantissa: 0,
+                exp: 0,
+            });
+        }
+        while mantissa % 10 == 0 {
+            mantissa /= 10;
+            exp += 1;
+        }
+        Some(Quantity { mantissa, exp })
+    }
+
+    /// Parses a JSON string or number as a quantity.
+    pub fn from_value(v: &Value) -> Option<Quantity> {
+        match v {
+            Value::String(s) => Quantity::parse(s),
+            Value::Number(n) => Quantity::parse(&n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// Equality of two scalars (or any values) with the diff's canonical rules:
+/// numbers numerically, quantities canonically in quantity positions.
+pub fn scalar_eq(a: &Value, b: &Value, quantity: bool) -> bool {
+    if quantity && let (Some(x), Some(y)) = (Quantity::from_value(a), Quantity::from_value(b)) {
+        return x == y;
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y) == Ordering::Equal,
+        _ => a == b,
+    }
+}
+
+/// Canonical equality of a desired value against a live one.
+///
+/// Maps: every field desired sets must match; with `lenient` extra live
+/// fields are ignored (server defaults), otherwise they must be empty-like.
+/// Empty-like values equal absent ones. Lists compare element-wise.
+pub fn canon_eq<'a>(
+    d: &'a Value,
+    l: &Value,
+    gk: &GroupKind,
+    names: &mut Vec<&'a str>,
+    lenient: bool,
+) -> bool {
+    match (d, l) {
+        (Value::Object(dm), Value::Object(lm)) => {
+            for (k, dv) in dm {
+                names.push(k);
+                let ok = match lm.get(k) {
+                    None => is_empty_like(dv),
+                    Some(lv) => {
+                        (is_empty_like(dv) && is_empty_like(lv))
+                            || canon_eq(dv, lv, gk, names, lenient)
+                    }
+                };
+                names.pop();
+                if !ok {
+                    return false;
+                }
+            }
+            lenient
+                || lm
+                    .iter()
+                    .all(|(k, lv)| dm.contains_key(k) || is_empty_like(lv))
+        }
+        (Value::Array(da), Value::Array(la)) => {
+            da.len() == la.len()
+                && da
+                    .iter()
+                    .zip(la.iter())
+                    .all(|(x, y)| canon_eq(x, y, gk, names, lenient))
+        }
+        _ => {
+            if is_empty_like(d) && is_empty_like(l) {
+                return true;
+            }
+            scalar_eq(d, l, is_quantity_position(gk, names))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn q(s: &str) -> Quantity {
+        Quantity::parse(s).unwrap()
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(q("0.5"), q("500m"));
+        assert_eq!(q(".5"), q("500m"));
+        assert_eq!(q("1Gi"), q("1024Mi"));
+        assert_eq!(q("1"), q("1000m"));
+        assert_eq!(q("1k"), q("1e3"));
+        assert_eq!(q("1E3"), q("1000"));
+        assert_eq!(q("1.5Gi"), q("1536Mi"));
+        assert_eq!(q("0"), q("0m"));
+        assert_ne!(q("128974848"), q("129e6"));
+        assert_ne!(q("1G"), q("1Gi"));
+        assert_ne!(q("100m"), q("100M"));
+        assert!(Quantity::parse("abc").is_none());
+        assert!(Quantity::parse("1Zi").is_none());
+        assert!(Quantity::parse("").is_none());
+        assert!(Quantity::parse("1.2.3").is_none());
+        assert_eq!(Quantity::from_value(&json!(0.5)), Some(q("500m")));
+        assert_eq!(Quantity::from_value(&json!(2)), Some(q("2")));
+    }
+
+    #[test]
+    fn scalars() {
+        assert!(scalar_eq(&json!(1), &json!(1.0), false));
+        assert!(!scalar_eq(&json!(8080), &json!("8080"), false));
+        assert!(!scalar_eq(&json!("1"), &json!(1), false));
+        assert!(scalar_eq(&json!("1"), &json!(1), true));
+        assert!(scalar_eq(&json!(0.5), &json!("500m"), true));
+        assert!(!scalar_eq(&json!("500m"), &json!("0.5"), false));
+    }
+
+    #[test]
+    fn server_fields() {
+        assert!(is_server_field(&["status"]));
+        assert!(is_server_field(&["metadata", "uid"]));
+        assert!(is_server_field(&[
+            "metadata",
+            "annotations",
+            LAST_APPLIED_ANNOTATION
+        ]));
+        assert!(!is_server_field(&["metadata", "labels"]));
+        assert!(!is_server_field(&["spec", "status"]));
+    }
+
+    #[test]
+    fn ordering() {
+        assert_eq!(cmp_values(&json!(1), &json!(1.0)), Ordering::Equal);
+        assert_eq!(cmp_values(&json!(1), &json!("a")), Ordering::Less);
+        assert_eq!(
+            cmp_values(&json!({"a":1,"b":2}), &json!({"b":2,"a":1})),
+            Ordering::Equal
+        );
+        assert_eq!(pointer_segments("/a~1b/c~0d"), vec!["a/b", "c~d"]);
+        assert_eq!(pointer_escape("a/b~"), "a~1b~0");
+    }
+}

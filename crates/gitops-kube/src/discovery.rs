@@ -1,0 +1,249 @@
+//! API discovery: which resource and scope serve a kind, cached.
+//!
+//! The catalog is read from the API server's discovery endpoints (`/api`,
+//! `/apis`, `/apis/GROUP/VERSION`) and cached; it is read again when a kind
+//! it does not know is asked for (a CRD applied a moment ago), at most once
+//! per [`ApiCatalog::resolve`] call. A group version that fails to answer (a
+//! broken aggregated API such as an unavailable `metrics.k8s.io`) is skipped
+//! with a warning instead of failing the whole catalog.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gitops_core::{GroupKind, Scope};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use kube::Client;
+use kube::api::ApiResource;
+use tokio::sync::RwLock;
+
+/// How one kind is served: its REST resource and its scope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedKind {
+    /// Group, version, kind and plural (the REST path segment).
+    pub resource: ApiResource,
+    /// Namespaced or cluster-scoped.
+    pub scope: Scope,
+    /// The verbs the resource supports (`get`, `list`, `watch`, `patch`, ...).
+    pub verbs: Vec<String>,
+}
+
+impl ResolvedKind {
+    /// Whether the resource supports a verb.
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs.iter().any(|v| v == verb)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Catalog {
+    /// (group, version, kind) -> kind.
+    by_gvk: HashMap<(String, String, String), Arc<ResolvedKind>>,
+    /// (group, kind) -> the kind at the group's preferred version when it
+    /// serves the kind there, else at the first version that does.
+    by_gk: HashMap<GroupKind, Arc<ResolvedKind>>,
+    loaded: bool,
+    generation: u64,
+}
+
+impl Catalog {
+    fn insert_list(&mut self, group: &str, version: &str, list: &APIResourceList, preferred: bool) {
+        for r in &list.resources {
+            if r.name.contains('/') {
+                continue; // a subresource such as deployments/status
+            }
+            let g = r.group.clone().unwrap_or_else(|| group.to_owned());
+            let v = r.version.clone().unwrap_or_else(|| version.to_owned());
+            let api_version = if g.is_empty() {
+                v.clone()
+            } else {
+                format!("{g}/{v}")
+            };
+            let kind = Arc::new(ResolvedKind {
+                resource: ApiResource {
+                    group: g.clone(),
+                    version: v.clone(),
+                    api_version,
+                    kind: r.kind.clone(),
+                    plural: r.name.clone(),
+                },
+                scope: if r.namespaced {
+                    Scope::Namespaced
+                } else {
+                    Scope::Cluster
+                },
+                verbs: r.verbs.clone(),
+            });
+            let gk = GroupKind::new(g.clone(), r.kind.clone());
+            if preferred || !self.by_gk.contains_key(&gk) {
+                self.by_gk.insert(gk, kind.clone());
+            }
+            self.by_gvk.insert((g, v, r.kind.clone()), kind);
+        }
+    }
+}
+
+/// The error returned when the discovery endpoints cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("API discovery failed: {source}")]
+pub struct DiscoveryError {
+    /// The request that failed.
+    #[source]
+    pub source: kube::Error,
+}
+
+/// A cached catalog of the API server's kinds.
+#[derive(Clone)]
+pub struct ApiCatalog {
+    client: Client,
+    inner: Arc<RwLock<Catalog>>,
+}
+
+impl std::fmt::Debug for ApiCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiCatalog").finish_non_exhaustive()
+    }
+}
+
+impl ApiCatalog {
+    /// An empty catalog, read on first use.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            inner: Arc::new(RwLock::new(Catalog::default())),
+        }
+    }
+
+    /// Resolves `apiVersion` + `kind`; reads the catalog again (once) when the
+    /// kind is unknown. `Ok(None)`: the server does not serve it.
+    ///
+    /// # Errors
+    /// When the discovery endpoints cannot be read.
+    pub async fn resolve(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<Option<Arc<ResolvedKind>>, DiscoveryError> {
+        let key = (group.to_owned(), version.to_owned(), kind.to_owned());
+        self.lookup(|c| c.by_gvk.get(&key).cloned()).await
+    }
+
+    /// Resolves a group and kind at its preferred version; reads the catalog
+    /// again (once) when the kind is unknown. `Ok(None)`: not served.
+    ///
+    /// # Errors
+    /// When the discovery endpoints cannot be read.
+    pub async fn resolve_group_kind(
+        &self,
+        gk: &GroupKind,
+    ) -> Result<Option<Arc<ResolvedKind>>, DiscoveryError> {
+        self.lookup(|c| c.by_gk.get(gk).cloned()).await
+    }
+
+    async fn lookup(
+        &self,
+        find: impl Fn(&Catalog) -> Option<Arc<ResolvedKind>>,
+    ) -> Result<Option<Arc<ResolvedKind>>, DiscoveryError> {
+        let seen_generation = {
+            let c = self.inner.read().await;
+            if c.loaded
+                && let Some(found) = find(&c)
+            {
+                return Ok(Some(found));
+            }
+            c.generation
+        };
+        self.refresh_if_generation(seen_generation).await?;
+        Ok(find(&*self.inner.read().await))
+    }
+
+    /// Reads the whole catalog again.
+    ///
+    /// # Errors
+    /// When the discovery endpoints cannot be read.
+    pub async fn refresh(&self) -> Result<(), DiscoveryError> {
+        let generation = self.inner.read().await.generation;
+        self.refresh_if_generation(generation).await
+    }
+
+    /// Refreshes unless another caller already did since `seen` (so a burst
+    /// of lookups of unknown kinds costs one refresh, not one each).
+    async fn refresh_if_generation(&self, seen: u64) -> Result<(), DiscoveryError> {
+        let mut c = self.inner.write().await;
+        if c.generation != seen {
+            return Ok(());
+        }
+        let fresh = self.load().await?;
+        *c = Catalog {
+            generation: seen + 1,
+            loaded: true,
+            ..fresh
+        };
+        Ok(())
+    }
+
+    /// Reads one group version (`v1`, `apps/v1`) into the catalog; returns
+    /// whether it now serves `kind`. Cheaper than a full refresh when waiting
+    /// for a new CRD to be served.
+    ///
+    /// # Errors
+    /// When the group version cannot be read (for example not served yet).
+    pub async fn refresh_group_version(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Result<bool, DiscoveryError> {
+        let list = if group.is_empty() {
+            self.client.list_core_api_resources(version).await
+        } else {
+            self.client
+                .list_api_group_resources(&format!("{group}/{version}"))
+                .await
+        }
+        .map_err(|source| DiscoveryError { source })?;
+        let mut c = self.inner.write().await;
+        c.insert_list(group, version, &list, false);
+        c.generation += 1;
+        Ok(c
+            .by_gvk
+            .contains_key(&(group.to_owned(), version.to_owned(), kind.to_owned())))
+    }
+
+    async fn load(&self) -> Result<Catalog, DiscoveryError> {
+        let mut catalog = Catalog::default();
+        let core = self
+            .client
+            .list_core_api_versions()
+            .await
+            .map_err(|source| DiscoveryError { source })?;
+        for (i, v) in core.versions.iter().enumerate() {
+            match self.client.list_core_api_resources(v).await {
+                Ok(list) => catalog.insert_list("", v, &list, i == 0),
+                Err(e) => tracing::warn!(version = %v, error = %e, "skipping core API version"),
+            }
+        }
+        let groups = self
+            .client
+            .list_api_groups()
+            .await
+            .map_err(|source| DiscoveryError { source })?;
+        for g in &groups.groups {
+            let preferred = g.preferred_version.as_ref().map(|p| p.version.as_str());
+            // Preferred version first, so that it wins `by_gk`.
+            let mut versions: Vec<&str> = g.versions.iter().map(|v| v.version.as_str()).collect();
+            versions.sort_by_key(|v| Some(*v) != preferred);
+            for v in versions {
+                let gv = format!("{}/{v}", g.name);
+                match self.client.list_api_group_resources(&gv).await {
+                    Ok(list) => catalog.insert_list(&g.name, v, &list, Some(v) == preferred),
+                    Err(e) => {
+                        tracing::warn!(group_version = %gv, error = %e, "skipping API group version")
+                    }
+                }
+            }
+        }
+        tracing::debug!(kinds = catalog.by_gvk.len(), "API discovery loaded");
+        Ok(catalog)
+    }
+}

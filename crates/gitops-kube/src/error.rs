@@ -1,0 +1,223 @@
+//! Turning kube-rs and API server errors into the core [`TargetError`].
+
+use std::collections::BTreeMap;
+
+use gitops_core::{ObjectKey, OwnershipConflict, TargetError};
+use kube::core::Status;
+
+use crate::discovery::DiscoveryError;
+
+/// Maps an error of a request about `key` to its meaning.
+pub(crate) fn from_kube(key: &ObjectKey, error: kube::Error) -> TargetError {
+    match error {
+        kube::Error::Api(status) => from_status(key, *status),
+        e @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_)) => {
+            TargetError::Unavailable {
+                message: format!("{key}: {e}"),
+                source: Some(Box::new(e)),
+            }
+        }
+        other => TargetError::Other {
+            message: format!("{key}: {other}"),
+            source: Some(Box::new(other)),
+        },
+    }
+}
+
+pub(crate) fn from_discovery(key: &ObjectKey, error: DiscoveryError) -> TargetError {
+    // Discovery fails when the server cannot be reached or refuses us.
+    match error.source {
+        kube::Error::Api(status) if status.code == 403 || status.code == 401 => {
+            TargetError::Forbidden {
+                message: format!("{key}: API discovery: {}", status.message),
+            }
+        }
+        source => TargetError::Unavailable {
+            message: format!("{key}: API discovery failed: {source}"),
+            source: Some(Box::new(source)),
+        },
+    }
+}
+
+fn from_status(key: &ObjectKey, status: Status) -> TargetError {
+    let message = status.message.clone();
+    match (status.code, status.reason.as_str()) {
+        (409, "Conflict") if has_field_conflicts(&status) => TargetError::Conflict {
+            key: key.clone(),
+            conflicts: conflicts(&status),
+        },
+        (404, _) => {
+            let details_kind = status.details.as_ref().map(|d| d.kind.as_str());
+            match (details_kind, &key.namespace) {
+                (Some("namespaces"), Some(ns)) => TargetError::NamespaceNotFound {
+                    key: key.clone(),
+                    namespace: ns.clone(),
+                },
+                _ => TargetError::NotFound { key: key.clone() },
+            }
+        }
+        (422 | 400, _) => TargetError::Invalid {
+            key: key.clone(),
+            message,
+        },
+        (401 | 403, _) => TargetError::Forbidden {
+            message: format!("{key}: {message}"),
+        },
+        (429 | 500.., _) => TargetError::Unavailable {
+            message: format!("{key}: {message}"),
+            source: Some(Box::new(kube::Error::Api(Box::new(status)))),
+        },
+        _ => TargetError::Other {
+            message: format!("{key}: {message}"),
+            source: Some(Box::new(kube::Error::Api(Box::new(status)))),
+        },
+    }
+}
+
+fn has_field_conflicts(status: &Status) -> bool {
+    status
+        .details
+        .as_ref()
+        .is_some_and(|d| d.causes.iter().any(|c| c.reason == "FieldManagerConflict"))
+        || status.message.starts_with("Apply failed with")
+}
+
+/// The conflicts of a server-side-apply `409`, grouped by manager.
+///
+/// Each cause reads `{"reason": "FieldManagerConflict", "message": "conflict
+/// with \"kubectl\" using v1", "field": ".data.k"}` (Kubernetes
+/// `fieldmanager/internal/conflict.go`).
+fn conflicts(status: &Status) -> Vec<OwnershipConflict> {
+    let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(details) = &status.details {
+        for cause in &details.causes {
+            if cause.reason != "FieldManagerConflict" {
+                continue;
+            }
+            let manager = quoted_manager(&cause.message).unwrap_or_else(|| cause.message.clone());
+            by_manager
+                .entry(manager)
+                .or_default()
+                .push(cause.field.clone());
+        }
+    }
+    if by_manager.is_empty() {
+        // No structured causes: keep the server's whole message.
+        by_manager.insert(status.message.clone(), Vec::new());
+    }
+    by_manager
+        .into_iter()
+        .map(|(manager, mut fields)| {
+            fields.sort();
+            fields.dedup();
+            OwnershipConflict { manager, fields }
+        })
+        .collect()
+}
+
+/// The manager name in `conflict with "NAME"...` (a Go `%q` string).
+fn quoted_manager(message: &str) -> Option<String> {
+    let rest = message.split_once('"')?.1;
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::response::{StatusCause, StatusDetails};
+
+    fn conflict_status() -> Status {
+        Status::failure(
+            "Apply failed with 2 conflicts: conflict with \"someone-else\": .data.k",
+            "Conflict",
+        )
+        .with_code(409)
+        .with_details(StatusDetails {
+            causes: vec![
+                StatusCause {
+                    reason: "FieldManagerConflict".into(),
+                    message: "conflict with \"someone-else\"".into(),
+                    field: ".data.k".into(),
+                },
+                StatusCause {
+                    reason: "FieldManagerConflict".into(),
+                    message: "conflict with \"kube \\\"ctl\\\"\" using v1".into(),
+                    field: ".data.j".into(),
+                },
+            ],
+            ..details()
+        })
+    }
+
+    fn details() -> StatusDetails {
+        serde_json::from_value(serde_json::json!({})).unwrap()
+    }
+
+    #[test]
+    fn apply_conflicts_name_managers_and_fields() {
+        let key = ObjectKey::new("", "ConfigMap", Some("ns"), "cm");
+        match from_status(&key, conflict_status()) {
+            TargetError::Conflict { key: k, conflicts } => {
+                assert_eq!(k, key);
+                assert_eq!(
+                    conflicts,
+                    vec![
+                        OwnershipConflict {
+                            manager: "kube \"ctl\"".into(),
+                            fields: vec![".data.j".into()]
+                        },
+                        OwnershipConflict {
+                            manager: "someone-else".into(),
+                            fields: vec![".data.k".into()]
+                        },
+                    ]
+                );
+            }
+            other => panic!("not a conflict: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_namespace_is_recognised() {
+        let key = ObjectKey::new("", "ConfigMap", Some("gone"), "cm");
+        let status = Status::failure("namespaces \"gone\" not found", "NotFound")
+            .with_code(404)
+            .with_details(StatusDetails {
+                name: "gone".into(),
+                kind: "namespaces".into(),
+                ..details()
+            });
+        assert!(matches!(
+            from_status(&key, status),
+            TargetError::NamespaceNotFound { namespace, .. } if namespace == "gone"
+        ));
+    }
+
+    #[test]
+    fn status_codes_map_by_meaning() {
+        let key = ObjectKey::new("", "ConfigMap", Some("ns"), "cm");
+        let s = |code, reason| Status::failure("m", reason).with_code(code);
+        assert!(matches!(
+            from_status(&key, s(422, "Invalid")),
+            TargetError::Invalid { .. }
+        ));
+        assert!(matches!(
+            from_status(&key, s(403, "Forbidden")),
+            TargetError::Forbidden { .. }
+        ));
+        assert!(from_status(&key, s(503, "ServiceUnavailable")).is_transient());
+        assert!(matches!(
+            from_status(&key, s(404, "NotFound")),
+            TargetError::NotFound { .. }
+        ));
+    }
+}

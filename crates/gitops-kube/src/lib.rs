@@ -1,0 +1,55 @@
+//! The Kubernetes [`Target`](gitops_core::Target) of gitops-core, on kube-rs.
+//!
+//! [`KubeTarget`] applies desired objects with server-side apply (our field
+//! manager, optional force, server-side dry-run), observes only the objects
+//! an owner's inventory and desired state name, keeps each owner's
+//! inventory in the cluster (a ConfigMap, see [`inventory`]), prunes with a
+//! chosen propagation policy, and turns API server errors into the core
+//! [`TargetError`](gitops_core::TargetError) by meaning (a field-ownership
+//! conflict names the other manager and its fields). It works on dynamic
+//! objects through a cached [`discovery`] catalog, so any CRD works without
+//! generated types; applying a CRD waits until it is Established and served.
+//! [`watch`] turns changes to owned objects into drift events.
+//!
+//! ```no_run
+//! use gitops_core::{ApplyOptions, Object, ObjectKey, ObserveRequest, Target};
+//! use gitops_kube::KubeTarget;
+//! use serde_json::json;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = kube::Client::try_default().await?; // the current kubeconfig
+//! let target = KubeTarget::new(client);
+//! let cm = Object::new(json!({
+//!     "apiVersion": "v1", "kind": "ConfigMap",
+//!     "metadata": {"name": "hello", "namespace": "default",
+//!                  "labels": {"gitops-rs.io/owner": "demo"}},
+//!     "data": {"greeting": "hi"},
+//! }))?;
+//! // Server-side dry-run first, then for real.
+//! let dry = ApplyOptions { dry_run: true, ..ApplyOptions::default() };
+//! target.apply(&cm, &dry).await?;
+//! target.apply(&cm, &ApplyOptions::default()).await?;
+//! let live = target
+//!     .observe(&ObserveRequest { keys: [cm.key().clone()].into(), owner: None })
+//!     .await?;
+//! assert!(live.get(cm.key()).is_some());
+//! # Ok(()) }
+//! ```
+//!
+//! Integration tests run against a real API server through the [`testing`
+//! harness](crate#testing) (feature `testing`): `bash scripts/envtest.sh`
+//! builds kube-apiserver and etcd once, then
+//! `cargo test -p gitops-kube --features testing`.
+
+pub mod discovery;
+mod error;
+pub mod inventory;
+mod target;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod watch;
+
+pub use discovery::{ApiCatalog, DiscoveryError, ResolvedKind};
+pub use inventory::{DEFAULT_INVENTORY_NAMESPACE, InventoryError};
+pub use target::{DEFAULT_ESTABLISH_TIMEOUT, KubeTarget};
+pub use watch::{DriftEvent, DriftStream, WatchError, WatchScope};

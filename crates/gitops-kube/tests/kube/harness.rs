@@ -1,0 +1,50 @@
+//! The harness itself: a server starts, and server-side apply works on it.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+#[tokio::test]
+async fn server_side_apply_records_managed_fields() {
+    let Some(cluster) = gitops_kube::testing::shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("harness").await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(cluster.client(), &ns);
+    let cm = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": { "name": "probe" },
+        "data": { "greeting": "hello" }
+    });
+    let applied = api
+        .patch("probe", &PatchParams::apply("gitops-test").force(), &Patch::Apply(&cm))
+        .await
+        .unwrap();
+    assert_eq!(applied.data.unwrap()["greeting"], "hello");
+
+    let read = api.get("probe").await.unwrap();
+    let managed = read.metadata.managed_fields.unwrap();
+    let ours = managed
+        .iter()
+        .find(|m| m.manager.as_deref() == Some("gitops-test"))
+        .expect("an entry for our field manager");
+    assert_eq!(ours.operation.as_deref(), Some("Apply"));
+    let fields = serde_json::to_value(ours.fields_v1.as_ref().unwrap()).unwrap();
+    assert!(
+        fields.pointer("/f:data/f:greeting").is_some(),
+        "our manager owns data.greeting: {fields}"
+    );
+}
+
+#[tokio::test]
+async fn two_tests_share_one_server_in_distinct_namespaces() {
+    let Some(cluster) = gitops_kube::testing::shared_or_skip().await else {
+        return;
+    };
+    let a = cluster.create_namespace("share").await.unwrap();
+    let b = cluster.create_namespace("share").await.unwrap();
+    assert_ne!(a, b);
+    let version = cluster.client().apiserver_version().await.unwrap();
+    assert!(!version.git_version.is_empty());
+}

@@ -1,0 +1,11 @@
+//! Integration tests of gitops-kube against a real API server.
+//!
+//! The server comes from `gitops_kube::testing` (see its docs): a kubeconfig
+//! in `GITOPS_TEST_KUBECONFIG`, or etcd + kube-apiserver provisioned by
+//! `scripts/envtest.sh`. Without either, each test prints `SKIPPED: ...` and
+//! passes, unless `CI` is set.
+#![cfg(feature = "testing")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+mod target;

@@ -1,0 +1,190 @@
+//! `KubeTarget` against a real API server: the core conformance suite, and
+//! the Kubernetes-specific behaviours.
+
+use std::collections::BTreeSet;
+
+use gitops_core::{
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, OWNER_LABEL, Object, ObjectKey,
+    ObserveRequest, OwnerId, Target, TargetError, TargetExt,
+};
+use gitops_kube::KubeTarget;
+use gitops_kube::testing::{shared_or_skip, unique_name};
+use serde_json::{Value, json};
+
+fn obj(v: Value) -> Object {
+    Object::new(v).unwrap()
+}
+
+fn opts() -> ApplyOptions {
+    ApplyOptions {
+        field_manager: "gitops-test".into(),
+        ..ApplyOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn core_conformance_suite() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let target = KubeTarget::new(cluster.client())
+        .with_inventory_namespace(unique_name("conf-inventory"));
+    let prefix = unique_name("conf");
+    gitops_core::testing::target::run_all(&target, &prefix).await;
+    // Also through the forwarding impls.
+    let boxed: Box<dyn Target> = Box::new(target.clone());
+    gitops_core::testing::target::apply_creates_and_observe_reads(&boxed, &unique_name("boxed"))
+        .await;
+}
+
+#[tokio::test]
+async fn conflict_names_the_other_manager_and_fields() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("conflict").await.unwrap();
+    let target = KubeTarget::new(cluster.client());
+    let cm = |v: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "shared", "namespace": ns},
+            "data": {"k": v, "other": "x"}}))
+    };
+    let theirs = ApplyOptions {
+        field_manager: "team-b".into(),
+        ..ApplyOptions::default()
+    };
+    target.apply(&cm("theirs"), &theirs).await.unwrap();
+    let err = target.apply(&cm("ours"), &opts()).await.unwrap_err();
+    let TargetError::Conflict { key, conflicts } = &err else {
+        panic!("expected a conflict, got {err:?}");
+    };
+    assert_eq!(key, cm("ours").key());
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0].manager, "team-b");
+    assert_eq!(conflicts[0].fields, vec![".data.k".to_owned()]);
+    assert!(err.to_string().contains("team-b"), "{err}");
+    // Dry-run with force succeeds and changes nothing.
+    let dry_force = ApplyOptions {
+        force: true,
+        dry_run: true,
+        ..opts()
+    };
+    let preview = target.apply(&cm("ours"), &dry_force).await.unwrap();
+    assert_eq!(preview["data"]["k"], "ours");
+    let live = target.get(cm("ours").key()).await.unwrap().unwrap();
+    assert_eq!(live["data"]["k"], "theirs");
+}
+
+#[tokio::test]
+async fn crd_then_custom_resource_in_one_go() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("crd").await.unwrap();
+    let group = format!("{}.example.com", unique_name("g"));
+    let target = KubeTarget::new(cluster.client());
+    // Resolve something first so that the discovery cache is warm and stale.
+    let probe = ObjectKey::new("", "ConfigMap", Some(&ns), "nothing");
+    assert!(target.get(&probe).await.unwrap().is_none());
+
+    let crd = obj(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("widgets.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}
+                }}}
+            }]
+        }
+    }));
+    let widget = obj(json!({
+        "apiVersion": format!("{group}/v1"), "kind": "Widget",
+        "metadata": {"name": "w1", "namespace": ns, "labels": {OWNER_LABEL: "crd-test"}},
+        "spec": {"size": 3}
+    }));
+    // Before the CRD: a clear unknown-kind error naming the object.
+    match target.apply(&widget, &opts()).await {
+        Err(TargetError::UnknownKind { key, kind, api_version }) => {
+            assert_eq!(&key, widget.key());
+            assert_eq!(kind, "Widget");
+            assert_eq!(api_version, format!("{group}/v1"));
+        }
+        other => panic!("expected UnknownKind, got {other:?}"),
+    }
+    target.apply(&crd, &opts()).await.unwrap();
+    // Immediately after: the CRD is established and the kind resolvable.
+    let stored = target.apply(&widget, &opts()).await.unwrap();
+    assert_eq!(stored["spec"]["size"], 3);
+    let live = target.get(widget.key()).await.unwrap().unwrap();
+    assert_eq!(live["spec"]["size"], 3);
+    assert_eq!(
+        target.delete(widget.key(), &DeleteOptions::default()).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+}
+
+#[tokio::test]
+async fn observe_by_owner_label_and_inventory_survives_a_new_target() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("observe").await.unwrap();
+    let owner = OwnerId::new(unique_name("owner")).unwrap();
+    let inventory_ns = unique_name("inv");
+    let target = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
+    let mut inventory = Inventory::new(owner.clone());
+    let mut keys = BTreeSet::new();
+    for i in 0..5 {
+        let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i}"), "namespace": ns,
+                         "labels": {OWNER_LABEL: owner.as_str()}},
+            "data": {"i": i.to_string()}}));
+        target.apply(&cm, &opts()).await.unwrap();
+        keys.insert(cm.key().clone());
+        inventory.objects.insert(cm.key().clone(), "v1".into());
+    }
+    // One object of the set carries no owner label: observe still finds it.
+    let unlabelled = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "plain", "namespace": ns}, "data": {}}));
+    target.apply(&unlabelled, &opts()).await.unwrap();
+    keys.insert(unlabelled.key().clone());
+    let absent = ObjectKey::new("", "ConfigMap", Some(&ns), "absent");
+    keys.insert(absent.clone());
+    let not_served = ObjectKey::new("nothing.example.com", "Thing", Some(&ns), "x");
+    keys.insert(not_served.clone());
+    let live = target
+        .observe(&ObserveRequest {
+            keys,
+            owner: Some(owner.clone()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(live.objects.len(), 6, "{:?}", live.objects.keys());
+    assert!(live.get(&absent).is_none() && live.get(&not_served).is_none());
+    assert_eq!(live.get(unlabelled.key()).unwrap()["metadata"]["name"], "plain");
+
+    inventory.revision = Some("rev-1".into());
+    target.write_inventory(&inventory).await.unwrap();
+    // A fresh target (a restarted controller) reads the same inventory.
+    let restarted = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
+    assert_eq!(restarted.read_inventory(&owner).await.unwrap(), Some(inventory));
+}
+
+#[tokio::test]
+async fn wrong_scope_is_invalid_not_a_crash() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let target = KubeTarget::new(cluster.client());
+    let no_ns = obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}));
+    assert!(matches!(
+        target.apply(&no_ns, &opts()).await,
+        Err(TargetError::Invalid { .. })
+    ));
+}

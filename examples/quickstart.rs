@@ -1,0 +1,2 @@
+//! Quickstart (filled in by the Foundation issue).
+fn main() {}
