@@ -128,7 +128,7 @@ fn gadget_crd() -> Value {
 
 /// A custom resource of about 1 MB of JSON, and its live form with status.
 fn one_mb_custom_resource() -> (Value, Value) {
-    let parts: Vec<Value> = (0..2600)
+    let parts: Vec<Value> = (0..4800)
         .map(|i| {
             json!({
                 "id": format!("part-{i:05}"),
@@ -148,7 +148,7 @@ fn one_mb_custom_resource() -> (Value, Value) {
     let mut live = desired.clone();
     live["metadata"]["uid"] = json!("u");
     live["metadata"]["resourceVersion"] = json!("1");
-    live["status"] = json!({"phase": "Ready", "observed": 2600});
+    live["status"] = json!({"phase": "Ready", "observed": 4800});
     (desired, live)
 }
 

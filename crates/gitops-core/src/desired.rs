@@ -64,6 +64,7 @@ pub struct DuplicateObject {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DesiredState {
     revision: Option<Revision>,
+    #[serde(with = "objects_as_list")]
     objects: BTreeMap<ObjectKey, DesiredObject>,
     #[serde(default)]
     kinds: KindRegistry,
@@ -82,6 +83,7 @@ impl DesiredState {
     /// Adds an object; a second declaration of the same key is refused,
     /// naming both places. Of two declarations the one at the smaller
     /// provenance is kept, so the result does not depend on insertion order.
+    #[allow(clippy::result_large_err, reason = "rare, and callers collect it into a render error")]
     pub fn insert(&mut self, object: DesiredObject) -> Result<(), DuplicateObject> {
         use std::collections::btree_map::Entry;
         match self.objects.entry(object.object.key().clone()) {
@@ -158,5 +160,32 @@ impl DesiredState {
     /// Whether no object is declared.
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+    }
+}
+
+/// JSON maps need string keys: the objects are written as a list.
+mod objects_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::DesiredObject;
+    use crate::key::ObjectKey;
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<ObjectKey, DesiredObject>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ObjectKey, DesiredObject>, D::Error> {
+        let list: Vec<DesiredObject> = Vec::deserialize(d)?;
+        Ok(list
+            .into_iter()
+            .map(|o| (o.object.key().clone(), o))
+            .collect())
     }
 }

@@ -224,15 +224,14 @@ fn pod(v: &Value) -> Health {
         .cloned()
         .unwrap_or_default();
     for c in &statuses {
-        if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
-            if matches!(
+        if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str)
+            && matches!(
                 reason,
                 "CrashLoopBackOff" | "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "CreateContainerConfigError"
             ) {
                 let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
                 return h(HealthStatus::Degraded, format!("container {name}: {reason}"));
             }
-        }
     }
     match v.pointer("/status/phase").and_then(Value::as_str) {
         Some("Succeeded") => h(HealthStatus::Healthy, "pod succeeded"),

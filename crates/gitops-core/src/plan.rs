@@ -349,6 +349,7 @@ pub struct Plan {
     /// Guard refusals; any blocks the sync.
     pub refusals: Vec<Refusal>,
     /// What the owner's inventory lists once every step has succeeded.
+    #[serde(with = "crate::target::key_map")]
     pub next_inventory: BTreeMap<ObjectKey, String>,
 }
 
@@ -454,6 +455,14 @@ fn wave_of(object: &Object) -> Result<i64, String> {
     }
 }
 
+fn live_wave(live: &Value) -> i64 {
+    live.pointer("/metadata/annotations")
+        .and_then(|a| a.get(WAVE_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn live_label<'a>(live: &'a Value, label: &str) -> Option<&'a str> {
     live.pointer("/metadata/labels")?.get(label)?.as_str()
 }
@@ -519,11 +528,10 @@ fn remove_pointer(v: &mut Value, pointer: &str) {
             m.remove(&last);
         }
         Some(Value::Array(a)) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < a.len() {
+            if let Ok(i) = last.parse::<usize>()
+                && i < a.len() {
                     a.remove(i);
                 }
-            }
         }
         _ => {}
     }
@@ -563,11 +571,10 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     }
     let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
     for (key, d) in desired.iter() {
-        if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
-            if let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object) {
+        if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
+            && let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object) {
                 crd_wave.insert(gk, own_wave.get(key).copied().unwrap_or(0));
             }
-        }
     }
     let ns_wave = |ns: &str| -> Option<i64> {
         own_wave
@@ -713,12 +720,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 next_inventory.insert(key.clone(), api_version.clone());
                 continue;
             }
-            let wave = l
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(WAVE_ANNOTATION))
-                .and_then(Value::as_str)
-                .and_then(|w| w.trim().parse().ok())
-                .unwrap_or(0);
+            let wave = live_wave(l);
             let rank = kind_rank(&key.group_kind(), &builtin);
             deletes.push((
                 wave,
@@ -734,6 +736,33 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 },
             ));
         }
+    }
+    // A deleted object's wave is raised to that of its Namespace and CRD
+    // when those go too, so (in reverse) it is deleted before them.
+    let delete_wave: BTreeMap<ObjectKey, i64> =
+        deletes.iter().map(|(w, _, s)| (s.key.clone(), *w)).collect();
+    let mut crd_delete_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
+    for (w, _, s) in &deletes {
+        if s.key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
+            let kind = live
+                .objects
+                .get(&s.key)
+                .and_then(|l| Object::new(l.clone()).ok())
+                .and_then(|o| crate::scope::crd_kind(&o).ok());
+            if let Some((gk, _, _)) = kind {
+                crd_delete_wave.insert(gk, *w);
+            }
+        }
+    }
+    for (w, _, s) in &mut deletes {
+        if let Some(ns) = &s.key.namespace
+            && let Some(nw) = delete_wave.get(&ObjectKey::new("", "Namespace", None, ns.clone())) {
+                *w = (*w).max(*nw);
+            }
+        if let Some(cw) = crd_delete_wave.get(&s.key.group_kind()) {
+            *w = (*w).max(*cw);
+        }
+        s.wave = *w;
     }
     deletes.sort_by(|a, b| (b.0, b.1, &b.2.key).cmp(&(a.0, a.1, &a.2.key)));
 

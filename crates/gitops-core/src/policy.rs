@@ -164,8 +164,8 @@ pub fn images(object: &Value) -> Vec<(String, String)> {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
-                    if matches!(k.as_str(), "containers" | "initContainers" | "ephemeralContainers") {
-                        if let Value::Array(items) = child {
+                    if matches!(k.as_str(), "containers" | "initContainers" | "ephemeralContainers")
+                        && let Value::Array(items) = child {
                             for c in items {
                                 let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
                                 let image = c.get("image").and_then(Value::as_str).unwrap_or("");
@@ -176,7 +176,6 @@ pub fn images(object: &Value) -> Vec<(String, String)> {
                             }
                             continue;
                         }
-                    }
                     if k == "status" && path.is_empty() {
                         continue;
                     }
@@ -223,8 +222,8 @@ impl Policy {
                 }),
             }
         }
-        if let Some(max) = self.max_objects {
-            if desired.len() > max {
+        if let Some(max) = self.max_objects
+            && desired.len() > max {
                 out.push(Violation {
                     rule: Rule::ObjectCount,
                     key: None,
@@ -232,7 +231,6 @@ impl Policy {
                     message: format!("{} objects declared, more than the maximum of {max}", desired.len()),
                 });
             }
-        }
         for (key, d) in desired.iter() {
             let gk = key.group_kind();
             let v = |rule, message: String| Violation {
@@ -241,21 +239,19 @@ impl Policy {
                 provenance: Some(d.provenance.clone()),
                 message,
             };
-            if let Some(allowed) = &self.allowed_kinds {
-                if !allowed.iter().any(|p| p.matches(&gk)) {
+            if let Some(allowed) = &self.allowed_kinds
+                && !allowed.iter().any(|p| p.matches(&gk)) {
                     out.push(v(Rule::Kind, format!("kind {gk} is not in the allowed kinds")));
                 }
-            }
             if self.denied_kinds.iter().any(|p| p.matches(&gk)) {
                 out.push(v(Rule::Kind, format!("kind {gk} is denied")));
             }
             match (&key.namespace, desired.kinds().scope(&gk)) {
                 (Some(ns), _) => {
-                    if let Some(allowed) = &self.allowed_namespaces {
-                        if !allowed.iter().any(|a| a == ns) {
+                    if let Some(allowed) = &self.allowed_namespaces
+                        && !allowed.iter().any(|a| a == ns) {
                             out.push(v(Rule::Namespace, format!("namespace {ns} is not allowed")));
                         }
-                    }
                 }
                 (None, Some(Scope::Cluster)) | (None, None) => {
                     if !self.allow_cluster_scoped {

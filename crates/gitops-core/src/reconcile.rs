@@ -344,14 +344,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             self.execute(&desired, plan, inventory, &mut report).await;
         }
         report.duration_ms = ms(t0.elapsed());
-        if let Some(sink) = &self.audit {
-            if let Err(e) = sink.record(&report) {
+        if let Some(sink) = &self.audit
+            && let Err(e) = sink.record(&report) {
                 report.errors.push(format!("audit: {e}"));
                 return Err(ReconcileError {
                     report: Box::new(report),
                 });
             }
-        }
         if report.status.is_success() {
             Ok(report)
         } else {
@@ -419,15 +418,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 }
             }
             let wave_ends = plan.steps.get(i + 1).is_none_or(|n| n.wave != step.wave || matches!(n.action, Action::Delete));
-            if wave_ends && !matches!(step.action, Action::Delete) {
-                if let Some(wait) = &self.config.wait_for_health {
-                    if let Err(e) = self.wait_healthy(&plan, step.wave, wait).await {
+            if wave_ends && !matches!(step.action, Action::Delete)
+                && let Some(wait) = &self.config.wait_for_health
+                    && let Err(e) = self.wait_healthy(&plan, step.wave, wait).await {
                         report.errors.push(e);
                         failed = true;
                         break;
                     }
-                }
-            }
         }
         report.drift_corrected = report
             .steps

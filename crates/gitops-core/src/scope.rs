@@ -93,7 +93,38 @@ pub enum CrdError {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindRegistry {
+    #[serde(with = "kinds_as_list")]
     kinds: BTreeMap<GroupKind, KindInfo>,
+}
+
+/// JSON maps need string keys: kinds are written as a list.
+mod kinds_as_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::KindInfo;
+    use crate::key::GroupKind;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        #[serde(flatten)]
+        kind: GroupKind,
+        #[serde(flatten)]
+        info: KindInfo,
+    }
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<GroupKind, KindInfo>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(|(k, i)| Entry {
+            kind: k.clone(),
+            info: i.clone(),
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<GroupKind, KindInfo>, D::Error> {
+        let list: Vec<Entry> = Vec::deserialize(d)?;
+        Ok(list.into_iter().map(|e| (e.kind, e.info)).collect())
+    }
 }
 
 const CLUSTER: &[(&str, &[&str])] = &[

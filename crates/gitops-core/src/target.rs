@@ -93,7 +93,44 @@ pub struct Inventory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// The objects applied, with the `apiVersion` they were applied with.
+    /// (Serialised as a list of `{group, kind, namespace, name, apiVersion}`.)
+    #[serde(with = "key_map")]
     pub objects: BTreeMap<ObjectKey, String>,
+}
+
+/// Serde helpers for maps keyed by [`ObjectKey`], which JSON cannot use as
+/// map keys: they are written as a list of entries sorted by key.
+pub mod key_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::key::ObjectKey;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry<'a> {
+        #[serde(flatten)]
+        key: std::borrow::Cow<'a, ObjectKey>,
+        #[serde(rename = "apiVersion")]
+        api_version: std::borrow::Cow<'a, str>,
+    }
+
+    /// Writes the map as a list of `{group, kind, namespace, name, apiVersion}`.
+    pub fn serialize<S: Serializer>(map: &BTreeMap<ObjectKey, String>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(|(k, v)| Entry {
+            key: std::borrow::Cow::Borrowed(k),
+            api_version: std::borrow::Cow::Borrowed(v),
+        }))
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ObjectKey, String>, D::Error> {
+        let entries: Vec<Entry<'static>> = Vec::deserialize(d)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (e.key.into_owned(), e.api_version.into_owned()))
+            .collect())
+    }
 }
 
 impl Inventory {
@@ -149,12 +186,10 @@ pub enum TargetError {
     },
     /// The runtime does not serve this kind at this API version (no CRD, an
     /// API removed in this version of Kubernetes, ...).
-    #[error("{key}: the runtime does not serve kind {kind} in apiVersion {api_version}")]
+    #[error("{key}: the runtime does not serve kind {} in apiVersion {api_version}", .key.kind)]
     UnknownKind {
-        /// The object.
+        /// The object (its kind is the one not served).
         key: ObjectKey,
-        /// The kind.
-        kind: String,
         /// The API version asked for.
         api_version: String,
     },
@@ -272,6 +307,7 @@ pub struct ObserveRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveState {
     /// The objects found, by key.
+    #[serde(with = "live_map")]
     pub objects: BTreeMap<ObjectKey, Value>,
     /// The owner's inventory, when the caller read it (targets leave it
     /// `None` in [`Target::observe`]; the reconciler fills it).
@@ -367,3 +403,28 @@ macro_rules! forward_target {
     )*};
 }
 forward_target!(&T, Box<T>, Arc<T>);
+
+mod live_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    use crate::key::ObjectKey;
+
+    pub fn serialize<S: Serializer>(map: &BTreeMap<ObjectKey, Value>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ObjectKey, Value>, D::Error> {
+        let values: Vec<Value> = Vec::deserialize(d)?;
+        values
+            .into_iter()
+            .map(|v| {
+                crate::object::Object::new(v)
+                    .map(|o| (o.key().clone(), o.into_value()))
+                    .map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! Server-side apply, computed purely (what the in-memory runtime uses to
 //! emulate an API server).
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -10,7 +11,7 @@ use crate::fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, managed_fields, resolve,
 };
 use crate::lists::{ListSemantics, ListType};
-use crate::value::{canon_eq, cmp_values, item_key, key_maps_equal, prune_nulls};
+use crate::value::{canon_eq, cmp_values, item_key_string, prune_nulls};
 
 /// One apply request.
 #[derive(Clone, Copy, Debug)]
@@ -152,21 +153,27 @@ impl Merger<'_> {
                             }
                         }
                     }
-                    ListType::Map(keys) => {
+                    ListType::Map(mut keys) => {
+                        keys.sort();
+                        let mut index: HashMap<String, usize> = HashMap::with_capacity(ta.len());
+                        for (j, t) in ta.iter().enumerate() {
+                            if let Some(k) = item_key_string(t, &keys, self.lists, self.gk, names) {
+                                index.entry(k).or_insert(j);
+                            }
+                        }
                         for item in sa {
                             if item.is_null() {
                                 continue;
                             }
-                            let key = item_key(item, &keys, self.lists, self.gk, names);
-                            let found = key.as_ref().and_then(|k| {
-                                ta.iter().position(|t| {
-                                    item_key(t, &keys, self.lists, self.gk, names)
-                                        .is_some_and(|tk| key_maps_equal(&tk, k))
-                                })
-                            });
-                            match found {
+                            let key = item_key_string(item, &keys, self.lists, self.gk, names);
+                            match key.as_ref().and_then(|k| index.get(k)).copied() {
                                 Some(j) => self.merge(&mut ta[j], item, names),
-                                None => ta.push(prune_nulls(item)),
+                                None => {
+                                    if let Some(k) = key {
+                                        index.insert(k, ta.len());
+                                    }
+                                    ta.push(prune_nulls(item));
+                                }
                             }
                         }
                     }

@@ -3,6 +3,9 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use json_patch::jsonptr::PointerBuf;
@@ -16,7 +19,7 @@ use crate::fieldset::{
 use crate::lists::{BuiltinLists, ListSemantics, ListType};
 use crate::value::{
     canon_eq, cmp_values, is_empty_like, is_quantity_position, is_server_field, item_key,
-    key_maps_equal, pointer_escape, pointer_segments, prune_nulls, scalar_eq,
+    item_key_string, pointer_segments, prune_nulls, push_escaped, scalar_eq, write_canonical,
 };
 
 /// Differences to ignore for matching objects (like Argo CD's
@@ -327,7 +330,8 @@ fn remove_pointer(v: &mut Value, pointer: &str) {
 
 enum Seg<'a> {
     Field(&'a str),
-    Key(Map<String, Value>),
+    /// An associative-list item; its key is built only when a change is recorded.
+    Item(&'a Value, Rc<[String]>),
     Value(&'a Value),
     Index(usize),
 }
@@ -344,12 +348,22 @@ struct Walker<'a, 'o> {
 
 impl<'a> Walker<'a, '_> {
     fn field_path(&self) -> FieldPath {
+        let mut fields = 0;
         FieldPath(
             self.segs
                 .iter()
                 .map(|s| match s {
-                    Seg::Field(f) => PathElement::Field((*f).to_string()),
-                    Seg::Key(k) => PathElement::Key(k.clone()),
+                    Seg::Field(f) => {
+                        fields += 1;
+                        PathElement::Field((*f).to_string())
+                    }
+                    Seg::Item(item, keys) => {
+                        let names = &self.names[..fields.min(self.names.len())];
+                        match item_key(item, keys, self.lists, self.gk, names) {
+                            Some(k) => PathElement::Key(k),
+                            None => PathElement::Index(0),
+                        }
+                    }
                     Seg::Value(v) => PathElement::Value((*v).clone()),
                     Seg::Index(i) => PathElement::Index(*i),
                 })
@@ -379,8 +393,7 @@ impl<'a> Walker<'a, '_> {
                 continue;
             }
             let len = self.ptr.len();
-            self.ptr.push('/');
-            self.ptr.push_str(&pointer_escape(k));
+            push_escaped(&mut self.ptr, k);
             self.segs.push(Seg::Field(k));
             self.walk(dv, lm.get(k));
             self.segs.pop();
@@ -432,11 +445,29 @@ impl<'a> Walker<'a, '_> {
                 }
             }
             ListType::Set => {
+                // Index live values when the list is not tiny.
+                let index: Option<HashSet<String>> = (la.len() > 8).then(|| {
+                    la.iter()
+                        .map(|x| {
+                            let mut s = String::new();
+                            write_canonical(&mut s, x);
+                            s
+                        })
+                        .collect()
+                });
                 for item in da {
                     if item.is_null() {
                         continue;
                     }
-                    if !la.iter().any(|x| cmp_values(x, item) == Ordering::Equal) {
+                    let present = match &index {
+                        Some(index) => {
+                            let mut s = String::new();
+                            write_canonical(&mut s, item);
+                            index.contains(&s)
+                        }
+                        None => la.iter().any(|x| cmp_values(x, item) == Ordering::Equal),
+                    };
+                    if !present {
                         self.segs.push(Seg::Value(item));
                         let ptr = format!("{}/-", self.ptr);
                         self.record(Op::Add, ptr, None, Some(item));
@@ -444,25 +475,28 @@ impl<'a> Walker<'a, '_> {
                     }
                 }
             }
-            ListType::Map(keys) => {
-                let live_keys: Vec<Option<Map<String, Value>>> = la
-                    .iter()
-                    .map(|it| item_key(it, &keys, self.lists, self.gk, &self.names))
-                    .collect();
+            ListType::Map(mut keys) => {
+                keys.sort();
+                let keys: Rc<[String]> = keys.into();
+                let mut index: HashMap<String, usize> = HashMap::with_capacity(la.len());
+                for (j, it) in la.iter().enumerate() {
+                    if let Some(k) = item_key_string(it, &keys, self.lists, self.gk, &self.names) {
+                        index.entry(k).or_insert(j);
+                    }
+                }
                 for (i, item) in da.iter().enumerate() {
                     if item.is_null() {
                         continue;
                     }
                     let len = self.ptr.len();
-                    match item_key(item, &keys, self.lists, self.gk, &self.names) {
-                        Some(key) => {
-                            let found = live_keys.iter().position(|lk| {
-                                lk.as_ref().is_some_and(|lk| key_maps_equal(lk, &key))
-                            });
-                            self.segs.push(Seg::Key(key));
+                    let found = item_key_string(item, &keys, self.lists, self.gk, &self.names)
+                        .map(|ks| index.get(&ks).copied());
+                    match found {
+                        Some(found) => {
+                            self.segs.push(Seg::Item(item, Rc::clone(&keys)));
                             match found {
                                 Some(j) => {
-                                    self.ptr.push_str(&format!("/{j}"));
+                                    let _ = write!(self.ptr, "/{j}");
                                     self.walk(item, la.get(j));
                                 }
                                 None => {
@@ -541,28 +575,29 @@ pub fn compare(
         }
     }
 
-    // Manager rules and co-ownership need live managedFields.
+    // Manager rules and co-ownership need live managedFields (parsed only
+    // when needed).
     let managers: Vec<&str> = rules
         .iter()
         .flat_map(|r| r.managers.iter().map(String::as_str))
         .collect();
-    let entries = if managers.is_empty() && previously_owned.is_none() {
-        Vec::new()
-    } else {
+    let parse_entries = || {
         managed_fields(live).map_err(|source| DiffError::ManagedFields {
             gk: gk.to_string(),
             source,
-        })?
+        })
     };
+    let mut entries = None;
     let ignored: Option<FieldSet> = if managers.is_empty() {
         None
     } else {
-        Some(
-            entries
-                .iter()
-                .filter(|e| managers.contains(&e.manager.as_str()))
-                .fold(FieldSet::new(), |acc, e| acc.union(&e.fields)),
-        )
+        let parsed = parse_entries()?;
+        let set = parsed
+            .iter()
+            .filter(|e| managers.contains(&e.manager.as_str()))
+            .fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
+        entries = Some(parsed);
+        Some(set)
     }
     .filter(|s| !s.is_empty());
 
@@ -582,14 +617,10 @@ pub fn compare(
 
     if let Some(prev) = previously_owned {
         let declared = FieldSet::declared_by(&d, lists, &gk);
-        let others = entries
-            .iter()
-            .filter(|e| e.fields != *prev)
-            .fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
-        let mut removed: Vec<&FieldPath> = Vec::new();
+        // Owned before, and neither it nor anything below it is declared now.
+        let mut candidates: Vec<&FieldPath> = Vec::new();
         for p in prev.iter() {
-            // Still declared (itself or something below it), or below a removal.
-            if declared.contains_prefix(p) || removed.last().is_some_and(|r| p.starts_with(r)) {
+            if declared.contains(p) || declared.contains_prefix(p) {
                 continue;
             }
             let names = p.field_names();
@@ -602,23 +633,39 @@ pub fn compare(
                 declared.contains(&q)
                     && resolve(&d, &q, lists, &gk).is_some_and(|(_, v)| !v.is_object())
             });
-            if replaced_whole || others.contains_prefix(p) {
-                continue;
+            if !replaced_whole {
+                candidates.push(p);
             }
-            if let Some(ign) = &ignored
-                && (ign.covers(p) || ign.contains_prefix(p))
-            {
-                continue;
-            }
-            if let Some((ptr, v)) = resolve(&l, p, lists, &gk) {
-                changes.push(Change {
-                    path: p.clone(),
-                    pointer: ptr,
-                    op: Op::Remove,
-                    before: Some(v.clone()),
-                    after: None,
-                });
-                removed.push(p);
+        }
+        if !candidates.is_empty() {
+            let entries = match entries.take() {
+                Some(e) => e,
+                None => parse_entries()?,
+            };
+            let others = entries
+                .iter()
+                .filter(|e| e.fields != *prev)
+                .fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
+            let mut removed: Vec<&FieldPath> = Vec::new();
+            for p in candidates {
+                if removed.last().is_some_and(|r| p.starts_with(r))
+                    || others.contains_prefix(p)
+                    || ignored
+                        .as_ref()
+                        .is_some_and(|ign| ign.covers(p) || ign.contains_prefix(p))
+                {
+                    continue;
+                }
+                if let Some((ptr, v)) = resolve(&l, p, lists, &gk) {
+                    changes.push(Change {
+                        path: p.clone(),
+                        pointer: ptr,
+                        op: Op::Remove,
+                        before: Some(v.clone()),
+                        after: None,
+                    });
+                    removed.push(p);
+                }
             }
         }
     }

@@ -46,6 +46,98 @@ pub fn pointer_escape(s: &str) -> String {
     }
 }
 
+/// Appends `/` and the escaped segment to a pointer being built.
+pub fn push_escaped(ptr: &mut String, s: &str) {
+    ptr.push('/');
+    if s.contains(['~', '/']) {
+        ptr.push_str(&pointer_escape(s));
+    } else {
+        ptr.push_str(s);
+    }
+}
+
+/// Writes a canonical text form of a value, equal for values that
+/// [`cmp_values`] finds equal (`1` and `1.0` alike), for hashing.
+pub fn write_canonical(out: &mut String, v: &Value) {
+    use std::fmt::Write;
+    match v {
+        Value::Number(n) => match as_i128(n) {
+            Some(i) => {
+                let _ = write!(out, "{i}");
+            }
+            None => {
+                let _ = write!(out, "{n}");
+            }
+        },
+        Value::String(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for k in keys {
+                out.push_str(k);
+                out.push(':');
+                if let Some(x) = m.get(k) {
+                    write_canonical(out, x);
+                }
+                out.push(',');
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for x in a {
+                write_canonical(out, x);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    }
+}
+
+/// A hashable canonical form of an associative-list item's key (see
+/// [`item_key`]); `sorted_keys` must be sorted. `None` when [`item_key`]
+/// would give `None`.
+pub fn item_key_string(
+    item: &Value,
+    sorted_keys: &[String],
+    lists: &dyn ListSemantics,
+    gk: &GroupKind,
+    names: &[&str],
+) -> Option<String> {
+    let m = item.as_object()?;
+    let mut out = String::new();
+    let mut any = false;
+    for k in sorted_keys {
+        match m.get(k.as_str()) {
+            Some(v) if !v.is_null() => {
+                out.push_str(k);
+                out.push('=');
+                write_canonical(&mut out, v);
+                out.push('\u{0}');
+                any = true;
+            }
+            _ => {
+                if let Some(d) = lists.key_default(gk, names, k) {
+                    out.push_str(k);
+                    out.push('=');
+                    write_canonical(&mut out, &d);
+                    out.push('\u{0}');
+                    any = true;
+                }
+            }
+        }
+    }
+    any.then_some(out)
+}
+
 /// Splits an RFC 6901 pointer into its unescaped segments.
 pub fn pointer_segments(p: &str) -> Vec<String> {
     if p.is_empty() {

@@ -186,11 +186,10 @@ fn server_defaults(desired: &Value, insertions: &[(usize, usize, Value)], floats
             "imagePullPolicy" => json!("IfNotPresent"),
             _ => v.clone(),
         };
-        if let Some(Value::Object(m)) = live.pointer_mut(ptr) {
-            if m.get(key).is_none_or(Value::is_null) {
+        if let Some(Value::Object(m)) = live.pointer_mut(ptr)
+            && m.get(key).is_none_or(Value::is_null) {
                 m.insert(key.to_string(), v);
             }
-        }
     }
     live["status"] = json!({"replicas": 3, "conditions": [{"type": "Available"}]});
     live["metadata"]["uid"] = json!("u");

@@ -205,8 +205,7 @@ impl ApiCatalog {
         let mut c = self.inner.write().await;
         c.insert_list(group, version, &list, false);
         c.generation += 1;
-        Ok(c
-            .by_gvk
+        Ok(c.by_gvk
             .contains_key(&(group.to_owned(), version.to_owned(), kind.to_owned())))
     }
 

@@ -56,10 +56,13 @@ fn from_status(key: &ObjectKey, status: Status) -> TargetError {
                 _ => TargetError::NotFound { key: key.clone() },
             }
         }
-        (422 | 400, _) => TargetError::Invalid {
-            key: key.clone(),
-            message,
-        },
+        // Server-side apply reports a manifest it cannot type as a 500.
+        (422 | 400, _) | (500, _) if code_is_invalid(status.code, &message) => {
+            TargetError::Invalid {
+                key: key.clone(),
+                message,
+            }
+        }
         (401 | 403, _) => TargetError::Forbidden {
             message: format!("{key}: {message}"),
         },
@@ -72,6 +75,13 @@ fn from_status(key: &ObjectKey, status: Status) -> TargetError {
             source: Some(Box::new(kube::Error::Api(Box::new(status)))),
         },
     }
+}
+
+fn code_is_invalid(code: u16, message: &str) -> bool {
+    code == 422
+        || code == 400
+        || message.starts_with("failed to create typed patch object")
+        || message.starts_with("failed to create typed live object")
 }
 
 fn has_field_conflicts(status: &Status) -> bool {

@@ -57,7 +57,10 @@ pub fn inventory_name(owner: &OwnerId) -> String {
         })
         .collect();
     let sanitized = sanitized.trim_matches('-');
-    format!("gitops-inventory-{sanitized}-{:08x}", fnv1a32(id.as_bytes()))
+    format!(
+        "gitops-inventory-{sanitized}-{:08x}",
+        fnv1a32(id.as_bytes())
+    )
 }
 
 /// FNV-1a, 32 bits: stable across Rust versions, unlike `DefaultHasher`.

@@ -41,6 +41,7 @@
 //! builds kube-apiserver and etcd once, then
 //! `cargo test -p gitops-kube --features testing`.
 
+pub mod compat;
 pub mod discovery;
 mod error;
 pub mod inventory;
@@ -51,5 +52,5 @@ pub mod watch;
 
 pub use discovery::{ApiCatalog, DiscoveryError, ResolvedKind};
 pub use inventory::{DEFAULT_INVENTORY_NAMESPACE, InventoryError};
-pub use target::{DEFAULT_ESTABLISH_TIMEOUT, KubeTarget};
+pub use target::{DEFAULT_ESTABLISH_TIMEOUT, KubeTarget, PortProtocols};
 pub use watch::{DriftEvent, DriftStream, WatchError, WatchScope};

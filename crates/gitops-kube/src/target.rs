@@ -39,6 +39,20 @@ const LIST_THRESHOLD: usize = 3;
 /// Concurrent GETs during observe.
 const CONCURRENCY: usize = 8;
 
+/// When [`KubeTarget`] fills in `protocol: TCP` on ports that omit it, a
+/// work-around for servers before Kubernetes 1.21, whose server-side apply
+/// refuses such ports (see [`compat`](crate::compat)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PortProtocols {
+    /// Only when the server is older than 1.21 (its version is read once).
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// A [`Target`] backed by a Kubernetes API server through kube-rs.
 ///
 /// - Works on dynamic objects: any kind the server serves works, CRDs
@@ -66,6 +80,9 @@ pub struct KubeTarget {
     inventory_namespace: String,
     establish_timeout: Duration,
     field_manager: String,
+    port_protocols: PortProtocols,
+    /// The server's minor version, read once (for [`PortProtocols::Auto`]).
+    server_minor: Arc<tokio::sync::OnceCell<Option<u32>>>,
     /// The apiVersion each object was last applied with by this process, so
     /// observe reads it back in the same version.
     applied_versions: Arc<Mutex<HashMap<ObjectKey, String>>>,
@@ -91,6 +108,8 @@ impl KubeTarget {
             inventory_namespace: DEFAULT_INVENTORY_NAMESPACE.to_owned(),
             establish_timeout: DEFAULT_ESTABLISH_TIMEOUT,
             field_manager: DEFAULT_FIELD_MANAGER.to_owned(),
+            port_protocols: PortProtocols::Auto,
+            server_minor: Arc::default(),
             applied_versions: Arc::default(),
         }
     }
@@ -117,6 +136,33 @@ impl KubeTarget {
     pub fn with_field_manager(mut self, manager: impl Into<String>) -> Self {
         self.field_manager = manager.into();
         self
+    }
+
+    /// When to fill in `protocol: TCP` on ports that omit it before applying
+    /// (default [`PortProtocols::Auto`]). See [`compat`](crate::compat).
+    #[must_use]
+    pub fn with_port_protocols(mut self, mode: PortProtocols) -> Self {
+        self.port_protocols = mode;
+        self
+    }
+
+    async fn fill_port_protocols(&self) -> bool {
+        match self.port_protocols {
+            PortProtocols::Always => true,
+            PortProtocols::Never => false,
+            PortProtocols::Auto => {
+                let minor = self
+                    .server_minor
+                    .get_or_init(|| async {
+                        let v = self.client.apiserver_version().await.ok()?;
+                        (v.major == "1")
+                            .then(|| v.minor.trim_end_matches('+').parse().ok())
+                            .flatten()
+                    })
+                    .await;
+                minor.is_some_and(|m| m < 21)
+            }
+        }
     }
 
     /// The client.
@@ -208,7 +254,11 @@ impl KubeTarget {
             Some(o) => o,
             None => {
                 let api = self.scoped_api(key, kind)?;
-                match api.get_opt(&key.name).await.map_err(|e| from_kube(key, e))? {
+                match api
+                    .get_opt(&key.name)
+                    .await
+                    .map_err(|e| from_kube(key, e))?
+                {
                     Some(o) => o,
                     None => return Ok(None),
                 }
@@ -222,7 +272,11 @@ impl KubeTarget {
             let version = av.rsplit('/').next().unwrap_or_default();
             if let Ok(Some(other)) = self.catalog.resolve(&key.group, version, &key.kind).await {
                 let api = self.scoped_api(key, &other)?;
-                if let Some(again) = api.get_opt(&key.name).await.map_err(|e| from_kube(key, e))? {
+                if let Some(again) = api
+                    .get_opt(&key.name)
+                    .await
+                    .map_err(|e| from_kube(key, e))?
+                {
                     return Ok(Some(to_value(key, &again)?));
                 }
                 return Ok(None);
@@ -239,10 +293,7 @@ impl KubeTarget {
     ) -> Result<(), TargetError> {
         let deadline = tokio::time::Instant::now() + self.establish_timeout;
         let timeout = |what: &str| TargetError::Unavailable {
-            message: format!(
-                "{key}: {what} after {:?}",
-                self.establish_timeout
-            ),
+            message: format!("{key}: {what} after {:?}", self.establish_timeout),
             source: None,
         };
         // 1. The Established condition.
@@ -295,7 +346,11 @@ impl KubeTarget {
         }
         for version in versions {
             loop {
-                if let Ok(true) = self.catalog.refresh_group_version(group, version, kind).await {
+                if let Ok(true) = self
+                    .catalog
+                    .refresh_group_version(group, version, kind)
+                    .await
+                {
                     break;
                 }
                 if tokio::time::Instant::now() > deadline {
@@ -342,7 +397,6 @@ fn to_value(key: &ObjectKey, object: &DynamicObject) -> Result<Value, TargetErro
 fn unknown_kind(object: &Object) -> TargetError {
     TargetError::UnknownKind {
         key: object.key().clone(),
-        kind: object.kind().to_owned(),
         api_version: object.api_version().to_owned(),
     }
 }
@@ -431,7 +485,11 @@ impl Target for KubeTarget {
             field_manager: Some(options.field_manager.clone()),
             field_validation: None,
         };
-        let stored = match self.apply_value(key, &api, object.as_value(), &params).await {
+        let mut body = object.as_value().clone();
+        if self.fill_port_protocols().await {
+            crate::compat::default_port_protocols(&key.group, &key.kind, &mut body);
+        }
+        let stored = match self.apply_value(key, &api, &body, &params).await {
             Ok(stored) => stored,
             Err(TargetError::NotFound { .. }) => {
                 // The kind was in the cache but the server no longer serves
@@ -508,12 +566,7 @@ impl Target for KubeTarget {
     async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
         let ns = &self.inventory_namespace;
         let body = to_config_map(inventory, ns);
-        let key = ObjectKey::new(
-            "",
-            "ConfigMap",
-            Some(ns),
-            inventory_name(&inventory.owner),
-        );
+        let key = ObjectKey::new("", "ConfigMap", Some(ns), inventory_name(&inventory.owner));
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
         let params = PatchParams::apply(INVENTORY_FIELD_MANAGER).force();
         let apply = || async {

@@ -226,7 +226,10 @@ impl TestCluster {
         let sa_key = write("sa.key", &pki.sa_key_pem)?;
         let sa_pub = write("sa.pub", &pki.sa_pub_pem)?;
         let token = random_hex(32);
-        let tokens = write("tokens.csv", &format!("{token},admin,admin,system:masters\n"))?;
+        let tokens = write(
+            "tokens.csv",
+            &format!("{token},admin,admin,system:masters\n"),
+        )?;
 
         let etcd_port = free_port(&d)?;
         let peer_port = free_port(&d)?;
@@ -559,10 +562,7 @@ impl Pki {
 /// A free loopback port: bind 127.0.0.1:0, read the port, let it go.
 fn free_port(dir: &Path) -> Result<u16, HarnessError> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::io(dir))?;
-    let port = listener
-        .local_addr()
-        .map_err(HarnessError::io(dir))?
-        .port();
+    let port = listener.local_addr().map_err(HarnessError::io(dir))?.port();
     Ok(port)
 }
 
@@ -608,7 +608,10 @@ async fn wait_ready(
             return Ok(());
         }
         if started.elapsed() > READY_TIMEOUT {
-            return Err(HarnessError::NotReady(READY_TIMEOUT, log_tail(apiserver_log)));
+            return Err(HarnessError::NotReady(
+                READY_TIMEOUT,
+                log_tail(apiserver_log),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

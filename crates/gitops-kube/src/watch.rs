@@ -6,9 +6,11 @@
 //! instead of only on a timer. The watch filters on the server: it never
 //! lists or watches objects without the owner label.
 //!
-//! Events are hints, not state: the watcher may miss changes while it
-//! reconnects (it then lists again and yields [`DriftEvent::Resynced`]), so a
-//! controller still reconciles on an interval too.
+//! The stream is lazy: watches start when it is first polled, and each
+//! yields [`DriftEvent::Resynced`] once it has listed and is live. Events are
+//! hints, not state: the watcher may miss changes while it reconnects (it
+//! then lists again and yields `Resynced` again), so a controller reconciles
+//! on `Resynced` and still on an interval too.
 
 use std::collections::BTreeSet;
 
@@ -30,8 +32,9 @@ pub enum DriftEvent {
     Changed(ObjectKey),
     /// An owned object was deleted.
     Deleted(ObjectKey),
-    /// The watch of a kind restarted and listed again: changes may have been
-    /// missed, reconcile.
+    /// The watch of a kind has listed its objects and is live: at start,
+    /// and again after each restart (changes may have been missed meanwhile:
+    /// reconcile).
     Resynced(GroupKind),
 }
 
@@ -116,18 +119,13 @@ impl KubeTarget {
             let api = self.api(&kind, scope.namespace.as_deref());
             let config = watcher::Config::default().labels(&selector);
             let gk = scope.kind.clone();
-            let mut initialised = false;
             let s = watcher::watcher(api, config)
                 .default_backoff()
                 .filter_map(move |event| {
                     let out = match event {
                         Ok(Event::Apply(o)) => Some(Ok(DriftEvent::Changed(key_of(&gk, &o)))),
                         Ok(Event::Delete(o)) => Some(Ok(DriftEvent::Deleted(key_of(&gk, &o)))),
-                        Ok(Event::InitDone) => {
-                            let first = !initialised;
-                            initialised = true;
-                            (!first).then(|| Ok(DriftEvent::Resynced(gk.clone())))
-                        }
+                        Ok(Event::InitDone) => Some(Ok(DriftEvent::Resynced(gk.clone()))),
                         Ok(Event::Init | Event::InitApply(_)) => None,
                         Err(source) => Some(Err(WatchError::Watch {
                             kind: gk.clone(),

@@ -84,7 +84,8 @@ fn generation_relevant(v: &Value) -> Value {
 }
 
 impl MemoryRuntime {
-    /// An empty runtime that serves the built-in kinds.
+    /// An empty runtime that serves the built-in kinds (not even the
+    /// `default` namespace exists: see [`MemoryRuntime::with_system_namespaces`]).
     pub fn new() -> Self {
         Self {
             state: Arc::new(Mutex::new(State {
@@ -97,6 +98,29 @@ impl MemoryRuntime {
                 clock: EPOCH,
             })),
         }
+    }
+
+    /// A runtime holding what a new cluster has: the `default`,
+    /// `kube-system`, `kube-public` and `kube-node-lease` namespaces
+    /// (owned by the field manager `kube-apiserver`).
+    pub fn with_system_namespaces() -> Self {
+        let rt = Self::new();
+        {
+            let mut state = rt.lock();
+            for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
+                let object = Object::new(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+                if let Ok(object) = object {
+                    let options = ApplyOptions {
+                        field_manager: "kube-apiserver".into(),
+                        force: true,
+                        dry_run: false,
+                    };
+                    // Valid built-in objects into an empty store: cannot fail.
+                    let _ = state.apply(&object, &options);
+                }
+            }
+        }
+        rt
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -150,7 +174,6 @@ impl State {
             None => {
                 return Err(TargetError::UnknownKind {
                     key: key.clone(),
-                    kind: gk.kind,
                     api_version: object.api_version().to_owned(),
                 });
             }
@@ -310,19 +333,16 @@ impl State {
             self.objects
                 .retain(|k, _| k.namespace.as_deref() != Some(key.name.as_str()));
         }
-        if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
-            if let Some(crd) = self.crds.remove(&key.name) {
-                if let Ok(obj) = Object::new(crd) {
-                    if let Ok((gk, _, list_kind)) = crd_kind(&obj) {
+        if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
+            && let Some(crd) = self.crds.remove(&key.name)
+                && let Ok(obj) = Object::new(crd)
+                    && let Ok((gk, _, list_kind)) = crd_kind(&obj) {
                         self.objects.retain(|k, _| k.group != gk.group || k.kind != gk.kind);
                         self.kinds.remove(&gk);
                         if let Some(lk) = list_kind {
                             self.kinds.remove(&GroupKind::new(gk.group.clone(), lk));
                         }
                     }
-                }
-            }
-        }
         DeleteOutcome::Deleted
     }
 }

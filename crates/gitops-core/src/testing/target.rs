@@ -178,9 +178,9 @@ pub async fn unknown_kind_is_refused(t: &dyn Target, prefix: &str) {
         "metadata": {"name": "w", "namespace": ns}, "spec": {}
     }));
     match t.apply(&widget, &opts("suite")).await {
-        Err(TargetError::UnknownKind { key, kind, .. }) => {
+        Err(TargetError::UnknownKind { key, api_version }) => {
             assert_eq!(&key, widget.key());
-            assert_eq!(kind, "Widget");
+            assert_eq!(api_version, "conformance.gitops-rs.io/v1");
         }
         other => panic!("expected UnknownKind, got {other:?}"),
     }

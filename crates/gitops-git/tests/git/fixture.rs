@@ -32,7 +32,11 @@ pub fn git_in(dir: &Path, args: &[&str], env: &[(&str, String)], stdin: Option<&
     .env_remove("GIT_DIR")
     .env_remove("GIT_INDEX_FILE")
     .env_remove("GIT_WORK_TREE")
-    .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+    .stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     for (k, v) in env {
@@ -40,7 +44,12 @@ pub fn git_in(dir: &Path, args: &[&str], env: &[(&str, String)], stdin: Option<&
     }
     let mut child = cmd.spawn().expect("git runs");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
     }
     let out = child.wait_with_output().expect("git finishes");
     assert!(
@@ -48,14 +57,22 @@ pub fn git_in(dir: &Path, args: &[&str], env: &[(&str, String)], stdin: Option<&
         "git {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8").trim_end().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim_end()
+        .to_owned()
 }
 
 /// The environment for a commit by `person` (author and committer).
 pub fn identity(person: &Person) -> Vec<(&'static str, String)> {
     let off = person.offset_seconds;
     let sign = if off < 0 { '-' } else { '+' };
-    let date = format!("@{} {sign}{:02}{:02}", person.time, off.abs() / 3600, off.abs() % 3600 / 60);
+    let date = format!(
+        "@{} {sign}{:02}{:02}",
+        person.time,
+        off.abs() / 3600,
+        off.abs() % 3600 / 60
+    );
     vec![
         ("GIT_AUTHOR_NAME", person.name.clone()),
         ("GIT_AUTHOR_EMAIL", person.email.clone()),
@@ -97,11 +114,21 @@ impl Repo {
     }
 
     pub fn git(&self, args: &[&str]) -> String {
-        git_in(self.dir.path(), args, &identity(&person("Test User", self.clock)), None)
+        git_in(
+            self.dir.path(),
+            args,
+            &identity(&person("Test User", self.clock)),
+            None,
+        )
     }
 
     pub fn git_stdin(&self, args: &[&str], stdin: &[u8]) -> String {
-        git_in(self.dir.path(), args, &identity(&person("Test User", self.clock)), Some(stdin))
+        git_in(
+            self.dir.path(),
+            args,
+            &identity(&person("Test User", self.clock)),
+            Some(stdin),
+        )
     }
 
     pub fn write(&self, path: &str, content: impl AsRef<[u8]>) {
@@ -144,12 +171,22 @@ impl Repo {
     /// Stages a symlink (mode 120000) to `target` at `path` in the index.
     pub fn stage_symlink(&self, path: &str, target: &str) {
         let blob = self.git_stdin(&["hash-object", "-w", "--stdin"], target.as_bytes());
-        self.git(&["update-index", "--add", "--cacheinfo", &format!("120000,{blob},{path}")]);
+        self.git(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("120000,{blob},{path}"),
+        ]);
     }
 
     /// Stages a submodule entry (mode 160000) at `path` pointing at `commit`.
     pub fn stage_submodule(&self, path: &str, commit: &str) {
-        self.git(&["update-index", "--add", "--cacheinfo", &format!("160000,{commit},{path}")]);
+        self.git(&[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{commit},{path}"),
+        ]);
     }
 
     /// Commits the index as is (without `add -A`).

@@ -18,7 +18,11 @@ async fn server_side_apply_records_managed_fields() {
         "data": { "greeting": "hello" }
     });
     let applied = api
-        .patch("probe", &PatchParams::apply("gitops-test").force(), &Patch::Apply(&cm))
+        .patch(
+            "probe",
+            &PatchParams::apply("gitops-test").force(),
+            &Patch::Apply(&cm),
+        )
         .await
         .unwrap();
     assert_eq!(applied.data.unwrap()["greeting"], "hello");

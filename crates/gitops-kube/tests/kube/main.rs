@@ -7,5 +7,8 @@
 #![cfg(feature = "testing")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod corpus;
 mod harness;
+mod reconcile;
 mod target;
+mod watch;

@@ -27,8 +27,8 @@ async fn core_conformance_suite() {
     let Some(cluster) = shared_or_skip().await else {
         return;
     };
-    let target = KubeTarget::new(cluster.client())
-        .with_inventory_namespace(unique_name("conf-inventory"));
+    let target =
+        KubeTarget::new(cluster.client()).with_inventory_namespace(unique_name("conf-inventory"));
     let prefix = unique_name("conf");
     gitops_core::testing::target::run_all(&target, &prefix).await;
     // Also through the forwarding impls.
@@ -110,10 +110,14 @@ async fn crd_then_custom_resource_in_one_go() {
     }));
     // Before the CRD: a clear unknown-kind error naming the object.
     match target.apply(&widget, &opts()).await {
-        Err(TargetError::UnknownKind { key, kind, api_version }) => {
-            assert_eq!(&key, widget.key());
-            assert_eq!(kind, "Widget");
-            assert_eq!(api_version, format!("{group}/v1"));
+        Err(e @ TargetError::UnknownKind { .. }) => {
+            let TargetError::UnknownKind { key, api_version } = &e else {
+                unreachable!()
+            };
+            assert_eq!(key, widget.key());
+            assert_eq!(key.kind, "Widget");
+            assert!(e.to_string().contains("Widget"), "{e}");
+            assert_eq!(api_version, &format!("{group}/v1"));
         }
         other => panic!("expected UnknownKind, got {other:?}"),
     }
@@ -124,7 +128,10 @@ async fn crd_then_custom_resource_in_one_go() {
     let live = target.get(widget.key()).await.unwrap().unwrap();
     assert_eq!(live["spec"]["size"], 3);
     assert_eq!(
-        target.delete(widget.key(), &DeleteOptions::default()).await.unwrap(),
+        target
+            .delete(widget.key(), &DeleteOptions::default())
+            .await
+            .unwrap(),
         DeleteOutcome::Deleted
     );
 }
@@ -167,13 +174,19 @@ async fn observe_by_owner_label_and_inventory_survives_a_new_target() {
         .unwrap();
     assert_eq!(live.objects.len(), 6, "{:?}", live.objects.keys());
     assert!(live.get(&absent).is_none() && live.get(&not_served).is_none());
-    assert_eq!(live.get(unlabelled.key()).unwrap()["metadata"]["name"], "plain");
+    assert_eq!(
+        live.get(unlabelled.key()).unwrap()["metadata"]["name"],
+        "plain"
+    );
 
     inventory.revision = Some("rev-1".into());
     target.write_inventory(&inventory).await.unwrap();
     // A fresh target (a restarted controller) reads the same inventory.
     let restarted = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
-    assert_eq!(restarted.read_inventory(&owner).await.unwrap(), Some(inventory));
+    assert_eq!(
+        restarted.read_inventory(&owner).await.unwrap(),
+        Some(inventory)
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,207 @@
+//! Rendering benchmarks: kube-prometheus (real world, ~5.6 MB) and a
+//! generated snapshot of 10,000 manifests.
+//!
+//! For each input: `serde_yaml_floor` (serde_yaml alone parsing the same
+//! bytes into `serde_json::Value`, the floor any YAML renderer pays),
+//! `render_cold` (`gitops_core::render::render`, no cache) and
+//! `render_warm` (a `Renderer` re-rendering the same snapshot: every file's
+//! parse comes from the cache). Throughput is in bytes; objects/s is the
+//! printed object count divided by the time.
+//!
+//! `cargo bench -p gitops-benches --bench render -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gitops_core::render::{RenderOptions, Renderer, render};
+use gitops_core::{Blob, Snapshot};
+
+fn load_dir(root: &Path, dir: &Path, snap: &mut Snapshot) -> std::io::Result<()> {
+    let mut entries = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            load_dir(root, &p, snap)?;
+        } else if let Ok(rel) = p.strip_prefix(root) {
+            let rel = rel.to_string_lossy().replace('\\', "/");
+            snap.insert(rel, Blob::from_bytes(std::fs::read(&p)?));
+        }
+    }
+    Ok(())
+}
+
+fn kube_prometheus() -> Option<Snapshot> {
+    let root = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/corpus/kube-prometheus/manifests"
+    ));
+    let mut snap = Snapshot::new();
+    match load_dir(&root, &root, &mut snap) {
+        Ok(()) if !snap.is_empty() => Some(snap),
+        _ => {
+            eprintln!("SKIPPED: corpus not found at {}", root.display());
+            None
+        }
+    }
+}
+
+/// 10,000 files cycling through a Deployment (with a Service in the same
+/// file, as many repositories do), a ConfigMap and a plain Service.
+fn generated(n: usize) -> Snapshot {
+    let mut snap = Snapshot::new();
+    for i in 0..n {
+        let app = format!("app-{i:05}");
+        let ns = format!("team-{}", i % 20);
+        let text = match i % 3 {
+            0 => format!(
+                r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {app}
+  namespace: {ns}
+  labels: {{app.kubernetes.io/name: {app}, app.kubernetes.io/part-of: shop, tier: backend}}
+  annotations: {{deployment.kubernetes.io/revision: "3"}}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {{app.kubernetes.io/name: {app}}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/name: {app}}}
+    spec:
+      serviceAccountName: {app}
+      securityContext: {{runAsNonRoot: true, fsGroup: 1000}}
+      containers:
+      - name: server
+        image: registry.example.com/{app}:v1.{i}.0
+        ports:
+        - {{containerPort: 8080, name: http}}
+        env:
+        - {{name: PORT, value: "8080"}}
+        - {{name: LOG_LEVEL, value: info}}
+        - name: POD_NAME
+          valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}
+        resources:
+          requests: {{cpu: 100m, memory: 64Mi}}
+          limits: {{cpu: 200m, memory: 128Mi}}
+        readinessProbe:
+          httpGet: {{path: /healthz, port: 8080}}
+          periodSeconds: 10
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {app}
+  namespace: {ns}
+spec:
+  type: ClusterIP
+  selector: {{app.kubernetes.io/name: {app}}}
+  ports:
+  - {{name: http, port: 80, targetPort: 8080}}
+"#
+            ),
+            1 => format!(
+                r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {app}-config
+  namespace: {ns}
+  labels: {{app.kubernetes.io/name: {app}}}
+data:
+  application.properties: |
+    server.port=8080
+    feature.flags=a,b,c
+    cache.ttl=300
+  LOG_FORMAT: json
+"#
+            ),
+            _ => format!(
+                r#"apiVersion: v1
+kind: Service
+metadata:
+  name: {app}-metrics
+  namespace: {ns}
+  labels: {{app.kubernetes.io/name: {app}}}
+spec:
+  selector: {{app.kubernetes.io/name: {app}}}
+  ports:
+  - {{name: metrics, port: 9090, targetPort: 9090}}
+"#
+            ),
+        };
+        snap.insert(
+            format!("apps/{ns}/{app}.yaml"),
+            Blob::from_bytes(text.into_bytes()),
+        );
+    }
+    snap
+}
+
+/// serde_yaml alone: every document of every file to `serde_json::Value`
+/// (documents split at `---` lines, as `serde_yaml::from_str` reads one).
+fn serde_yaml_floor(snap: &Snapshot) -> usize {
+    let mut docs = 0;
+    for (_, blob) in snap.files() {
+        let Ok(text) = std::str::from_utf8(&blob.data) else {
+            continue;
+        };
+        for doc in text.split("\n---\n") {
+            if let Ok(v) = serde_yaml::from_str::<serde_json::Value>(doc) {
+                black_box(v);
+                docs += 1;
+            }
+        }
+    }
+    docs
+}
+
+fn bench_snapshot(c: &mut Criterion, name: &str, snap: &Snapshot) {
+    let options = RenderOptions::default();
+    let objects = match render(snap, &options) {
+        Ok(d) => d.len(),
+        Err(e) => {
+            eprintln!("SKIPPED {name}: the snapshot does not render:\n{e}");
+            return;
+        }
+    };
+    let bytes = snap.total_bytes();
+    eprintln!(
+        "{name}: {} files, {:.2} MB, {objects} objects",
+        snap.len(),
+        bytes as f64 / 1e6
+    );
+    let mut group = c.benchmark_group(format!("render/{name}"));
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("serde_yaml_floor", |b| {
+        b.iter(|| serde_yaml_floor(black_box(snap)))
+    });
+    group.bench_function("render_cold", |b| {
+        b.iter(|| render(black_box(snap), &options).map(|d| d.len()))
+    });
+    if let Ok(mut renderer) = Renderer::new(options.clone()) {
+        let _ = renderer.render(snap);
+        group.bench_function("render_warm", |b| {
+            b.iter(|| renderer.render(black_box(snap)).map(|d| d.len()))
+        });
+    }
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    if let Some(snap) = kube_prometheus() {
+        bench_snapshot(c, "kube-prometheus", &snap);
+    }
+    bench_snapshot(c, "generated-10k", &generated(10_000));
+}
+
+criterion_group! {
+    name = render_benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(render_benches);

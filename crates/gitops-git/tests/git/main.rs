@@ -1,0 +1,9 @@
+//! Integration tests of gitops-git: one binary, repositories built at test
+//! time with the git CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod conformance;
+mod fixture;
+mod http;
+mod remote;
+mod source;

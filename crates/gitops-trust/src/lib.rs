@@ -1,0 +1,90 @@
+//! In-process verification of signed Git commits, SSH and OpenPGP, for
+//! gitops-rs: only commits signed by trusted keys are applied.
+//!
+//! ```no_run
+//! use gitops_trust::{AllowedSigners, Mode, TrustConfig, Verifier};
+//!
+//! # fn main() -> Result<(), gitops_trust::Error> {
+//! // git's `gpg.ssh.allowedSignersFile` format.
+//! let signers = AllowedSigners::from_file("/etc/gitops/allowed_signers")?;
+//! let config = TrustConfig {
+//!     mode: Mode::EveryCommit,
+//!     allowed_signers: Some(signers),
+//!     openpgp: None, // or Some(OpenPgpKeyring::from_file("keys.asc")?)
+//! };
+//! let verifier = Verifier::open("/srv/env-repo", config)?;
+//!
+//! // One commit, whatever the mode.
+//! let tip = verifier.verify_commit("refs/heads/prod")?;
+//! println!("{}: {:?}", tip.short_id(), tip.verdict);
+//!
+//! // Every commit since the last applied one (a signed merge does not hide
+//! // an unsigned commit of the merged branch).
+//! let range = verifier.verify_range(Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904"), "refs/heads/prod")?;
+//! println!("{}", range.explain());
+//! if !range.is_trusted() {
+//!     std::process::exit(1);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The reconciler calls it through [`gitops_core::RevisionVerifier`]
+//! (`Reconciler::with_verifier(Arc::new(verifier))`), and
+//! `Policy::require_signature` refuses any revision whose verdict is not
+//! [`gitops_core::SignatureVerdict::Trusted`].
+//!
+//! # How a commit is checked, as git does
+//! - The raw commit object is read with gix; the `gpgsig` header (the
+//!   `gpgsig-sha256` one in SHA-256 repositories) is split off, and the rest
+//!   is the signed payload (`gix::objs::CommitRefIter::signature`).
+//! - The armor decides the method: `-----BEGIN SSH SIGNATURE-----` or
+//!   `-----BEGIN PGP SIGNATURE-----`; X.509 signatures are refused as
+//!   unsupported.
+//! - **SSH**: the SSHSIG must be in the `git` namespace, made by a key of
+//!   the [`AllowedSigners`] file, whose entry allows the `git` namespace and
+//!   is valid (`valid-after`, `valid-before`) at the *committer time*, as
+//!   git passes it to `ssh-keygen -Y verify`. `cert-authority` entries are
+//!   parsed but not supported (they never match).
+//! - **OpenPGP**: the signature must verify with a primary key or a signing
+//!   subkey (bound by the primary and signing back) of the
+//!   [`OpenPgpKeyring`]; revoked keys and subkeys are refused; expiry is
+//!   judged at the signature's creation time.
+//!
+//! # Crates
+//! - [`ssh-key`](https://docs.rs/ssh-key) (RustCrypto, 0.6): OpenSSH public
+//!   keys and SSHSIG verification (ed25519, ECDSA P-256/384/521, RSA), so
+//!   no hand-written SSHSIG.
+//! - [`pgp`](https://docs.rs/pgp) (rpgp, 0.21): pure Rust, maintained,
+//!   builds with cargo alone. `sequoia-openpgp` was not chosen: its default
+//!   crypto backend is nettle, a C library that CI and every developer
+//!   machine would need installed (its pure-Rust backend is not its
+//!   recommended one).
+//! - `gix` (the workspace's, with `revision`): reading commits and
+//!   resolving references, without a `git` binary.
+//!
+//! No `gpg`, `ssh-keygen` or `git` program runs at verification time.
+//!
+//! # Limits
+//! - A commit carrying both `gpgsig` and `gpgsig-sha256` headers in a SHA-1
+//!   repository keeps the other header in the payload (git strips it too);
+//!   such commits are refused, never wrongly accepted.
+//! - `valid-after`/`valid-before` are read as UTC (see
+//!   [`allowed_signers`]).
+//! - OpenPGP: every key in the keyring is trusted (no web of trust); any
+//!   valid key revocation refuses the key, whatever its reason.
+
+pub mod allowed_signers;
+mod error;
+mod openpgp;
+mod ssh;
+mod verdict;
+mod verifier;
+
+pub use allowed_signers::{AllowedSigner, AllowedSigners};
+pub use error::{BoxError, Error, ParseError};
+pub use gitops_core::{SignatureMethod, SignatureVerdict};
+pub use openpgp::OpenPgpKeyring;
+pub use ssh::GIT_NAMESPACE;
+pub use verdict::{CommitVerdict, RangeVerdict, Refusal, Signer, Verdict};
+pub use verifier::{Mode, TrustConfig, Verifier};

@@ -1,0 +1,241 @@
+//! What verification found: per commit ([`Verdict`]) and per range
+//! ([`RangeVerdict`]).
+
+use gitops_core::{SignatureMethod, SignatureVerdict};
+
+use crate::Mode;
+
+/// Who signed a commit with which key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signer {
+    /// Who: the principal(s) of the allowed-signers entry (the committer's
+    /// e-mail when it matches a wildcard principal), or the OpenPGP user id.
+    pub identity: String,
+    /// The trusted key's fingerprint: `SHA256:...` for SSH, upper-case hex
+    /// of the primary key for OpenPGP.
+    pub fingerprint: String,
+    /// For OpenPGP signatures made by a subkey: that subkey's fingerprint.
+    pub subkey: Option<String>,
+    /// How it was signed.
+    pub method: SignatureMethod,
+}
+
+/// Why a signed commit is not trusted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The signature is not in a format this crate reads (X.509, or an
+    /// unknown armor).
+    #[error("unsupported signature format: {0}")]
+    UnsupportedFormat(String),
+    /// The signature could not be decoded.
+    #[error("malformed {method:?} signature: {detail}")]
+    Malformed {
+        /// The format.
+        method: SignatureMethod,
+        /// The decoder's complaint.
+        detail: String,
+    },
+    /// No trusted keys are configured for this kind of signature.
+    #[error("no trusted {0:?} keys are configured")]
+    NoTrustedKeys(SignatureMethod),
+    /// The key that made the signature is not trusted.
+    #[error("signed by an untrusted {method:?} key {key}{note}")]
+    UnknownKey {
+        /// The format.
+        method: SignatureMethod,
+        /// The key's fingerprint or key id.
+        key: String,
+        /// Extra explanation (may be empty).
+        note: String,
+    },
+    /// The signature does not match the commit (tampered, or corrupt).
+    #[error("bad {method:?} signature by {key}: {detail}")]
+    BadSignature {
+        /// The format.
+        method: SignatureMethod,
+        /// The key it claims.
+        key: String,
+        /// The verifier's complaint.
+        detail: String,
+    },
+    /// The SSH signature is not in the `git` namespace, or the key may not
+    /// sign in it.
+    #[error("SSH key {key} may not sign in namespace `{namespace}`{}", allowed.as_ref().map(|a| format!(" (allowed: {a})")).unwrap_or_default())]
+    WrongNamespace {
+        /// The key's fingerprint.
+        key: String,
+        /// The namespace of the signature.
+        namespace: String,
+        /// The allowed namespaces of the entry, if that is what refused.
+        allowed: Option<String>,
+    },
+    /// The key was not yet valid when the commit was made.
+    #[error("key {key} is not yet valid at {time} (valid from {valid_from})")]
+    NotYetValid {
+        /// The key's fingerprint.
+        key: String,
+        /// The time checked (seconds since the epoch).
+        time: i64,
+        /// When the key becomes valid (seconds since the epoch).
+        valid_from: i64,
+    },
+    /// The key had expired when the commit was made.
+    #[error("key {key} had expired at {time} (valid until {valid_until})")]
+    Expired {
+        /// The key's fingerprint.
+        key: String,
+        /// The time checked (seconds since the epoch).
+        time: i64,
+        /// When the key stopped being valid (seconds since the epoch).
+        valid_until: i64,
+    },
+    /// The key is revoked.
+    #[error("key {key} is revoked{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Revoked {
+        /// The key's fingerprint.
+        key: String,
+        /// The revocation reason, if given.
+        reason: Option<String>,
+    },
+    /// The key may not make signatures (a subkey without the signing flag
+    /// or without a valid binding).
+    #[error("key {key} may not sign: {detail}")]
+    NotSigningKey {
+        /// The key's fingerprint.
+        key: String,
+        /// Why not.
+        detail: String,
+    },
+}
+
+/// The verdict on one commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed by a trusted key.
+    Trusted(Signer),
+    /// The commit carries no signature.
+    Unsigned,
+    /// Signed, but not acceptably.
+    Untrusted(Refusal),
+}
+
+impl Verdict {
+    /// Whether the verdict is [`Verdict::Trusted`].
+    pub fn is_trusted(&self) -> bool {
+        matches!(self, Self::Trusted(_))
+    }
+}
+
+/// One commit and its verdict.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitVerdict {
+    /// The commit id (hex).
+    pub commit: String,
+    /// The first line of its message.
+    pub summary: String,
+    /// The committer time (seconds since the epoch) the key validity was
+    /// checked against.
+    pub time: i64,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+impl CommitVerdict {
+    /// The first 12 characters of the commit id.
+    pub fn short_id(&self) -> &str {
+        self.commit.get(..12).unwrap_or(&self.commit)
+    }
+
+    fn describe(&self) -> String {
+        format!("commit {} ({:?})", self.short_id(), self.summary)
+    }
+}
+
+/// The verdict on a range of commits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeVerdict {
+    /// The mode the range was checked in.
+    pub mode: Mode,
+    /// The tip commit id.
+    pub tip: String,
+    /// The last applied commit id the range starts after, if any.
+    pub last_applied: Option<String>,
+    /// Only the tip was checked, although the mode asks for every commit,
+    /// because there was no last applied revision to start from.
+    pub tip_only: bool,
+    /// Every commit checked with its verdict, the tip first (newest first,
+    /// parents after children). Empty when the mode is [`Mode::Off`].
+    pub commits: Vec<CommitVerdict>,
+}
+
+impl RangeVerdict {
+    /// Whether every commit checked is trusted (and at least one was).
+    /// [`Mode::Off`] is never trusted: nothing was checked.
+    pub fn is_trusted(&self) -> bool {
+        !self.commits.is_empty() && self.commits.iter().all(|c| c.verdict.is_trusted())
+    }
+
+    /// The verdict on the tip, if checked.
+    pub fn tip_verdict(&self) -> Option<&CommitVerdict> {
+        self.commits.iter().find(|c| c.commit == self.tip)
+    }
+
+    /// The first commit (tip first) that is not trusted.
+    pub fn first_refused(&self) -> Option<&CommitVerdict> {
+        self.commits.iter().find(|c| !c.verdict.is_trusted())
+    }
+
+    /// A one-line explanation of the verdict.
+    pub fn explain(&self) -> String {
+        let scope = match (self.mode, self.tip_only) {
+            (Mode::Off, _) => return "signature verification is off".to_owned(),
+            (Mode::Tip, _) => "the tip commit".to_owned(),
+            (Mode::EveryCommit, true) => {
+                "the tip commit only (no last applied revision to start the range from)".to_owned()
+            }
+            (Mode::EveryCommit, false) => format!(
+                "{} commit(s) since the last applied one",
+                self.commits.len()
+            ),
+        };
+        match self.first_refused() {
+            None => format!("trusted: {scope} verified"),
+            Some(c) => format!("not trusted: {}; checked {scope}", refusal_text(c)),
+        }
+    }
+
+    /// The verdict for `gitops-core`: the tip's signer when every commit is
+    /// trusted; [`SignatureVerdict::Unsigned`] when the tip is unsigned;
+    /// otherwise [`SignatureVerdict::Untrusted`] naming the offending commit.
+    pub fn to_signature_verdict(&self) -> SignatureVerdict {
+        if self.mode == Mode::Off {
+            return SignatureVerdict::NotChecked;
+        }
+        if let Some(refused) = self.first_refused() {
+            if refused.commit == self.tip && refused.verdict == Verdict::Unsigned {
+                return SignatureVerdict::Unsigned;
+            }
+            return SignatureVerdict::Untrusted {
+                reason: refusal_text(refused),
+            };
+        }
+        match self.tip_verdict().map(|c| &c.verdict) {
+            Some(Verdict::Trusted(s)) => SignatureVerdict::Trusted {
+                signer: s.identity.clone(),
+                fingerprint: s.fingerprint.clone(),
+                method: s.method,
+            },
+            _ => SignatureVerdict::Untrusted {
+                reason: format!("commit {} was not verified", self.tip),
+            },
+        }
+    }
+}
+
+fn refusal_text(c: &CommitVerdict) -> String {
+    match &c.verdict {
+        Verdict::Unsigned => format!("{} is unsigned", c.describe()),
+        Verdict::Untrusted(r) => format!("{}: {r}", c.describe()),
+        Verdict::Trusted(_) => format!("{} is trusted", c.describe()),
+    }
+}

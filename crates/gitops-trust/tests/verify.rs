@@ -1,0 +1,448 @@
+//! End-to-end: commits signed by the real `git` with keys made at test time
+//! by `ssh-keygen` and `gpg`, verified in-process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{COMMIT_TIME, Fixture, have_gpg, have_ssh};
+use gitops_core::{Revision, RevisionVerifier, SignatureMethod, SignatureVerdict};
+use gitops_trust::{
+    AllowedSigners, CommitVerdict, Mode, OpenPgpKeyring, Refusal, TrustConfig, Verdict, Verifier,
+};
+
+fn ssh_config(mode: Mode, allowed: &str) -> TrustConfig {
+    TrustConfig {
+        mode,
+        allowed_signers: Some(AllowedSigners::parse(allowed).unwrap()),
+        openpgp: None,
+    }
+}
+
+fn pgp_config(mode: Mode, armored: &str) -> TrustConfig {
+    TrustConfig {
+        mode,
+        allowed_signers: None,
+        openpgp: Some(OpenPgpKeyring::from_armored(armored).unwrap()),
+    }
+}
+
+fn refusal(v: &CommitVerdict) -> &Refusal {
+    match &v.verdict {
+        Verdict::Untrusted(r) => r,
+        other => panic!("expected a refusal for {}, got {other:?}", v.commit),
+    }
+}
+
+#[test]
+fn ssh_good_signature_for_each_key_type() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let mut allowed = String::new();
+    let mut commits = Vec::new();
+    for kind in ["ed25519", "ecdsa", "rsa"] {
+        let key = f.ssh_key(kind, kind);
+        allowed.push_str(&format!("{kind}@example.com {}\n", f.ssh_public(&key)));
+        commits.push((kind, f.commit_ssh(&key, &format!("signed with {kind}"))));
+    }
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    for (kind, id) in commits {
+        let verdict = v.verify_commit(&id).unwrap();
+        match &verdict.verdict {
+            Verdict::Trusted(s) => {
+                assert_eq!(s.identity, format!("{kind}@example.com"));
+                assert!(s.fingerprint.starts_with("SHA256:"), "{}", s.fingerprint);
+                assert_eq!(s.method, SignatureMethod::Ssh);
+            }
+            other => panic!("{kind}: {other:?}"),
+        }
+        assert_eq!(verdict.time, COMMIT_TIME);
+    }
+}
+
+#[test]
+fn ssh_wildcard_principal_names_the_committer() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let id = f.commit_ssh(&key, "one");
+    let allowed = format!(
+        "\"*@example.com\" namespaces=\"git\" {}\n",
+        f.ssh_public(&key)
+    );
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    match v.verify_commit(&id).unwrap().verdict {
+        Verdict::Trusted(s) => assert_eq!(s.identity, "alice@example.com"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ssh_unknown_key_is_refused() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let trusted = f.ssh_key("trusted", "ed25519");
+    let other = f.ssh_key("other", "ed25519");
+    let id = f.commit_ssh(&other, "by an unknown key");
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&trusted));
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::UnknownKey { .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn ssh_tampered_commit_is_refused() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let good = f.commit_ssh(&key, "deploy v1");
+    let forged = f.tamper(&good, "deploy evil");
+    assert_ne!(good, forged);
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&key));
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    assert!(v.verify_commit(&good).unwrap().verdict.is_trusted());
+    let verdict = v.verify_commit(&forged).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::BadSignature { .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn ssh_validity_window_is_checked_against_the_commit_time() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let id = f.commit_ssh(&key, "one");
+    let public = f.ssh_public(&key);
+    // The commit is dated 2026-01-15.
+    let expired = format!("alice@example.com valid-before=\"20250101\" {public}\n");
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &expired)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::Expired { .. }),
+        "{verdict:?}"
+    );
+
+    let future = format!("alice@example.com valid-after=\"20270101\" {public}\n");
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &future)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::NotYetValid { .. }),
+        "{verdict:?}"
+    );
+
+    let window = format!(
+        "alice@example.com valid-after=\"20250101\",valid-before=\"202701010000\" {public}\n"
+    );
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &window)).unwrap();
+    assert!(v.verify_commit(&id).unwrap().verdict.is_trusted());
+}
+
+#[test]
+fn ssh_wrong_namespace_is_refused() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let id = f.commit_ssh(&key, "one");
+    let allowed = format!(
+        "alice@example.com namespaces=\"file\" {}\n",
+        f.ssh_public(&key)
+    );
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::WrongNamespace { .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn unsigned_commit_between_signed_ones() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&key));
+    let a = f.commit_ssh(&key, "A signed");
+    let b = f.commit("B unsigned");
+    let c = f.commit_ssh(&key, "C signed");
+
+    let every = Verifier::open(&f.repo, ssh_config(Mode::EveryCommit, &allowed)).unwrap();
+    let range = every.verify_range(Some(&a), &c).unwrap();
+    assert!(!range.is_trusted());
+    assert_eq!(range.commits.len(), 2, "{range:?}");
+    let refused = range.first_refused().unwrap();
+    assert_eq!(refused.commit, b);
+    assert_eq!(refused.verdict, Verdict::Unsigned);
+    match range.to_signature_verdict() {
+        SignatureVerdict::Untrusted { reason } => assert!(reason.contains(&b[..12]), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Without a last applied revision only the tip is checked, and it says so.
+    let range = every.verify_range(None, &c).unwrap();
+    assert!(range.is_trusted());
+    assert!(range.tip_only);
+    assert!(
+        range.explain().contains("tip commit only"),
+        "{}",
+        range.explain()
+    );
+
+    let tip = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    let range = tip.verify_range(Some(&a), &c).unwrap();
+    assert!(range.is_trusted(), "{range:?}");
+    assert!(matches!(
+        range.to_signature_verdict(),
+        SignatureVerdict::Trusted { .. }
+    ));
+}
+
+#[test]
+fn signed_merge_of_an_unsigned_branch() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&key));
+    let base = f.commit_ssh(&key, "base");
+    f.git(&["checkout", "-q", "-b", "side"]);
+    let hidden = f.commit("forged on a side branch");
+    f.git(&["checkout", "-q", "main"]);
+    let signed = f.commit_ssh(&key, "signed on main");
+    let signing = format!("user.signingkey={}", key.display());
+    f.git(&[
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &signing,
+        "merge",
+        "-q",
+        "--no-ff",
+        "-S",
+        "-m",
+        "merge side",
+        "side",
+    ]);
+    let merge = f.head();
+
+    let every = Verifier::open(&f.repo, ssh_config(Mode::EveryCommit, &allowed)).unwrap();
+    let range = every.verify_range(Some(&base), &merge).unwrap();
+    let ids: Vec<&str> = range.commits.iter().map(|c| c.commit.as_str()).collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(ids.contains(&signed.as_str()) && ids.contains(&hidden.as_str()));
+    assert_eq!(range.first_refused().unwrap().commit, hidden);
+    match range.to_signature_verdict() {
+        SignatureVerdict::Untrusted { reason } => {
+            assert!(
+                reason.contains(&hidden[..12]) && reason.contains("unsigned"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let tip = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    assert!(tip.verify_range(Some(&base), &merge).unwrap().is_trusted());
+}
+
+#[test]
+fn revision_verifier_for_the_reconciler() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&key));
+    let signed = f.commit_ssh(&key, "signed");
+    let unsigned = f.commit("unsigned");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let rev = |id: &str| Revision {
+        id: id.to_owned(),
+        ..Revision::default()
+    };
+
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    match rt.block_on(v.verify(&rev(&signed), None)) {
+        SignatureVerdict::Trusted {
+            signer,
+            fingerprint,
+            method,
+        } => {
+            assert_eq!(signer, "alice@example.com");
+            assert!(fingerprint.starts_with("SHA256:"));
+            assert_eq!(method, SignatureMethod::Ssh);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rt.block_on(v.verify(&rev(&unsigned), None)),
+        SignatureVerdict::Unsigned
+    );
+    let missing = rt.block_on(v.verify(&rev("0123456789abcdef0123456789abcdef01234567"), None));
+    assert!(
+        matches!(missing, SignatureVerdict::Untrusted { .. }),
+        "{missing:?}"
+    );
+
+    let off = Verifier::open(&f.repo, ssh_config(Mode::Off, &allowed)).unwrap();
+    assert_eq!(
+        rt.block_on(off.verify(&rev(&unsigned), None)),
+        SignatureVerdict::NotChecked
+    );
+
+    // An SSH-signed commit with only OpenPGP keys configured.
+    let none = Verifier::open(
+        &f.repo,
+        TrustConfig {
+            mode: Mode::Tip,
+            ..TrustConfig::default()
+        },
+    )
+    .unwrap();
+    let verdict = none.verify_commit(&signed).unwrap();
+    assert!(matches!(
+        refusal(&verdict),
+        Refusal::NoTrustedKeys(SignatureMethod::Ssh)
+    ));
+}
+
+#[test]
+fn openpgp_good_signature_and_unknown_key() {
+    if !have_gpg() {
+        return;
+    }
+    let f = Fixture::new();
+    let alice = f.gpg_key("Alice <alice@example.com>", "default", &[]);
+    let mallory = f.gpg_key("Mallory <mallory@example.com>", "ed25519", &[]);
+    let good = f.commit_gpg(&alice, "by alice");
+    let bad = f.commit_gpg(&mallory, "by mallory");
+    let forged = f.tamper(&good, "evil");
+
+    let keyring = f.gpg_export(&[&alice]);
+    let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
+    match v.verify_commit(&good).unwrap().verdict {
+        Verdict::Trusted(s) => {
+            assert_eq!(s.identity, "Alice <alice@example.com>");
+            assert_eq!(s.fingerprint, alice);
+            assert_eq!(s.method, SignatureMethod::OpenPgp);
+        }
+        other => panic!("{other:?}"),
+    }
+    let verdict = v.verify_commit(&bad).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::UnknownKey { .. }),
+        "{verdict:?}"
+    );
+    let verdict = v.verify_commit(&forged).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::BadSignature { .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn openpgp_signing_subkey() {
+    if !have_gpg() {
+        return;
+    }
+    let f = Fixture::new();
+    let primary = f.gpg_key("Sub <sub@example.com>", "ed25519", &[]);
+    f.gpg(&["--quick-add-key", &primary, "ed25519", "sign", "never"]);
+    let id = f.commit_gpg(&primary, "signed by the subkey");
+    let keyring = f.gpg_export(&[&primary]);
+    let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
+    match v.verify_commit(&id).unwrap().verdict {
+        Verdict::Trusted(s) => {
+            assert_eq!(s.fingerprint, primary);
+            let sub = s.subkey.expect("signed by the subkey");
+            assert_ne!(sub, primary);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn openpgp_expired_key_is_refused() {
+    if !have_gpg() {
+        return;
+    }
+    let f = Fixture::new();
+    // Made in 2020 without expiry; the commit is signed now (gpg refuses
+    // to sign with an expired key); then the key gets an expiry of one day
+    // after its creation, dated 2020: expired long before the signature.
+    let fpr = f.gpg_key(
+        "Old <old@example.com>",
+        "ed25519",
+        &["--faked-system-time", "20200101T000000"],
+    );
+    let id = f.commit_gpg(&fpr, "signed after the key expired");
+    f.gpg(&[
+        "--faked-system-time",
+        "20200101T010000",
+        "--quick-set-expire",
+        &fpr,
+        "1d",
+    ]);
+    let keyring = f.gpg_export(&[&fpr]);
+    let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::Expired { .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn openpgp_revoked_key_is_refused() {
+    if !have_gpg() {
+        return;
+    }
+    let f = Fixture::new();
+    let fpr = f.gpg_key("Gone <gone@example.com>", "ed25519", &[]);
+    let id = f.commit_gpg(&fpr, "signed before revocation");
+    let cert = std::fs::read_to_string(f.gnupg.join("openpgp-revocs.d").join(format!("{fpr}.rev")))
+        .unwrap();
+    let cert = cert.replace(
+        ":-----BEGIN PGP PUBLIC KEY BLOCK-----",
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----",
+    );
+    let file = f.path("revocation.asc");
+    std::fs::write(&file, cert).unwrap();
+    f.gpg(&["--import", file.to_str().unwrap()]);
+    let keyring = f.gpg_export(&[&fpr]);
+    let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(
+        matches!(refusal(&verdict), Refusal::Revoked { .. }),
+        "{verdict:?}"
+    );
+}
+
+#[test]
+fn bad_configuration_is_an_error() {
+    let e = AllowedSigners::parse("alice@example.com ssh-ed25519 AAAA\n").unwrap_err();
+    assert_eq!(e.line, 1);
+    assert!(OpenPgpKeyring::from_armored("not a key").is_err());
+    assert!(Verifier::open("/nonexistent/repo", TrustConfig::default()).is_err());
+}
