@@ -8,8 +8,8 @@
 //!
 //! Without `--since`, only the commit `REF` points to is checked; with it,
 //! every commit reachable from `REF` and not from `COMMIT` (merged side
-//! branches included). Exit status: 0 when trusted, 1 when not (with the
-//! reason), 2 on bad arguments or an unreadable repository or key file.
+//! branches included). Exit status: 0 when trusted; 1 otherwise, with the
+//! reason (not trusted, bad arguments, unreadable repository or key file).
 
 use std::process::ExitCode;
 
@@ -23,7 +23,7 @@ const USAGE: &str = "usage: verify --repo DIR --ref REF --allowed-signers FILE [
   --openpgp-keys FILE      trusted OpenPGP public keys (armored)
   --since COMMIT           check every commit after COMMIT up to REF, not only REF
 
-exit status: 0 trusted, 1 not trusted, 2 usage or read error";
+exit status: 0 when trusted, 1 otherwise (with the reason)";
 
 #[derive(Default)]
 struct Args {
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
                 eprintln!("error: {message}\n");
             }
             eprintln!("{USAGE}");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     };
     match run(args) {
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(2)
+            ExitCode::from(1)
         }
     }
 }

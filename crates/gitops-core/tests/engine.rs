@@ -362,3 +362,18 @@ async fn reports_serialise_to_json_and_audit_lines_survive_a_torn_write() {
     assert_eq!(log.unreadable[0].0, 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn model_types_round_trip_through_json() {
+    let snap = gitops_core::Snapshot::from_files([("ns.yaml", NS), ("crd.yaml", CRD), ("w.yaml", WIDGET)]);
+    let desired = gitops_core::render::render(&snap, &gitops_core::render::RenderOptions::default()).unwrap();
+    let json = serde_json::to_string(&desired).unwrap();
+    let back: gitops_core::DesiredState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, desired);
+    let mut inv = Inventory::new(owner("shop"));
+    inv.objects.insert(key("apps", "Deployment", Some("shop"), "web"), "apps/v1".into());
+    inv.objects.insert(key("", "Namespace", None, "shop"), "v1".into());
+    let json = serde_json::to_value(&inv).unwrap();
+    assert_eq!(json["objects"][0], json!({"group": "", "kind": "Namespace", "name": "shop", "apiVersion": "v1"}));
+    assert_eq!(serde_json::from_value::<Inventory>(json).unwrap(), inv);
+}

@@ -181,7 +181,29 @@ impl PathElement {
     }
 }
 
+fn keys_sorted(m: &Map<String, Value>) -> bool {
+    let mut prev: Option<&String> = None;
+    for k in m.keys() {
+        if prev.is_some_and(|p| p >= k) {
+            return false;
+        }
+        prev = Some(k);
+    }
+    true
+}
+
 fn cmp_key_maps(a: &Map<String, Value>, b: &Map<String, Value>) -> Ordering {
+    // Keys are normally stored sorted (see `PathElement::key`): compare in
+    // place without allocating.
+    if keys_sorted(a) && keys_sorted(b) {
+        for ((ka, va), (kb, vb)) in a.iter().zip(b.iter()) {
+            let c = ka.cmp(kb).then_with(|| cmp_values(va, vb));
+            if c != Ordering::Equal {
+                return c;
+            }
+        }
+        return a.len().cmp(&b.len());
+    }
     let mut ak: Vec<&String> = a.keys().collect();
     let mut bk: Vec<&String> = b.keys().collect();
     ak.sort();

@@ -7,29 +7,28 @@
 //! young generation; when it is full, the old generation is dropped and the
 //! young one becomes old; a hit in the old generation is promoted.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use gitops_core::Blob;
 use gix::ObjectId;
+use gix::hashtable::HashMap;
 
 /// One cache with a cost budget (bytes for blobs, entries for trees).
 #[derive(Debug)]
-pub(crate) struct GenCache<K, V> {
-    young: HashMap<K, V>,
-    old: HashMap<K, V>,
+pub(crate) struct GenCache<V> {
+    young: HashMap<ObjectId, V>,
+    old: HashMap<ObjectId, V>,
     young_cost: usize,
     budget: usize,
     pub(crate) hits: u64,
     pub(crate) misses: u64,
 }
 
-impl<K: Hash + Eq, V: Clone> GenCache<K, V> {
+impl<V: Clone> GenCache<V> {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: HashMap::default(),
+            old: HashMap::default(),
             young_cost: 0,
             budget,
             hits: 0,
@@ -38,7 +37,7 @@ impl<K: Hash + Eq, V: Clone> GenCache<K, V> {
     }
 
     /// The value for `key`, counting a hit or a miss.
-    pub(crate) fn get(&mut self, key: &K, cost: impl Fn(&V) -> usize) -> Option<V> {
+    pub(crate) fn get(&mut self, key: &ObjectId, cost: impl Fn(&V) -> usize) -> Option<V> {
         if let Some(v) = self.young.get(key) {
             self.hits += 1;
             return Some(v.clone());
@@ -58,14 +57,14 @@ impl<K: Hash + Eq, V: Clone> GenCache<K, V> {
     }
 
     /// Stores `value`, unless it alone is larger than half the budget.
-    pub(crate) fn insert(&mut self, key: K, value: V, cost: usize) {
+    pub(crate) fn insert(&mut self, key: ObjectId, value: V, cost: usize) {
         if cost > self.budget / 2 {
             return;
         }
         self.put(key, value, cost);
     }
 
-    fn put(&mut self, key: K, value: V, cost: usize) {
+    fn put(&mut self, key: ObjectId, value: V, cost: usize) {
         self.young_cost += cost;
         self.young.insert(key, value);
         if self.young_cost > self.budget / 2 {
@@ -96,7 +95,8 @@ pub(crate) enum EntryKind {
     Submodule,
 }
 
-/// One non-folder entry of a tree, with its path relative to that tree.
+/// One non-folder entry of a tree, with its path (relative to that tree in
+/// a [`Listing`], to the snapshot root in a diff).
 #[derive(Clone, Debug)]
 pub(crate) struct FlatEntry {
     pub(crate) path: Box<str>,
@@ -104,14 +104,24 @@ pub(crate) struct FlatEntry {
     pub(crate) id: ObjectId,
 }
 
-/// The recursive listing of one tree, shared.
-pub(crate) type Listing = Arc<[FlatEntry]>;
+/// One entry of a [`Listing`]: a file (or link, or submodule), or a folder
+/// with its own listing, shared with every other tree that has it.
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    Entry(FlatEntry),
+    Dir { name: Box<str>, listing: Listing },
+}
+
+/// The decoded entries of one tree, with its sub-folders' listings
+/// attached: a new commit reads only the trees it changed, and shares the
+/// listings of the others.
+pub(crate) type Listing = Arc<[Node]>;
 
 /// The caches of one source.
 #[derive(Debug)]
 pub(crate) struct Caches {
-    pub(crate) blobs: GenCache<ObjectId, Blob>,
-    pub(crate) trees: GenCache<ObjectId, Listing>,
+    pub(crate) blobs: GenCache<Blob>,
+    pub(crate) trees: GenCache<Listing>,
 }
 
 impl Caches {
@@ -146,18 +156,22 @@ pub struct CacheStats {
 mod tests {
     use super::GenCache;
 
+    fn id(n: u8) -> gix::ObjectId {
+        gix::ObjectId::from([n; 20])
+    }
+
     #[test]
     fn evicts_by_generation_and_promotes_hits() {
-        let mut c: GenCache<u32, u32> = GenCache::new(4);
-        c.insert(1, 10, 1);
-        c.insert(2, 20, 1);
-        c.insert(3, 30, 1); // young is over 2: becomes old
-        assert_eq!(c.get(&1, |_| 1), Some(10)); // promoted
-        c.insert(4, 40, 1);
-        c.insert(5, 50, 1); // old {1,2,3 minus 1} dropped
-        assert_eq!(c.get(&2, |_| 1), None);
+        let mut c: GenCache<u32> = GenCache::new(4);
+        c.insert(id(1), 10, 1);
+        c.insert(id(2), 20, 1);
+        c.insert(id(3), 30, 1); // young is over 2: becomes old
+        assert_eq!(c.get(&id(1), |_| 1), Some(10)); // promoted
+        c.insert(id(4), 40, 1);
+        c.insert(id(5), 50, 1); // old {1,2,3 minus 1} dropped
+        assert_eq!(c.get(&id(2), |_| 1), None);
         assert_eq!(c.len(), 3);
-        c.insert(6, 60, 100); // too large: not cached
-        assert_eq!(c.get(&6, |_| 1), None);
+        c.insert(id(6), 60, 100); // too large: not cached
+        assert_eq!(c.get(&id(6), |_| 1), None);
     }
 }

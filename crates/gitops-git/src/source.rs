@@ -11,7 +11,7 @@ use gitops_core::{Blob, BlobId, Revision, Snapshot, Source, SourceError, Special
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
-use crate::cache::{CacheStats, Caches, EntryKind, FlatEntry, Listing};
+use crate::cache::{CacheStats, Caches, EntryKind, FlatEntry, Listing, Node};
 use crate::error::{Error, Result};
 use crate::resolve::{resolve, revision_of};
 
@@ -203,9 +203,8 @@ impl GitSource {
         let mut snapshot = Snapshot::new()
             .with_revision(revision.clone())
             .with_root(root);
-        for entry in listing.iter() {
-            self.add_entry(&repo, &mut snapshot, entry)?;
-        }
+        let mut prefix = String::new();
+        self.fill(&repo, &mut snapshot, &listing, &mut prefix)?;
         Ok(snapshot)
     }
 
@@ -272,7 +271,7 @@ impl GitSource {
         }
         for change in &changes {
             if let Some(entry) = &change.new {
-                self.add_entry(&repo, &mut snapshot, entry)?;
+                self.add_entry(&repo, &mut snapshot, &entry.path, entry.kind, entry.id)?;
             }
         }
         Ok(snapshot)
@@ -376,8 +375,8 @@ impl GitSource {
         Ok(signature.map(|(sig, signed)| (sig.to_vec(), signed.to_bstring().into())))
     }
 
-    /// The recursive listing of tree `id`, from the cache or the object
-    /// database. `at` is the tree's path, for error messages.
+    /// The listing of tree `id` (sub-folders attached), from the cache or
+    /// the object database. `at` is the tree's path, for error messages.
     fn listing(
         &self,
         repo: &gix::Repository,
@@ -400,38 +399,61 @@ impl GitSource {
         let decoded = tree
             .decode()
             .map_err(Error::read(format_args!("tree {id} at {at:?}")))?;
-        let mut entries = Vec::with_capacity(decoded.entries.len());
+        let mut nodes = Vec::with_capacity(decoded.entries.len());
         for entry in &decoded.entries {
             let name = entry.filename.to_str().map_err(|_| Error::Refused {
                 path: join(at, &entry.filename.to_str_lossy()),
                 reason: "file name is not valid UTF-8".to_owned(),
             })?;
-            let kind = match entry.mode.kind() {
-                gix::object::tree::EntryKind::Tree => {
-                    let child_at = join(at, name);
-                    let child = self.listing(repo, entry.oid.to_owned(), &child_at, depth + 1)?;
-                    entries.extend(child.iter().map(|c| FlatEntry {
-                        path: format!("{name}/{}", c.path).into_boxed_str(),
-                        kind: c.kind,
-                        id: c.id,
-                    }));
-                    continue;
-                }
-                gix::object::tree::EntryKind::Blob
-                | gix::object::tree::EntryKind::BlobExecutable => EntryKind::File,
-                gix::object::tree::EntryKind::Link => EntryKind::Symlink,
-                gix::object::tree::EntryKind::Commit => EntryKind::Submodule,
+            let node = match entry_kind(entry.mode) {
+                None => Node::Dir {
+                    name: name.into(),
+                    listing: self.listing(
+                        repo,
+                        entry.oid.to_owned(),
+                        &join(at, name),
+                        depth + 1,
+                    )?,
+                },
+                Some(kind) => Node::Entry(FlatEntry {
+                    path: name.into(),
+                    kind,
+                    id: entry.oid.to_owned(),
+                }),
             };
-            entries.push(FlatEntry {
-                path: name.into(),
-                kind,
-                id: entry.oid.to_owned(),
-            });
+            nodes.push(node);
         }
-        let listing: Listing = entries.into();
+        let listing: Listing = nodes.into();
         let cost = listing.len().max(1);
         self.caches().trees.insert(id, listing.clone(), cost);
         Ok(listing)
+    }
+
+    /// Adds every entry of `listing` (recursively) to a snapshot, under
+    /// `prefix` (restored on return).
+    fn fill(
+        &self,
+        repo: &gix::Repository,
+        snapshot: &mut Snapshot,
+        listing: &Listing,
+        prefix: &mut String,
+    ) -> Result<()> {
+        let len = prefix.len();
+        for node in listing.iter() {
+            match node {
+                Node::Entry(e) => {
+                    prefix.push_str(&e.path);
+                    self.add_entry(repo, snapshot, prefix, e.kind, e.id)?;
+                }
+                Node::Dir { name, listing } => {
+                    prefix.push_str(name);
+                    prefix.push('/');
+                    self.fill(repo, snapshot, listing, prefix)?;
+                }
+            }
+            prefix.truncate(len);
+        }
+        Ok(())
     }
 
     /// The content of blob `id` at `path`, from the cache or the object
@@ -475,28 +497,28 @@ impl GitSource {
     ) -> Result<()> {
         match entry.kind {
             EntryKind::File => {
-                let blob = self.blob(repo, entry.id, &entry.path)?;
-                snapshot.insert(&*entry.path, blob);
+                let blob = self.blob(repo, id, path)?;
+                snapshot.insert(path, blob);
             }
             EntryKind::Symlink => {
                 if self.options.symlinks == SymlinkPolicy::Refuse {
                     return Err(Error::Refused {
-                        path: entry.path.to_string(),
+                        path: path.to_owned(),
                         reason: "symbolic links are refused (never followed)".to_owned(),
                     });
                 }
-                let target = self.blob(repo, entry.id, &entry.path)?;
+                let target = self.blob(repo, id, path)?;
                 snapshot.insert_special(
-                    &*entry.path,
+                    path,
                     SpecialEntry::Symlink {
                         target: String::from_utf8_lossy(&target.data).into_owned(),
                     },
                 );
             }
             EntryKind::Submodule => snapshot.insert_special(
-                &*entry.path,
+                path,
                 SpecialEntry::Submodule {
-                    commit: entry.id.to_hex().to_string(),
+                    commit: id.to_hex().to_string(),
                 },
             ),
         }

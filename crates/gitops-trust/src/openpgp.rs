@@ -258,13 +258,13 @@ fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, time: i64) ->
             let mut bindings: Vec<&Signature> = Vec::new();
             for s in &sub.signatures {
                 match s.typ() {
-                    Some(SignatureType::SubkeyRevocation) => {
-                        if s.verify_subkey_binding(primary, &sub.key).is_ok() {
-                            return Verdict::Untrusted(Refusal::Revoked {
-                                key: sub_fp,
-                                reason: revocation_reason(s),
-                            });
-                        }
+                    Some(SignatureType::SubkeyRevocation)
+                        if s.verify_subkey_binding(primary, &sub.key).is_ok() =>
+                    {
+                        return Verdict::Untrusted(Refusal::Revoked {
+                            key: sub_fp,
+                            reason: revocation_reason(s),
+                        });
                     }
                     Some(SignatureType::SubkeyBinding) => {
                         let bound = s.verify_subkey_binding(primary, &sub.key).is_ok();

@@ -414,6 +414,33 @@ fn openpgp_expired_key_is_refused() {
 }
 
 #[test]
+fn openpgp_expiry_is_judged_at_signing_time() {
+    if !have_gpg() {
+        return;
+    }
+    let f = Fixture::new();
+    // Valid for one day from 2020-01-01; signed at noon that day: the
+    // signature stays good although the key has long expired since.
+    let fpr = f.gpg_key(
+        "Then <then@example.com>",
+        "ed25519",
+        &["--faked-system-time", "20200101T000000"],
+    );
+    f.gpg(&[
+        "--faked-system-time",
+        "20200101T000100",
+        "--quick-set-expire",
+        &fpr,
+        "1d",
+    ]);
+    let id = f.commit_gpg_at(&fpr, "20200101T120000", "signed while valid");
+    let keyring = f.gpg_export(&[&fpr]);
+    let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert!(verdict.verdict.is_trusted(), "{verdict:?}");
+}
+
+#[test]
 fn openpgp_revoked_key_is_refused() {
     if !have_gpg() {
         return;

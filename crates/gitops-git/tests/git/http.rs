@@ -84,7 +84,12 @@ fn serve(stream: TcpStream, root: &PathBuf) -> std::io::Result<()> {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let mut body = Vec::new();
     if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
         loop {
@@ -139,7 +144,10 @@ fn serve(stream: TcpStream, root: &PathBuf) -> std::io::Result<()> {
         .map(|p| (p, 4))
         .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| (p, 2)));
     let (head, payload) = match split {
-        Some((p, n)) => (String::from_utf8_lossy(&raw[..p]).into_owned(), &raw[p + n..]),
+        Some((p, n)) => (
+            String::from_utf8_lossy(&raw[..p]).into_owned(),
+            &raw[p + n..],
+        ),
         None => (String::new(), &raw[..]),
     };
     let mut status = "200 OK".to_owned();
@@ -174,12 +182,20 @@ fn clones_and_fetches_over_smart_http_on_loopback() {
     repo.write("envs/prod/app.yaml", "v: 2\n");
     let c2 = repo.commit("v2");
     let server = HttpBackend::start(repo.dir.path().parent().unwrap());
-    let name = repo.dir.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let name = repo
+        .dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
     let url = format!("http://127.0.0.1:{}/{name}/.git", server.port);
     let mirrors = tempfile::tempdir().unwrap();
     let mirror = mirrors.path().join("env.git");
 
-    let outcome = fetch_mirror(&url, &mirror, "main", &FetchOptions::default(), &mut |_| {}).unwrap();
+    let outcome =
+        fetch_mirror(&url, &mirror, "main", &FetchOptions::default(), &mut |_| {}).unwrap();
     assert_eq!(outcome.commit, c2);
     assert!(outcome.objects > 0);
     let source = GitSource::open(&mirror).unwrap();
@@ -189,7 +205,8 @@ fn clones_and_fetches_over_smart_http_on_loopback() {
 
     repo.write("envs/prod/app.yaml", "v: 3\n");
     let c3 = repo.commit("v3");
-    let update = fetch_mirror(&url, &mirror, "main", &FetchOptions::default(), &mut |_| {}).unwrap();
+    let update =
+        fetch_mirror(&url, &mirror, "main", &FetchOptions::default(), &mut |_| {}).unwrap();
     assert_eq!(update.commit, c3);
     assert!(server.requests.load(Ordering::SeqCst) >= 4);
     drop(server);

@@ -237,6 +237,29 @@ impl Fixture {
         self.head()
     }
 
+    /// A commit signed with the OpenPGP key `fpr` by a `gpg` whose clock
+    /// says `faked_time` (`YYYYMMDDTHHMMSS`).
+    pub fn commit_gpg_at(&self, fpr: &str, faked_time: &str, message: &str) -> String {
+        let wrapper = self.path("gpg-faked");
+        std::fs::write(
+            &wrapper,
+            format!("#!/bin/sh\nexec gpg --faked-system-time {faked_time} \"$@\"\n"),
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        self.add_file();
+        let program = format!("gpg.program={}", wrapper.display());
+        let signing = format!("user.signingkey={fpr}");
+        self.git(&[
+            "-c", &program, "-c", &signing, "commit", "-q", "-S", "-m", message,
+        ]);
+        self.head()
+    }
+
     pub fn head(&self) -> String {
         self.git(&["rev-parse", "HEAD"]).trim().to_owned()
     }

@@ -1,0 +1,233 @@
+//! A GitOps controller: reconciles a Git repository into the cluster of the
+//! current kubeconfig, on an interval and whenever an owned object drifts,
+//! until ctrl-c.
+//!
+//! ```text
+//! cargo run --example controller -- --repo /path/to/env-repo [--ref main]
+//!     [--path apps/shop] [--owner shop] [--namespace shop] [--interval 60]
+//!     [--inventory-namespace gitops-system] [--dry-run]
+//! ```
+//!
+//! Logs go through `tracing` (`RUST_LOG=info,gitops_kube=debug` for more).
+//! The first ctrl-c lets a running sync finish and stops; a second one stops
+//! at once.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use gitops_core::render::RenderOptions;
+use gitops_core::{GroupKind, OwnerId, Reconciler, ReconcilerConfig, SyncReport, Target};
+use gitops_git::GitSource;
+use gitops_kube::{DriftEvent, DriftStream, KubeTarget};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// Command-line options.
+#[derive(Debug)]
+struct Args {
+    repo: String,
+    reference: String,
+    path: Option<String>,
+    owner: String,
+    namespace: String,
+    inventory_namespace: Option<String>,
+    interval: Duration,
+    dry_run: bool,
+}
+
+const USAGE: &str = "usage: controller --repo PATH [--ref REF] [--path DIR] [--owner ID] \
+    [--namespace NS] [--inventory-namespace NS] [--interval SECONDS] [--dry-run]";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        repo: String::new(),
+        reference: "main".into(),
+        path: None,
+        owner: "controller".into(),
+        namespace: "default".into(),
+        inventory_namespace: None,
+        interval: Duration::from_secs(60),
+        dry_run: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--repo" => args.repo = value()?,
+            "--ref" => args.reference = value()?,
+            "--path" => args.path = Some(value()?),
+            "--owner" => args.owner = value()?,
+            "--namespace" => args.namespace = value()?,
+            "--inventory-namespace" => args.inventory_namespace = Some(value()?),
+            "--interval" => {
+                let v = value()?;
+                let secs: u64 = v
+                    .parse()
+                    .map_err(|_| format!("--interval: not a number of seconds: {v}"))?;
+                args.interval = Duration::from_secs(secs.max(1));
+            }
+            "--dry-run" => args.dry_run = true,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    if args.repo.is_empty() {
+        return Err(format!("--repo is required\n{USAGE}"));
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    if let Err(e) = run().await {
+        error!("{e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    let owner = OwnerId::new(args.owner.clone())?;
+
+    let client = kube::Client::try_default().await?;
+    let version = client.apiserver_version().await?;
+    info!(server = %version.git_version, repo = %args.repo, reference = %args.reference, %owner, "starting");
+
+    let mut target = KubeTarget::new(client);
+    if let Some(ns) = &args.inventory_namespace {
+        target = target.with_inventory_namespace(ns);
+    }
+    let mut config = ReconcilerConfig::new(owner.clone());
+    config.path = args.path.clone();
+    config.render = RenderOptions::default().with_default_namespace(&args.namespace);
+    config.dry_run = args.dry_run;
+    let source = GitSource::open(&args.repo)?;
+    let reconciler = Reconciler::new(source, target.clone(), config)?;
+
+    // ctrl-c: the first asks for a graceful stop, the second exits at once.
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            info!("ctrl-c: stopping after the current sync (ctrl-c again to abort)");
+            let _ = stop_tx.send(true);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            warn!("second ctrl-c: aborting");
+            std::process::exit(130);
+        }
+    });
+
+    let mut ticker = tokio::time::interval(args.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drift: Option<Drift> = None;
+    let mut reason = "start";
+    loop {
+        sync(&reconciler, &args.reference, reason).await;
+        if *stop_rx.borrow() {
+            break;
+        }
+        // Watch what the owner now has (its inventory may have changed).
+        drift = match target.read_inventory(&owner).await {
+            Ok(Some(inventory)) => match target.drift_watch_inventory(&inventory).await {
+                Ok(stream) => Some(Drift {
+                    stream,
+                    live: HashSet::new(),
+                }),
+                Err(e) => {
+                    warn!("drift watch unavailable, interval only: {e}");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                warn!("reading the inventory: {e}");
+                drift.take()
+            }
+        };
+        reason = tokio::select! {
+            _ = stop_rx.changed() => break,
+            _ = ticker.tick() => "interval",
+            event = next_drift(&mut drift) => {
+                match event {
+                    DriftEvent::Changed(key) => info!(%key, "drift: changed"),
+                    DriftEvent::Deleted(key) => info!(%key, "drift: deleted"),
+                    DriftEvent::Resynced(kind) => info!(%kind, "drift watch (re)listed"),
+                    other => info!(?other, "drift"),
+                }
+                // Let a burst of changes settle into one sync.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "drift"
+            }
+        };
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// A drift watch and the kinds whose watch is already live.
+struct Drift {
+    stream: DriftStream,
+    live: HashSet<GroupKind>,
+}
+
+/// The next drift event, skipping the watch's transient errors; pending
+/// forever without a watch.
+async fn next_drift(drift: &mut Option<Drift>) -> DriftEvent {
+    let Some(Drift { stream, live }) = drift else {
+        return std::future::pending().await;
+    };
+    loop {
+        match stream.next().await {
+            // The first Resynced of a kind is its watch becoming live, not a
+            // change; a later one (after a reconnect) may hide changes.
+            Some(Ok(DriftEvent::Resynced(kind))) if live.insert(kind.clone()) => continue,
+            Some(Ok(event)) => return event,
+            Some(Err(e)) => warn!("drift watch: {e}"),
+            None => return std::future::pending().await,
+        }
+    }
+}
+
+async fn sync<S: gitops_core::Source, T: Target>(
+    reconciler: &Reconciler<S, T>,
+    reference: &str,
+    reason: &str,
+) {
+    match reconciler.reconcile_once(reference).await {
+        Ok(report) => log_report(reason, &report),
+        Err(e) => {
+            error!(reason, status = ?e.report.status, "sync failed");
+            for message in &e.report.errors {
+                error!("  {message}");
+            }
+        }
+    }
+}
+
+fn log_report(reason: &str, report: &SyncReport) {
+    let (commit, summary) = report
+        .revision
+        .as_ref()
+        .map(|r| (r.id.as_str(), r.summary.as_str()))
+        .unwrap_or_default();
+    info!(
+        reason,
+        commit,
+        summary,
+        status = ?report.status,
+        steps = report.steps.len(),
+        drift_corrected = report.drift_corrected.len(),
+        duration_ms = report.duration_ms,
+        "sync done"
+    );
+    for key in &report.not_converged {
+        warn!(%key, "not converged");
+    }
+}
