@@ -377,3 +377,30 @@ fn model_types_round_trip_through_json() {
     assert_eq!(json["objects"][0], json!({"group": "", "kind": "Namespace", "name": "shop", "apiVersion": "v1"}));
     assert_eq!(serde_json::from_value::<Inventory>(json).unwrap(), inv);
 }
+
+#[tokio::test]
+async fn waits_for_health_between_waves() {
+    use std::time::Duration;
+    let wait = gitops_core::HealthWait {
+        timeout: Duration::from_millis(60),
+        interval: Duration::from_millis(10),
+    };
+    // Namespaces and ConfigMaps are healthy at once: the sync goes through.
+    let s = setup(|c| c.wait_for_health = Some(wait.clone()));
+    s.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
+    assert_eq!(s.reconciler.reconcile_once("prod").await.unwrap().status, SyncStatus::Synced);
+
+    // The in-memory runtime runs no controllers: a Deployment never becomes
+    // available, so its wave times out and the next wave is not applied.
+    let s = setup(|c| c.wait_for_health = Some(wait));
+    let later = CM.replace("metadata:\n", "metadata:\n  annotations: {gitops-rs.io/wave: \"1\"}\n");
+    s.source.commit("prod", [("ns.yaml", NS), ("web.yaml", DEPLOY), ("cm.yaml", later.as_str())], "ada", "x");
+    let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
+    assert_eq!(err.report.status, SyncStatus::StepFailed);
+    assert!(
+        err.report.errors.iter().any(|e| e.contains("wave 0 not healthy") && e.contains("Deployment.apps/shop/web (Progressing")),
+        "{:?}",
+        err.report.errors
+    );
+    assert!(s.runtime.get(&key("", "ConfigMap", Some("shop"), "settings")).await.unwrap().is_none());
+}

@@ -203,8 +203,7 @@ impl GitSource {
         let mut snapshot = Snapshot::new()
             .with_revision(revision.clone())
             .with_root(root);
-        let mut prefix = String::new();
-        self.fill(&repo, &mut snapshot, &listing, &mut prefix)?;
+        self.fill(&repo, &mut snapshot, &listing)?;
         Ok(snapshot)
     }
 
@@ -429,29 +428,42 @@ impl GitSource {
         Ok(listing)
     }
 
-    /// Adds every entry of `listing` (recursively) to a snapshot, under
-    /// `prefix` (restored on return).
+    /// Adds every entry of `listing` (recursively) to a snapshot: files
+    /// whose blob is cached under one lock of the cache, then the others.
     fn fill(
         &self,
         repo: &gix::Repository,
         snapshot: &mut Snapshot,
         listing: &Listing,
-        prefix: &mut String,
     ) -> Result<()> {
-        let len = prefix.len();
-        for node in listing.iter() {
-            match node {
-                Node::Entry(e) => {
-                    prefix.push_str(&e.path);
-                    self.add_entry(repo, snapshot, prefix, e.kind, e.id)?;
-                }
-                Node::Dir { name, listing } => {
-                    prefix.push_str(name);
-                    prefix.push('/');
-                    self.fill(repo, snapshot, listing, prefix)?;
+        let mut entries = Vec::new();
+        flatten(listing, &mut String::new(), &mut entries);
+        let limit = self.options.max_file_size;
+        let mut pending = Vec::new();
+        {
+            let mut caches = self.caches();
+            for (path, kind, id) in entries {
+                let hit = match kind {
+                    EntryKind::File => caches.blobs.get(&id, |b| b.data.len()),
+                    EntryKind::Symlink | EntryKind::Submodule => None,
+                };
+                match hit {
+                    Some(blob) if blob.data.len() as u64 > limit => {
+                        return Err(too_large(&path, blob.data.len() as u64, limit));
+                    }
+                    Some(blob) => snapshot.insert(path, blob),
+                    None => pending.push((path, kind, id)),
                 }
             }
-            prefix.truncate(len);
+        }
+        for (path, kind, id) in pending {
+            match kind {
+                EntryKind::File => {
+                    let blob = self.read_blob(repo, id, &path)?;
+                    snapshot.insert(path, blob);
+                }
+                _ => self.add_entry(repo, snapshot, &path, kind, id)?,
+            }
         }
         Ok(())
     }
@@ -460,23 +472,26 @@ impl GitSource {
     /// database, refusing it when over the size limit.
     fn blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Blob> {
         let limit = self.options.max_file_size;
-        let too_large = |size: u64| Error::Refused {
-            path: path.to_owned(),
-            reason: format!("file of {size} bytes is over the limit of {limit} bytes"),
-        };
         if let Some(hit) = self.caches().blobs.get(&id, |b| b.data.len()) {
             let size = hit.data.len() as u64;
             return if size > limit {
-                Err(too_large(size))
+                Err(too_large(path, size, limit))
             } else {
                 Ok(hit)
             };
         }
+        self.read_blob(repo, id, path)
+    }
+
+    /// Reads blob `id` at `path` from the object database (its size first,
+    /// refusing it unread when over the limit) and caches it.
+    fn read_blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Blob> {
+        let limit = self.options.max_file_size;
         let header = repo
             .find_header(id)
             .map_err(Error::read(format_args!("file {path:?} (blob {id})")))?;
         if header.size() > limit {
-            return Err(too_large(header.size()));
+            return Err(too_large(path, header.size(), limit));
         }
         let data = repo
             .find_blob(id)
@@ -493,9 +508,11 @@ impl GitSource {
         &self,
         repo: &gix::Repository,
         snapshot: &mut Snapshot,
-        entry: &FlatEntry,
+        path: &str,
+        kind: EntryKind,
+        id: ObjectId,
     ) -> Result<()> {
-        match entry.kind {
+        match kind {
             EntryKind::File => {
                 let blob = self.blob(repo, id, path)?;
                 snapshot.insert(path, blob);
@@ -547,6 +564,32 @@ impl Source for GitSource {
         path: Option<&str>,
     ) -> Result<Vec<String>, SourceError> {
         self.changed_paths_blocking(from, to, path)
+    }
+}
+
+/// Every non-folder entry of a listing with its full path (under `prefix`).
+fn flatten(listing: &Listing, prefix: &mut String, out: &mut Vec<(String, EntryKind, ObjectId)>) {
+    let len = prefix.len();
+    for node in listing.iter() {
+        match node {
+            Node::Entry(e) => {
+                prefix.push_str(&e.path);
+                out.push((prefix.clone(), e.kind, e.id));
+            }
+            Node::Dir { name, listing } => {
+                prefix.push_str(name);
+                prefix.push('/');
+                flatten(listing, prefix, out);
+            }
+        }
+        prefix.truncate(len);
+    }
+}
+
+fn too_large(path: &str, size: u64, limit: u64) -> Error {
+    Error::Refused {
+        path: path.to_owned(),
+        reason: format!("file of {size} bytes is over the limit of {limit} bytes"),
     }
 }
 

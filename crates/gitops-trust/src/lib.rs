@@ -20,7 +20,8 @@
 //!
 //! // Every commit since the last applied one (a signed merge does not hide
 //! // an unsigned commit of the merged branch).
-//! let range = verifier.verify_range(Some("4b825dc642cb6eb9a060e54bf8d69288fbee4904"), "refs/heads/prod")?;
+//! let last_applied = "9f2c1e0a5b7d3c4e8f6a1b2c3d4e5f60718293a4"; // from the inventory
+//! let range = verifier.verify_range(Some(last_applied), "refs/heads/prod")?;
 //! println!("{}", range.explain());
 //! if !range.is_trusted() {
 //!     std::process::exit(1);
@@ -72,7 +73,16 @@
 //! - `valid-after`/`valid-before` are read as UTC (see
 //!   [`allowed_signers`]).
 //! - OpenPGP: every key in the keyring is trusted (no web of trust); any
-//!   valid key revocation refuses the key, whatever its reason.
+//!   valid key revocation refuses the key, whatever its reason; a
+//!   signature's own expiration time is not checked.
+//! - [`Mode::EveryCommit`] walks the whole history of the last applied
+//!   commit to know what it already covered: cost linear in history.
+//! - The verifier must be opened on the repository the revisions come from
+//!   (the Source's clone); a commit it cannot find is refused
+//!   ([`SignatureVerdict::Untrusted`]), never passed.
+//! - The committer time used for `valid-after`/`valid-before` is written by
+//!   the signer, as in git: these options bound a key's use, they do not
+//!   prove when a commit was made.
 
 pub mod allowed_signers;
 mod error;
