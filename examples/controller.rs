@@ -96,6 +96,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     let owner = OwnerId::new(args.owner.clone())?;
 
+    gitops_kube::install_crypto_provider();
     let client = kube::Client::try_default().await?;
     let version = client.apiserver_version().await?;
     info!(server = %version.git_version, repo = %args.repo, reference = %args.reference, %owner, "starting");
@@ -126,6 +127,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut ticker = tokio::time::interval(args.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate: that is the "start" sync
     let mut drift: Option<Drift> = None;
     let mut reason = "start";
     loop {

@@ -62,10 +62,15 @@ fn git(dir: &Path) -> Command {
 /// A bare repository: commit 0 with all files, then `CHAIN` commits each
 /// changing one file. Returns the commit ids, oldest first.
 fn build_repo(dir: &Path) -> Vec<String> {
-    let ok = git(dir).args(["init", "-q", "--bare"]).status().expect("git init");
+    let ok = git(dir)
+        .args(["init", "-q", "--bare"])
+        .status()
+        .expect("git init");
     assert!(ok.success());
     let mut stream = Vec::new();
-    let commit = |stream: &mut Vec<u8>, n: usize, files: &mut dyn Iterator<Item = (String, String)>| {
+    let commit = |stream: &mut Vec<u8>,
+                  n: usize,
+                  files: &mut dyn Iterator<Item = (String, String)>| {
         let msg = format!("commit {n}");
         write!(
             stream,
@@ -76,20 +81,42 @@ fn build_repo(dir: &Path) -> Vec<String> {
         )
         .expect("write");
         for (path, text) in files {
-            write!(stream, "M 100644 inline {path}\ndata {}\n{text}\n", text.len()).expect("write");
+            write!(
+                stream,
+                "M 100644 inline {path}\ndata {}\n{text}\n",
+                text.len()
+            )
+            .expect("write");
         }
     };
-    commit(&mut stream, 0, &mut (0..FILES).map(|i| (path_of(i), manifest(i, 0))));
+    commit(
+        &mut stream,
+        0,
+        &mut (0..FILES).map(|i| (path_of(i), manifest(i, 0))),
+    );
     for n in 1..=CHAIN {
         let i = (n * 7919) % FILES;
-        commit(&mut stream, n, &mut std::iter::once((path_of(i), manifest(i, n))));
+        commit(
+            &mut stream,
+            n,
+            &mut std::iter::once((path_of(i), manifest(i, n))),
+        );
     }
     let mut child = git(dir)
-        .args(["fast-import", "--quiet", &format!("--export-marks={}", dir.join("marks").display())])
+        .args([
+            "fast-import",
+            "--quiet",
+            &format!("--export-marks={}", dir.join("marks").display()),
+        ])
         .stdin(Stdio::piped())
         .spawn()
         .expect("git fast-import");
-    child.stdin.take().expect("stdin").write_all(&stream).expect("feed fast-import");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&stream)
+        .expect("feed fast-import");
     assert!(child.wait().expect("fast-import").success());
     let marks = std::fs::read_to_string(dir.join("marks")).expect("marks");
     let mut ids: Vec<(usize, String)> = marks
@@ -105,7 +132,10 @@ fn build_repo(dir: &Path) -> Vec<String> {
 
 /// The same snapshot with the git CLI: `ls-tree -r -z` + `cat-file --batch`.
 fn git_cli_snapshot(dir: &Path, commit: &str) -> Snapshot {
-    let out = git(dir).args(["ls-tree", "-r", "-z", commit]).output().expect("ls-tree");
+    let out = git(dir)
+        .args(["ls-tree", "-r", "-z", commit])
+        .output()
+        .expect("ls-tree");
     let mut entries = Vec::new();
     for record in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
         let text = std::str::from_utf8(record).expect("utf-8");
@@ -138,7 +168,13 @@ fn git_cli_snapshot(dir: &Path, commit: &str) -> Snapshot {
     for (path, id) in entries {
         header.clear();
         reader.read_line(&mut header).expect("header");
-        let size: usize = header.trim_end().rsplit(' ').next().expect("size").parse().expect("size");
+        let size: usize = header
+            .trim_end()
+            .rsplit(' ')
+            .next()
+            .expect("size")
+            .parse()
+            .expect("size");
         let mut data = vec![0; size + 1];
         reader.read_exact(&mut data).expect("content");
         data.truncate(size);
@@ -169,19 +205,30 @@ fn benches(c: &mut Criterion) {
     let reference = probe.snapshot_blocking(base, None).expect("snapshot");
     assert_eq!(reference.len(), FILES);
     let cli = git_cli_snapshot(dir, &base.id);
-    assert!(cli.files().eq(reference.files()), "the git CLI and GitSource agree");
-    eprintln!("snapshot: {} files, {} bytes", reference.len(), reference.total_bytes());
+    assert!(
+        cli.files().eq(reference.files()),
+        "the git CLI and GitSource agree"
+    );
+    eprintln!(
+        "snapshot: {} files, {} bytes",
+        reference.len(),
+        reference.total_bytes()
+    );
 
     let mut g = c.benchmark_group("git_snapshot_10k");
     g.sample_size(10);
-    g.bench_function("git_cli", |b| b.iter(|| black_box(git_cli_snapshot(dir, &base.id))));
+    g.bench_function("git_cli", |b| {
+        b.iter(|| black_box(git_cli_snapshot(dir, &base.id)))
+    });
     g.bench_function("gitsource_cold", |b| {
         b.iter(|| {
             let s = GitSource::open(dir).expect("open");
             black_box(s.snapshot_blocking(base, None).expect("snapshot"))
         })
     });
-    let blobs_only = GitSource::open_with(dir, GitSourceOptions::default().with_cache(256 << 20, 0)).expect("open");
+    let blobs_only =
+        GitSource::open_with(dir, GitSourceOptions::default().with_cache(256 << 20, 0))
+            .expect("open");
     blobs_only.snapshot_blocking(base, None).expect("warm");
     g.bench_function("gitsource_warm_blobs", |b| {
         b.iter(|| black_box(blobs_only.snapshot_blocking(base, None).expect("snapshot")))
@@ -207,7 +254,8 @@ fn benches(c: &mut Criterion) {
     {
         let s = GitSource::open(dir).expect("open");
         let mut r = Renderer::new(RenderOptions::default()).expect("renderer");
-        r.render(&s.snapshot_blocking(base, None).expect("snapshot")).expect("render");
+        r.render(&s.snapshot_blocking(base, None).expect("snapshot"))
+            .expect("render");
         let mut idx = 0;
         g.bench_function("incremental_reload_render", |b| {
             b.iter_custom(|iters| {

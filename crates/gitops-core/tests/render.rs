@@ -53,6 +53,33 @@ fn multi_document_yaml_with_empty_documents_and_provenance() {
 }
 
 #[test]
+fn document_lines_survive_block_scalars_and_crlf() {
+    let d = ok(&[
+        (
+            "script.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  s: |\n    ---\n    not a document\n    ...\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n",
+        ),
+        (
+            "crlf.yaml",
+            "apiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: c}\r\n---\r\napiVersion: v1\r\nkind: ConfigMap\r\nmetadata: {name: d}\r\n",
+        ),
+    ]);
+    assert_snapshot!(listing(&d), @r"
+    ConfigMap/default/a <- script.yaml#0 (line 1)
+    ConfigMap/default/b <- script.yaml#1 (line 9)
+    ConfigMap/default/c <- crlf.yaml#0 (line 1)
+    ConfigMap/default/d <- crlf.yaml#1 (line 4)
+    ");
+    let a = d
+        .get(&ObjectKey::new("", "ConfigMap", Some("default"), "a"))
+        .unwrap();
+    assert_eq!(
+        a.object.as_value()["data"]["s"],
+        "---\nnot a document\n...\n"
+    );
+}
+
+#[test]
 fn json_files_are_rendered() {
     let d = ok(&[(
         "x/cm.json",

@@ -11,7 +11,7 @@ use crate::fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, managed_fields, resolve,
 };
 use crate::lists::{ListSemantics, ListType};
-use crate::value::{canon_eq, cmp_values, item_key_string, prune_nulls};
+use crate::value::{canon_eq, cmp_values, item_key_string, prune_nulls, prune_value};
 
 /// One apply request.
 #[derive(Clone, Copy, Debug)]
@@ -129,8 +129,14 @@ impl Merger<'_> {
                     }
                     names.push(k);
                     if !never_written(names) {
-                        let slot = tm.entry(k.clone()).or_insert(Value::Null);
-                        self.merge(slot, v, names);
+                        match tm.get_mut(k.as_str()).filter(|t| !t.is_null()) {
+                            Some(slot) => self.merge(slot, v, names),
+                            None => {
+                                if let Some(pv) = prune_value(v) {
+                                    tm.insert(k.clone(), pv);
+                                }
+                            }
+                        }
                     }
                     names.pop();
                 }

@@ -328,6 +328,15 @@ fn remove_pointer(v: &mut Value, pointer: &str) {
     }
 }
 
+/// `null`, or a non-empty map of only such values: declares nothing.
+fn all_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => !m.is_empty() && m.values().all(all_null),
+        _ => false,
+    }
+}
+
 enum Seg<'a> {
     Field(&'a str),
     /// An associative-list item; its key is built only when a change is recorded.
@@ -406,6 +415,10 @@ impl<'a> Walker<'a, '_> {
         if let Some(ign) = self.ignored
             && ign.contains(&self.field_path())
         {
+            return;
+        }
+        if all_null(d) {
+            // Declares nothing (like `null`): not compared.
             return;
         }
         let l = l.filter(|v| !v.is_null());
@@ -616,27 +629,7 @@ pub fn compare(
     let mut changes = w.changes;
 
     if let Some(prev) = previously_owned {
-        let declared = FieldSet::declared_by(&d, lists, &gk);
-        // Owned before, and neither it nor anything below it is declared now.
-        let mut candidates: Vec<&FieldPath> = Vec::new();
-        for p in prev.iter() {
-            if declared.contains(p) || declared.contains_prefix(p) {
-                continue;
-            }
-            let names = p.field_names();
-            if (1..=names.len()).any(|n| is_server_field(&names[..n])) {
-                continue;
-            }
-            // An ancestor now declared as a scalar or atomic list replaces it whole.
-            let replaced_whole = (1..p.0.len()).any(|n| {
-                let q = FieldPath(p.0[..n].to_vec());
-                declared.contains(&q)
-                    && resolve(&d, &q, lists, &gk).is_some_and(|(_, v)| !v.is_object())
-            });
-            if !replaced_whole {
-                candidates.push(p);
-            }
-        }
+        let candidates = undeclared(prev, &d, lists, &gk);
         if !candidates.is_empty() {
             let entries = match entries.take() {
                 Some(e) => e,
@@ -675,6 +668,147 @@ pub fn compare(
         diff.merge = Some(build_merge_patch(&diff, &l, &gk)?);
     }
     Ok(diff)
+}
+
+/// Whether a desired value declares something (mirrors
+/// [`FieldSet::declared_by`]: scalars, atomic lists and empty maps are
+/// members; maps and associative lists declare what they contain).
+fn declares<'a>(
+    v: &'a Value,
+    lists: &dyn ListSemantics,
+    gk: &GroupKind,
+    names: &mut Vec<&'a str>,
+) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Object(m) => {
+            m.is_empty()
+                || m.iter().any(|(k, c)| {
+                    names.push(k);
+                    let r = !is_server_field(names) && declares(c, lists, gk, names);
+                    names.pop();
+                    r
+                })
+        }
+        Value::Array(a) => match lists.list_type(gk, names) {
+            Some(ListType::Set | ListType::Map(_)) => a.iter().any(|x| !x.is_null()),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// The paths of `prev` that `desired` no longer declares (neither the path
+/// nor anything below it), excluding server fields and paths below a field
+/// the desired object now sets whole (a scalar or atomic list). Walks the
+/// sorted paths once, reusing the resolution of shared prefixes.
+fn undeclared<'p>(
+    prev: &'p FieldSet,
+    desired: &Value,
+    lists: &dyn ListSemantics,
+    gk: &GroupKind,
+) -> Vec<&'p FieldPath> {
+    struct Frame<'d> {
+        value: Option<&'d Value>,
+        /// The value (at this depth or above) is set whole.
+        whole: bool,
+        names: usize,
+        /// Key index of the list at this depth (key string -> item index).
+        index: Option<HashMap<String, usize>>,
+    }
+    let mut out = Vec::new();
+    let mut frames: Vec<Frame<'_>> = vec![Frame {
+        value: Some(desired),
+        whole: false,
+        names: 0,
+        index: None,
+    }];
+    let mut names: Vec<&'p str> = Vec::new();
+    let mut last: Option<&'p FieldPath> = None;
+    for p in prev.iter() {
+        let common = last.map_or(0, |l| {
+            l.0.iter().zip(&p.0).take_while(|(a, b)| a == b).count()
+        });
+        frames.truncate(common + 1);
+        names.truncate(frames[common].names);
+        for pe in &p.0[common..] {
+            let depth = frames.len() - 1;
+            let parent_whole = frames[depth].whole;
+            let cur = frames[depth].value;
+            let next: Option<&Value> = match (cur, pe) {
+                (Some(Value::Object(m)), PathElement::Field(f)) => m.get(f),
+                (Some(Value::Array(a)), PathElement::Key(k)) => {
+                    let frame = &mut frames[depth];
+                    let sorted: Vec<String> = {
+                        let mut ks: Vec<String> = k.keys().cloned().collect();
+                        ks.sort();
+                        ks
+                    };
+                    let index = frame.index.get_or_insert_with(|| {
+                        let mut idx = HashMap::with_capacity(a.len());
+                        for (j, it) in a.iter().enumerate() {
+                            if let Some(ks) = item_key_string(it, &sorted, lists, gk, &names) {
+                                idx.entry(ks).or_insert(j);
+                            }
+                        }
+                        idx
+                    });
+                    let mut ks = String::new();
+                    for key in &sorted {
+                        if let Some(v) = k.get(key) {
+                            ks.push_str(key);
+                            ks.push('=');
+                            write_canonical(&mut ks, v);
+                            ks.push('\u{0}');
+                        }
+                    }
+                    index.get(&ks).and_then(|j| a.get(*j))
+                }
+                (Some(Value::Array(a)), PathElement::Value(v)) => {
+                    a.iter().find(|x| cmp_values(x, v) == Ordering::Equal)
+                }
+                (Some(Value::Array(a)), PathElement::Index(i)) => a.get(*i),
+                _ => None,
+            };
+            let next = next.filter(|v| !v.is_null());
+            if let PathElement::Field(f) = pe {
+                names.push(f);
+            }
+            let whole = parent_whole
+                || match next {
+                    Some(Value::Object(_)) | None => false,
+                    Some(Value::Array(_)) => {
+                        matches!(lists.list_type(gk, &names), None | Some(ListType::Atomic))
+                    }
+                    Some(_) => true,
+                };
+            frames.push(Frame {
+                value: next,
+                whole,
+                names: names.len(),
+                index: None,
+            });
+        }
+        last = Some(p);
+        let n = p.0.len();
+        if n == 0 || frames[n - 1].whole {
+            continue;
+        }
+        if (1..=names.len()).any(|k| is_server_field(&names[..k])) {
+            continue;
+        }
+        let still = match frames[n].value {
+            None => false,
+            Some(v) => {
+                let mut nm = names.clone();
+                declares(v, lists, gk, &mut nm)
+            }
+        };
+        if !still {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn build_merge_patch(diff: &ObjectDiff, live: &Value, gk: &GroupKind) -> Result<Value, DiffError> {

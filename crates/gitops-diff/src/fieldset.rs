@@ -375,10 +375,10 @@ impl FieldSet {
 
     /// Parses the `fieldsV1` encoding (the value of `managedFields[].fieldsV1`).
     pub fn from_fields_v1(v: &Value) -> Result<FieldSet, FieldsV1Error> {
-        let mut set = FieldSet::new();
+        let mut set = Vec::new();
         let mut path = Vec::new();
         parse_node(v, &mut path, &mut set)?;
-        Ok(set)
+        Ok(set.into_iter().collect())
     }
 
     /// Produces the canonical `fieldsV1` encoding: keys sorted as the API
@@ -401,13 +401,13 @@ impl FieldSet {
     /// and server-populated metadata are not recorded. `null` values are
     /// treated as absent.
     pub fn declared_by(object: &Value, lists: &dyn ListSemantics, gk: &GroupKind) -> FieldSet {
-        let mut set = FieldSet::new();
+        let mut set = Vec::new();
         let mut path = Vec::new();
         let mut names = Vec::new();
         if let Value::Object(map) = object {
             declare_map(map, lists, gk, &mut path, &mut names, &mut set);
         }
-        set
+        set.into_iter().collect()
     }
 
     /// Inserts a path; returns whether it was new.
@@ -500,7 +500,7 @@ impl<'de> Deserialize<'de> for FieldSet {
 fn parse_node(
     v: &Value,
     path: &mut Vec<PathElement>,
-    set: &mut FieldSet,
+    set: &mut Vec<FieldPath>,
 ) -> Result<(), FieldsV1Error> {
     let Value::Object(map) = v else {
         return Err(FieldsV1Error::NotAnObject {
@@ -509,14 +509,14 @@ fn parse_node(
     };
     if map.is_empty() {
         if !path.is_empty() {
-            set.insert(FieldPath(path.clone()));
+            set.push(FieldPath(path.clone()));
         }
         return Ok(());
     }
     for (key, child) in map {
         if key == "." {
             if !path.is_empty() {
-                set.insert(FieldPath(path.clone()));
+                set.push(FieldPath(path.clone()));
             }
             continue;
         }
@@ -541,7 +541,7 @@ fn declare_map<'a>(
     gk: &GroupKind,
     path: &mut Vec<PathElement>,
     names: &mut Vec<&'a str>,
-    set: &mut FieldSet,
+    set: &mut Vec<FieldPath>,
 ) {
     for (k, v) in map {
         names.push(k);
@@ -560,18 +560,18 @@ fn declare_value<'a>(
     gk: &GroupKind,
     path: &mut Vec<PathElement>,
     names: &mut Vec<&'a str>,
-    set: &mut FieldSet,
+    set: &mut Vec<FieldPath>,
 ) {
     match v {
         Value::Object(m) if m.is_empty() => {
-            set.insert(FieldPath(path.clone()));
+            set.push(FieldPath(path.clone()));
         }
         Value::Object(m) => declare_map(m, lists, gk, path, names, set),
         Value::Array(items) => match lists.list_type(gk, names) {
             Some(ListType::Set) => {
                 for item in items {
                     path.push(PathElement::Value(item.clone()));
-                    set.insert(FieldPath(path.clone()));
+                    set.push(FieldPath(path.clone()));
                     path.pop();
                 }
             }
@@ -582,7 +582,7 @@ fn declare_value<'a>(
                         None => PathElement::Index(i),
                     };
                     path.push(pe);
-                    set.insert(FieldPath(path.clone()));
+                    set.push(FieldPath(path.clone()));
                     if let Value::Object(m) = item {
                         declare_map(m, lists, gk, path, names, set);
                     }
@@ -590,11 +590,11 @@ fn declare_value<'a>(
                 }
             }
             _ => {
-                set.insert(FieldPath(path.clone()));
+                set.push(FieldPath(path.clone()));
             }
         },
         _ => {
-            set.insert(FieldPath(path.clone()));
+            set.push(FieldPath(path.clone()));
         }
     }
 }

@@ -278,18 +278,36 @@ pub fn is_empty_like(v: &Value) -> bool {
     }
 }
 
-/// Removes `null` values from maps (recursively): the form the API server stores.
-pub fn prune_nulls(v: &Value) -> Value {
+/// Removes `null` values from maps, and maps left empty by that
+/// (recursively): the form the API server stores. A map that was empty to
+/// begin with is kept. `None` when nothing is left.
+pub fn prune_value(v: &Value) -> Option<Value> {
     match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k.clone(), prune_nulls(v)))
+        Value::Null => None,
+        Value::Object(m) if m.is_empty() => Some(Value::Object(Map::new())),
+        Value::Object(m) => {
+            let out: Map<String, Value> = m
+                .iter()
+                .filter_map(|(k, v)| prune_value(v).map(|v| (k.clone(), v)))
+                .collect();
+            if out.is_empty() {
+                None
+            } else {
+                Some(Value::Object(out))
+            }
+        }
+        Value::Array(a) => Some(Value::Array(
+            a.iter()
+                .map(|x| prune_value(x).unwrap_or(Value::Null))
                 .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(prune_nulls).collect()),
-        other => other.clone(),
+        )),
+        other => Some(other.clone()),
     }
+}
+
+/// [`prune_value`], with `null` for nothing left.
+pub fn prune_nulls(v: &Value) -> Value {
+    prune_value(v).unwrap_or(Value::Null)
 }
 
 /// Whether a position (field names from the root, list elements omitted)

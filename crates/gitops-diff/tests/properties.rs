@@ -1,7 +1,9 @@
 //! Property tests of the comparison.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use gitops_diff::{BuiltinLists, DiffOptions, FieldSet, GroupKind, compare, server_side_apply, ApplyRequest};
+use gitops_diff::{
+    ApplyRequest, BuiltinLists, DiffOptions, FieldSet, GroupKind, compare, server_side_apply,
+};
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -33,7 +35,14 @@ fn value() -> BoxedStrategy<Value> {
 }
 
 fn quantity() -> impl Strategy<Value = Value> {
-    prop::sample::select(vec![json!("500m"), json!(0.5), json!("1"), json!(2), json!("1Gi"), json!("250m")])
+    prop::sample::select(vec![
+        json!("500m"),
+        json!(0.5),
+        json!("1"),
+        json!(2),
+        json!("1Gi"),
+        json!("250m"),
+    ])
 }
 
 fn container() -> impl Strategy<Value = Map<String, Value>> {
@@ -53,7 +62,10 @@ fn container() -> impl Strategy<Value = Map<String, Value>> {
             let mut c = Map::new();
             c.insert("image".into(), json!(image));
             if !env.is_empty() {
-                let env: Vec<Value> = env.into_iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
+                let env: Vec<Value> = env
+                    .into_iter()
+                    .map(|(n, v)| json!({"name": n, "value": v}))
+                    .collect();
                 c.insert("env".into(), Value::Array(env));
             }
             if !ports.is_empty() {
@@ -86,7 +98,11 @@ fn object() -> impl Strategy<Value = Value> {
         btree_map(key(), "[x-y]", 0..3),
         btree_set(prop::sample::select(vec!["f1", "f2", "f3"]), 0..3),
         proptest::option::of(0i64..3),
-        btree_map(prop::sample::select(vec!["app", "side", "init"]), container(), 0..3),
+        btree_map(
+            prop::sample::select(vec!["app", "side", "init"]),
+            container(),
+            0..3,
+        ),
         btree_map(key(), value(), 0..4),
     )
         .prop_map(|(labels, finalizers, replicas, containers, config)| {
@@ -101,7 +117,10 @@ fn object() -> impl Strategy<Value = Value> {
             if let Some(r) = replicas {
                 spec.insert("replicas".into(), json!(r));
             }
-            spec.insert("template".into(), json!({"spec": {"containers": containers}}));
+            spec.insert(
+                "template".into(),
+                json!({"spec": {"containers": containers}}),
+            );
             spec.insert("config".into(), Value::Object(config.into_iter().collect()));
             json!({
                 "apiVersion": "apps/v1", "kind": "Deployment",
@@ -117,7 +136,12 @@ fn reverse_keys(v: &Value) -> Value {
         Value::Object(m) => {
             let mut entries: Vec<(&String, &Value)> = m.iter().collect();
             entries.reverse();
-            Value::Object(entries.into_iter().map(|(k, v)| (k.clone(), reverse_keys(v))).collect())
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), reverse_keys(v)))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(reverse_keys).collect()),
         other => other.clone(),
@@ -129,7 +153,11 @@ fn map_pointers(v: &Value, at: String, out: &mut Vec<String>) {
         Value::Object(m) => {
             out.push(at.clone());
             for (k, c) in m {
-                map_pointers(c, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                map_pointers(
+                    c,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
             }
         }
         Value::Array(a) => {
@@ -187,15 +215,17 @@ fn server_defaults(desired: &Value, insertions: &[(usize, usize, Value)], floats
             _ => v.clone(),
         };
         if let Some(Value::Object(m)) = live.pointer_mut(ptr)
-            && m.get(key).is_none_or(Value::is_null) {
-                m.insert(key.to_string(), v);
-            }
+            && m.get(key).is_none_or(Value::is_null)
+        {
+            m.insert(key.to_string(), v);
+        }
     }
     live["status"] = json!({"replicas": 3, "conditions": [{"type": "Available"}]});
     live["metadata"]["uid"] = json!("u");
     live["metadata"]["resourceVersion"] = json!("9");
     live["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
-    live["metadata"]["annotations"] = json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
+    live["metadata"]["annotations"] =
+        json!({"kubectl.kubernetes.io/last-applied-configuration": "{}"});
     if floats {
         canonicalise(&mut live, false);
     }

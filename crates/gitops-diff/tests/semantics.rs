@@ -25,7 +25,10 @@ fn declared(v: &Value) -> FieldSet {
 #[test]
 fn quantities_only_in_quantity_positions() {
     let cm = |v: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"cpu": v}});
-    assert_eq!(diff(&cm(json!("0.5")), &cm(json!("500m"))), ["Replace data.cpu"]);
+    assert_eq!(
+        diff(&cm(json!("0.5")), &cm(json!("500m"))),
+        ["Replace data.cpu"]
+    );
     let quota = |v: Value| {
         json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q"},
                "spec": {"hard": {"requests.memory": v, "pods": "10"}}})
@@ -53,10 +56,10 @@ fn quantities_only_in_quantity_positions() {
 #[test]
 fn empty_null_and_numbers() {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "d", "annotations": {}, "labels": null},
-        "spec": {"replicas": 3, "template": {"spec": {"securityContext": {}, "containers": [
-            {"name": "a", "args": [], "env": null}
-        ]}}}});
+    "metadata": {"name": "d", "annotations": {}, "labels": null},
+    "spec": {"replicas": 3, "template": {"spec": {"securityContext": {}, "containers": [
+        {"name": "a", "args": [], "env": null}
+    ]}}}});
     let l = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "d", "labels": {"x": "y"}},
         "spec": {"replicas": 3.0, "template": {"spec": {"containers": [{"name": "a"}]}}}});
@@ -102,7 +105,11 @@ fn fields_shared_with_other_managers_are_not_removed() {
         {"manager": "kubectl-edit", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
          "fieldsV1": {"f:data": {"f:b": {}}}}
     ));
-    assert!(compare(&d, &l, Some(&prev), &DiffOptions::default()).unwrap().is_empty());
+    assert!(
+        compare(&d, &l, Some(&prev), &DiffOptions::default())
+            .unwrap()
+            .is_empty()
+    );
     // A broken managedFields is reported when it is needed.
     l["metadata"]["managedFields"] = json!("nope");
     assert!(matches!(
@@ -125,27 +132,43 @@ fn ignore_rules_match_group_and_kind() {
         }],
         ..DiffOptions::default()
     };
-    assert!(compare(&d, &l, None, &rule("apps", "Deployment")).unwrap().is_empty());
-    assert_eq!(compare(&d, &l, None, &rule("apps", "StatefulSet")).unwrap().len(), 1);
-    assert_eq!(compare(&d, &l, None, &rule("", "Deployment")).unwrap().len(), 1);
+    assert!(
+        compare(&d, &l, None, &rule("apps", "Deployment"))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        compare(&d, &l, None, &rule("apps", "StatefulSet"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        compare(&d, &l, None, &rule("", "Deployment"))
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn crd_hook_from_schema() {
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "things.example.com"},
-        "spec": {"group": "example.com", "names": {"kind": "Thing"}, "versions": [{"name": "v1",
-            "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {
-                "servers": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["host"],
-                            "items": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}}}
-            }}}}}}]}});
+    "metadata": {"name": "things.example.com"},
+    "spec": {"group": "example.com", "names": {"kind": "Thing"}, "versions": [{"name": "v1",
+        "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "servers": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["host"],
+                        "items": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}}}
+        }}}}}}]}});
     let d = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"},
         "spec": {"servers": [{"host": "a", "port": 1}, {"host": "b", "port": 2}]}});
     let l = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"},
         "spec": {"servers": [{"host": "b", "port": 2}, {"host": "a", "port": 1, "weight": 5}]},
         "status": {"ready": false}});
     let opts = DiffOptions {
-        lists: Arc::new(LayeredLists::new(vec![Arc::new(CrdLists::from_crd(&crd).unwrap())])),
+        lists: Arc::new(LayeredLists::new(vec![Arc::new(
+            CrdLists::from_crd(&crd).unwrap(),
+        )])),
         ignore: vec![],
     };
     assert!(compare(&d, &l, None, &opts).unwrap().is_empty());
@@ -182,7 +205,9 @@ fn apply_conflict_names_list_items() {
     let live = server_side_apply(req(None, &a, "alice", false)).unwrap();
     let b = d("a:2");
     let err = server_side_apply(req(Some(&live), &b, "bob", false)).unwrap_err();
-    let ApplyError::Conflict { conflicts } = err else { panic!() };
+    let ApplyError::Conflict { conflicts } = err else {
+        panic!()
+    };
     assert_eq!(conflicts.len(), 1);
     assert_eq!(
         conflicts[0].path,
@@ -197,9 +222,16 @@ fn apply_conflict_names_list_items() {
             .into()
     );
     let forced = server_side_apply(req(Some(&live), &b, "bob", true)).unwrap();
-    assert_eq!(forced["spec"]["template"]["spec"]["containers"][0]["image"], "a:2");
+    assert_eq!(
+        forced["spec"]["template"]["spec"]["containers"][0]["image"],
+        "a:2"
+    );
     // alice still owns the container item and its name, not the image.
     let alice = gitops_diff::owned_by(&forced, "alice").unwrap().unwrap();
     assert!(!alice.iter().any(|p| p.to_string().ends_with(".image")));
-    assert!(alice.iter().any(|p| p.to_string().ends_with("[name=app].name")));
+    assert!(
+        alice
+            .iter()
+            .any(|p| p.to_string().ends_with("[name=app].name"))
+    );
 }

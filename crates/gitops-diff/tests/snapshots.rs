@@ -42,7 +42,13 @@ fn report(diff: &ObjectDiff, live: &Value) -> String {
     )
 }
 
-fn converges(desired: &Value, live: &Value, prev: Option<&FieldSet>, diff: &ObjectDiff, opts: &DiffOptions) {
+fn converges(
+    desired: &Value,
+    live: &Value,
+    prev: Option<&FieldSet>,
+    diff: &ObjectDiff,
+    opts: &DiffOptions,
+) {
     let mut patched = live.clone();
     json_patch::patch(&mut patched, &diff.json_patch()).unwrap();
     let again = compare(desired, &patched, prev, opts).unwrap();
@@ -79,7 +85,10 @@ fn deployment_with_colour() {
     let live = fixture("deployment.live.yaml");
     let diff = compare(&desired, &live, None, &DiffOptions::default()).unwrap();
     let text = diff.render(&live, true);
-    assert!(text.contains("\x1b[31m-        image: registry.example.com/shop/web:1.4.1\x1b[0m"), "{text}");
+    assert!(
+        text.contains("\x1b[31m-        image: registry.example.com/shop/web:1.4.1\x1b[0m"),
+        "{text}"
+    );
     assert!(!diff.render(&live, false).contains('\x1b'));
 }
 

@@ -84,6 +84,13 @@
 //! One folder per environment: `resolve("main")` then
 //! `snapshot(&rev, Some("envs/prod"))`. Both go through the same API.
 //!
+//! # Cargo features
+//! - `http` (default): `http(s)://` remotes for [`fetch_mirror`], through
+//!   gix's reqwest transport with rustls. reqwest runs its own internal
+//!   runtime thread, so this feature brings tokio in transitively; without
+//!   it the crate depends on no async runtime at all (local paths,
+//!   `file://` and `git://` remotes still work).
+//!
 //! # Blocking
 //! gix is blocking; the async [`Source`](gitops_core::Source) methods do
 //! their (local disk) work inline and depend on no runtime. Use the

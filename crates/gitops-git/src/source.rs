@@ -204,6 +204,7 @@ impl GitSource {
             .with_revision(revision.clone())
             .with_root(root);
         self.fill(&repo, &mut snapshot, &listing)?;
+        tracing::debug!(revision = %revision.id, files = snapshot.len(), "git snapshot");
         Ok(snapshot)
     }
 
@@ -227,9 +228,12 @@ impl GitSource {
     /// under the same `path`) by reading only the files that changed between
     /// the two revisions (a tree diff).
     ///
-    /// When `previous` is not a snapshot of `from` under `path`, this is a
-    /// plain [`snapshot`](Source::snapshot) of `to`. The result is always
-    /// identical to a full snapshot of `to`.
+    /// `previous` must be a snapshot returned by this source, unmodified.
+    /// When it is not a snapshot of `from` under `path`, this is a plain
+    /// [`snapshot`](Source::snapshot) of `to`. The result is identical to a
+    /// full snapshot of `to`. With warm caches, [`snapshot`](Source::snapshot)
+    /// itself costs about the same (it reads only changed folders and files);
+    /// this saves the listing of unchanged folders when caches are cold.
     pub fn snapshot_incremental(
         &self,
         previous: &Snapshot,

@@ -17,6 +17,7 @@
 //! use serde_json::json;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! gitops_kube::install_crypto_provider(); // see its docs
 //! let client = kube::Client::try_default().await?; // the current kubeconfig
 //! let target = KubeTarget::new(client);
 //! let cm = Object::new(json!({
@@ -36,10 +37,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Integration tests run against a real API server through the [`testing`
-//! harness](crate#testing) (feature `testing`): `bash scripts/envtest.sh`
-//! builds kube-apiserver and etcd once, then
-//! `cargo test -p gitops-kube --features testing`.
+//! Integration tests run against a real API server through the `testing`
+//! module (cargo feature `testing`): `bash scripts/envtest.sh` builds
+//! kube-apiserver and etcd once, then
+//! `cargo test -p gitops-kube --features testing` starts them per test
+//! binary; `GITOPS_TEST_KUBECONFIG=PATH` points the same tests at any
+//! cluster instead.
 
 pub mod compat;
 pub mod discovery;
@@ -49,6 +52,22 @@ mod target;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod watch;
+
+/// Installs rustls' `ring` crypto provider as the process default, unless
+/// one is installed already; returns whether this call installed it.
+///
+/// Call it before building a [`kube::Client`] in a program where some other
+/// dependency also enables rustls' `aws-lc-rs` provider (gix's HTTP
+/// transport does, so any program using `gitops-git` and this crate): with
+/// both providers compiled in, rustls cannot choose one by itself and kube's
+/// client panics ("Could not automatically determine the process-level
+/// CryptoProvider").
+pub fn install_crypto_provider() -> bool {
+    rustls::crypto::CryptoProvider::get_default().is_none()
+        && rustls::crypto::ring::default_provider()
+            .install_default()
+            .is_ok()
+}
 
 pub use discovery::{ApiCatalog, DiscoveryError, ResolvedKind};
 pub use inventory::{DEFAULT_INVENTORY_NAMESPACE, InventoryError};

@@ -167,6 +167,7 @@ impl TestCluster {
     /// [`HarnessError::Unavailable`] when neither a kubeconfig nor the
     /// binaries are available; another variant when starting failed.
     pub async fn start() -> Result<TestCluster, HarnessError> {
+        crate::install_crypto_provider();
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV).filter(|p| !p.is_empty()) {
             return Self::connect(Path::new(&path)).await;
         }
@@ -179,6 +180,7 @@ impl TestCluster {
     /// # Errors
     /// When the kubeconfig cannot be read or the cluster does not answer.
     pub async fn connect(path: &Path) -> Result<TestCluster, HarnessError> {
+        crate::install_crypto_provider();
         let kubeconfig = Kubeconfig::read_from(path)?;
         let config =
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
@@ -196,6 +198,7 @@ impl TestCluster {
     /// When a binary is missing, a process fails, or the server is not ready
     /// in time.
     pub async fn start_local(bin: &Path) -> Result<TestCluster, HarnessError> {
+        crate::install_crypto_provider();
         let etcd_bin = bin.join("etcd");
         let apiserver_bin = bin.join("kube-apiserver");
         for b in [&etcd_bin, &apiserver_bin] {

@@ -42,6 +42,20 @@
 //! assert_eq!(errors.to_string(), "a.yaml#0 (line 1): missing required field `apiVersion`");
 //! ```
 //!
+//! # Provenance
+//!
+//! Every object carries a [`Provenance`]: the file, the index of the
+//! document in the file (0-based, empty documents included), the index in
+//! the `items` of a `List`, and the 1-based line the document starts at: the
+//! line of its `---` marker, or its first line that is not blank, a comment
+//! or a directive when it has no marker. The lines are found by scanning the
+//! text for `---`/`...` at column 0, in step with the parser's documents;
+//! YAML forbids such lines inside any scalar (block scalars included), so
+//! the scan finds the documents the parser finds. Where the two could still
+//! disagree (a file of comments only) no line is given rather than a wrong
+//! one. Parse errors also carry the parser's own line and column
+//! ([`Location`]).
+//!
 //! # Caching
 //!
 //! A [`Renderer`] keeps the parsed and validated documents of each file,

@@ -4,6 +4,7 @@
 
 mod conformance;
 mod fixture;
+#[cfg(feature = "http")]
 mod http;
 mod remote;
 mod source;

@@ -547,3 +547,32 @@ async fn environments_as_branches_or_as_folders() {
         );
     }
 }
+
+#[tokio::test]
+async fn non_utf8_file_names_are_refused() {
+    let mut repo = Repo::new();
+    repo.write("ok.yaml", "a: 1\n");
+    repo.commit("base");
+    let blob = repo.git_stdin(&["hash-object", "-w", "--stdin"], b"x: 1\n");
+    let mut listing = format!("100644 blob {blob}\t").into_bytes();
+    listing.extend_from_slice(b"bad-\xff.yaml\n");
+    let tree = repo.git_stdin(&["mktree"], &listing);
+    let commit = repo.git(&["commit-tree", &tree, "-m", "bad name"]);
+    let source = GitSource::open(repo.path()).unwrap();
+    let rev = source.resolve(&commit).await.unwrap();
+    match source.snapshot(&rev, None).await {
+        Err(SourceError::Refused { path, reason }) => {
+            assert!(path.starts_with("bad-"), "{path}");
+            assert!(reason.contains("UTF-8"), "{reason}");
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+}
+
+#[test]
+fn opening_something_that_is_not_a_repository_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = GitSource::open(dir.path().join("nothing-here")).unwrap_err();
+    assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("nothing-here"), "{err}");
+}

@@ -1,5 +1,6 @@
 //! The harness itself: a server starts, and server-side apply works on it.
 
+use gitops_kube::testing::TestCluster;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
@@ -51,4 +52,37 @@ async fn two_tests_share_one_server_in_distinct_namespaces() {
     assert_ne!(a, b);
     let version = cluster.client().apiserver_version().await.unwrap();
     assert!(!version.git_version.is_empty());
+}
+
+#[tokio::test]
+async fn connects_through_a_kubeconfig_file() {
+    let Some(cluster) = gitops_kube::testing::shared_or_skip().await else {
+        return;
+    };
+    let Some(path) = cluster.kubeconfig_path() else {
+        return; // already connected through GITOPS_TEST_KUBECONFIG
+    };
+    let other = TestCluster::connect(&path).await.unwrap();
+    assert!(!other.is_local());
+    let ns = other.create_namespace("via-kubeconfig").await.unwrap();
+    assert!(ns.starts_with("via-kubeconfig-"));
+}
+
+#[tokio::test]
+async fn a_private_server_is_torn_down_on_drop() {
+    let cluster = match TestCluster::start().await {
+        Ok(c) => c,
+        Err(e) => {
+            let _: Option<()> = gitops_kube::testing::skip_or_panic(&e);
+            return;
+        }
+    };
+    let Some(kubeconfig) = cluster.kubeconfig_path() else {
+        return; // a connected cluster has nothing to tear down
+    };
+    let dir = kubeconfig.parent().unwrap().to_path_buf();
+    cluster.client().apiserver_version().await.unwrap();
+    assert!(dir.is_dir());
+    drop(cluster);
+    assert!(!dir.exists(), "the temporary directory is removed");
 }

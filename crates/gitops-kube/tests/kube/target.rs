@@ -201,3 +201,71 @@ async fn wrong_scope_is_invalid_not_a_crash() {
         Err(TargetError::Invalid { .. })
     ));
 }
+
+#[tokio::test]
+async fn observe_reads_in_the_version_we_applied() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("versions").await.unwrap();
+    let target = KubeTarget::new(cluster.client());
+    // autoscaling/v2beta2 is served by 1.20 (and up to 1.25) but is not the
+    // preferred version; a newer cluster may not serve it: skip there.
+    let hpa = obj(json!({
+        "apiVersion": "autoscaling/v2beta2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "minReplicas": 1, "maxReplicas": 3,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 70}}}]
+        }
+    }));
+    match target.apply(&hpa, &ApplyOptions::default()).await {
+        Ok(_) => {}
+        Err(TargetError::UnknownKind { .. }) => {
+            eprintln!("SKIPPED: this server does not serve autoscaling/v2beta2");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    }
+    // A fresh target (no memory of the apply) reads it back in v2beta2,
+    // the version our field manager's managedFields entry records.
+    let fresh = KubeTarget::new(cluster.client());
+    let live = fresh.get(hpa.key()).await.unwrap().unwrap();
+    assert_eq!(live["apiVersion"], "autoscaling/v2beta2");
+    assert_eq!(live["spec"]["metrics"][0]["resource"]["name"], "cpu");
+}
+
+#[tokio::test]
+async fn delete_dry_run_keeps_the_object() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("delete").await.unwrap();
+    let target = KubeTarget::new(cluster.client());
+    let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "keep", "namespace": ns}, "data": {}}));
+    target.apply(&cm, &opts()).await.unwrap();
+    let dry = DeleteOptions {
+        dry_run: true,
+        propagation: gitops_core::Propagation::Foreground,
+    };
+    assert_eq!(
+        target.delete(cm.key(), &dry).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert!(
+        target.get(cm.key()).await.unwrap().is_some(),
+        "a dry-run delete deletes nothing"
+    );
+    let background = DeleteOptions {
+        dry_run: false,
+        propagation: gitops_core::Propagation::Background,
+    };
+    assert_eq!(
+        target.delete(cm.key(), &background).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    assert!(target.get(cm.key()).await.unwrap().is_none());
+}
