@@ -1,6 +1,7 @@
 //! [`Object`]: a validated Kubernetes manifest.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -111,7 +112,9 @@ pub enum ObjectError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct Object {
-    value: Value,
+    // Shared: cloning an object (the renderer's cache, plans, reports) is a
+    // reference-count bump; the setters copy on write.
+    value: Arc<Value>,
     key: ObjectKey,
     group_version: GroupVersion,
 }
@@ -232,7 +235,7 @@ impl Object {
         }
         let key = ObjectKey::new(group_version.group.clone(), kind, namespace, name);
         Ok(Self {
-            value,
+            value: Arc::new(value),
             key,
             group_version,
         })
@@ -316,11 +319,11 @@ impl Object {
 
     /// The manifest, consuming the object.
     pub fn into_value(self) -> Value {
-        self.value
+        Arc::try_unwrap(self.value).unwrap_or_else(|shared| (*shared).clone())
     }
 
     fn metadata_mut(&mut self) -> &mut Map<String, Value> {
-        let root = match &mut self.value {
+        let root = match Arc::make_mut(&mut self.value) {
             Value::Object(m) => m,
             // `new` only accepts mappings, and nothing replaces the root.
             other => {
@@ -417,7 +420,7 @@ impl TryFrom<Value> for Object {
 
 impl From<Object> for Value {
     fn from(o: Object) -> Self {
-        o.value
+        o.into_value()
     }
 }
 

@@ -215,6 +215,9 @@ impl fmt::Display for SyncReport {
             if s.drift {
                 write!(f, " (drift corrected)")?;
             }
+            if !s.changes.is_empty() {
+                write!(f, " [{}]", s.changes.join(", "))?;
+            }
             if let Some(e) = &s.error {
                 write!(f, ": {e}")?;
             }

@@ -11,7 +11,9 @@ use crate::fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, managed_fields, resolve,
 };
 use crate::lists::{ListSemantics, ListType};
-use crate::value::{canon_eq, cmp_values, item_key_string, prune_nulls, prune_value};
+use crate::value::{
+    canon_eq, cmp_values, fold_secret_string_data, item_key_string, prune_nulls, prune_value,
+};
 
 /// One apply request.
 #[derive(Clone, Copy, Debug)]
@@ -234,7 +236,9 @@ fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
 /// longer applies are removed unless another manager owns them (or
 /// something below them). A changed field owned by another manager is a
 /// conflict, unless `force`, which moves ownership to this manager.
-/// `uid`, `resourceVersion` and `generation` are left alone.
+/// `uid`, `resourceVersion` and `generation` are left alone. A core/v1
+/// Secret's `stringData` is folded into `data` (base64), as the API server
+/// stores it.
 pub fn server_side_apply(req: ApplyRequest<'_>) -> Result<Value, ApplyError> {
     let applied = req.applied;
     if !applied.is_object() {
@@ -342,6 +346,9 @@ pub fn server_side_apply(req: ApplyRequest<'_>) -> Result<Value, ApplyError> {
         // Remember it even if absent, so its descendants are skipped.
         removed.push(p);
     }
+    // A Secret's `stringData` is folded into `data` and never stored (the
+    // manager still owns the `stringData` fields it applied).
+    fold_secret_string_data(&mut result);
 
     // managedFields.
     let ours = ManagedFieldsEntry {

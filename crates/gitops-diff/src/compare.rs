@@ -18,8 +18,9 @@ use crate::fieldset::{
 };
 use crate::lists::{BuiltinLists, ListSemantics, ListType};
 use crate::value::{
-    canon_eq, cmp_values, is_empty_like, is_quantity_position, is_server_field, item_key,
-    item_key_string, pointer_segments, prune_nulls, push_escaped, scalar_eq, write_canonical,
+    canon_eq, cmp_values, fold_secret_string_data, is_builtin_group, is_empty_like,
+    is_quantity_position, is_server_field, is_zero_scalar, item_key, item_key_string,
+    pointer_segments, prune_nulls, push_escaped, scalar_eq, write_canonical,
 };
 
 /// Differences to ignore for matching objects (like Argo CD's
@@ -31,7 +32,10 @@ pub struct IgnoreRule {
     /// Kind to match; `None` matches any.
     pub kind: Option<String>,
     /// RFC 6901 pointers removed from both sides before comparing
-    /// (e.g. `/spec/replicas`).
+    /// (e.g. `/spec/replicas`). A pointer into a list addresses an element
+    /// by position; removing an element shifts the positions that the
+    /// changes' pointers (taken from live without it) refer to. The empty
+    /// pointer ignores the whole object.
     pub json_pointers: Vec<String>,
     /// Field managers whose fields (per the live `managedFields`) are ignored
     /// (e.g. the HPA's `kube-controller-manager` owning `spec.replicas`).
@@ -349,6 +353,9 @@ struct Walker<'a, 'o> {
     gk: &'o GroupKind,
     lists: &'o dyn ListSemantics,
     ignored: Option<&'o FieldSet>,
+    /// A declared zero scalar (`false`, `0`, `""`) equals an absent field:
+    /// built-in types drop `omitempty` zero values.
+    zero_is_absent: bool,
     segs: Vec<Seg<'a>>,
     names: Vec<&'a str>,
     ptr: String,
@@ -427,7 +434,10 @@ impl<'a> Walker<'a, '_> {
             (Value::Object(dm), Some(Value::Object(lm))) => self.walk_map(dm, lm),
             (Value::Array(da), Some(Value::Array(la))) => self.walk_list(d, da, l, la),
             (_, None) => {
-                if !is_empty_like(d) {
+                // Empty values, and zero scalars of built-in kinds (Go
+                // `omitempty`), are what the server stores as absent.
+                let stored_absent = is_empty_like(d) || (self.zero_is_absent && is_zero_scalar(d));
+                if !stored_absent {
                     self.record(Op::Add, self.ptr.clone(), None, Some(d));
                 }
             }
@@ -548,6 +558,18 @@ impl<'a> Walker<'a, '_> {
 ///   still has is a removal, unless another field manager in live's
 ///   `managedFields` also owns it (an entry whose field set equals
 ///   `previously_owned` is taken to be ours).
+///   A key field of an associative-list item that desired omits is not a
+///   removal when its owned value is the key default and the desired item
+///   matches by that defaulted key (e.g. `protocol: TCP` of a port that
+///   omits `protocol`).
+/// * A core/v1 Secret's `stringData` is compared as the API server stores
+///   it: folded into `data` (base64; `stringData` wins for the same key).
+/// * For built-in kinds (the API groups of types compiled into the API
+///   server: core, `apps`, `batch`, `policy`, `autoscaling`, the built-in
+///   `*.k8s.io` groups, but not CRD groups such as
+///   `gateway.networking.k8s.io`), a declared zero scalar (`false`, `0`, `""`) equals an absent
+///   live field: Go's `omitempty` does not store it. Custom resources store
+///   what they are given, so there a declared zero must be present.
 /// * `status`, server-populated metadata, fields only others set, and server
 ///   defaults are never drift; ignore rules remove more.
 pub fn compare(
@@ -572,6 +594,14 @@ pub fn compare(
     // JSON-pointer rules: remove those fields from both sides.
     let mut d: Cow<'_, Value> = Cow::Borrowed(desired);
     let mut l: Cow<'_, Value> = Cow::Borrowed(live);
+    // The API server folds a Secret's `stringData` into `data` and never
+    // stores it: compare what it will store.
+    if gk.group.is_empty() && gk.kind == "Secret" && desired.get("stringData").is_some() {
+        let mut folded = desired.clone();
+        if fold_secret_string_data(&mut folded) {
+            d = Cow::Owned(folded);
+        }
+    }
     for r in &rules {
         for p in &r.json_pointers {
             if p.is_empty() {
@@ -618,6 +648,7 @@ pub fn compare(
         gk: &gk,
         lists,
         ignored: ignored.as_ref(),
+        zero_is_absent: is_builtin_group(&gk.group),
         segs: Vec::new(),
         names: Vec::new(),
         ptr: String::new(),
@@ -797,6 +828,9 @@ fn undeclared<'p>(
         if (1..=names.len()).any(|k| is_server_field(&names[..k])) {
             continue;
         }
+        if defaulted_key_field(p, frames[n - 1].value.is_some(), &names, lists, gk) {
+            continue;
+        }
         let still = match frames[n].value {
             None => false,
             Some(v) => {
@@ -809,6 +843,34 @@ fn undeclared<'p>(
         }
     }
     out
+}
+
+/// Whether `p` is a key field of an associative-list item (`...[k].f`, `f`
+/// one of the key's fields) whose value in the key is the key default, and
+/// the desired item matched that key (`item_matched`): the desired item
+/// omits the field and matches by its defaulted key, so the field is still
+/// what desired means (e.g. an owned `protocol: TCP` of a port that omits
+/// `protocol`). Removing it would change nothing. `names` are the field
+/// names of `p`.
+fn defaulted_key_field(
+    p: &FieldPath,
+    item_matched: bool,
+    names: &[&str],
+    lists: &dyn ListSemantics,
+    gk: &GroupKind,
+) -> bool {
+    let [.., PathElement::Key(key), PathElement::Field(f)] = p.0.as_slice() else {
+        return false;
+    };
+    let Some((_, list)) = names.split_last() else {
+        return false;
+    };
+    item_matched
+        && key.get(f).is_some_and(|v| {
+            lists
+                .key_default(gk, list, f)
+                .is_some_and(|d| cmp_values(&d, v) == Ordering::Equal)
+        })
 }
 
 fn build_merge_patch(diff: &ObjectDiff, live: &Value, gk: &GroupKind) -> Result<Value, DiffError> {

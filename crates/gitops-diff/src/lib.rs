@@ -45,13 +45,16 @@
 //! * **Apply semantics** ([`compare`]): fields the desired manifest sets are
 //!   compared; fields we owned before and no longer declare are removals;
 //!   fields owned by others, server defaults, `status` and server-populated
-//!   metadata are never drift.
+//!   metadata are never drift. An omitted list key field owned at its key
+//!   default (`protocol: TCP`) is not a removal.
 //! * **Lists** ([`ListSemantics`]): associative lists by key
 //!   ([`BuiltinLists`] for built-in types, [`CrdLists`] from a CRD's schema,
 //!   [`LayeredLists`] to combine), sets by value, atomic lists whole.
 //! * **Canonical values**: quantities in quantity positions (`0.5` = `500m`,
 //!   `1Gi` = `1024Mi`), integers vs floats, `null`/empty vs absent; int-or-string
-//!   values stay distinct (`8080` ≠ `"8080"`).
+//!   values stay distinct (`8080` ≠ `"8080"`); for built-in kinds a declared
+//!   `false`/`0`/`""` equals an absent field (Go `omitempty`); a Secret's
+//!   `stringData` is compared folded into `data`, as the server stores it.
 //! * **Ignore rules** ([`IgnoreRule`]): JSON pointers per group/kind, and
 //!   fields owned by given field managers.
 //! * **Output** ([`ObjectDiff`]): field-level changes in a stable order, RFC 6902

@@ -451,7 +451,8 @@ pub fn scalar_eq(a: &Value, b: &Value, quantity: bool) -> bool {
 ///
 /// Maps: every field desired sets must match; with `lenient` extra live
 /// fields are ignored (server defaults), otherwise they must be empty-like.
-/// Empty-like values equal absent ones. Lists compare element-wise.
+/// Empty-like values equal absent ones, and so do zero scalars (`false`,
+/// `0`, `""`) of built-in kinds ([`is_builtin_group`]). Lists compare element-wise.
 pub fn canon_eq<'a>(
     d: &'a Value,
     l: &Value,
@@ -464,7 +465,9 @@ pub fn canon_eq<'a>(
             for (k, dv) in dm {
                 names.push(k);
                 let ok = match lm.get(k) {
-                    None => is_empty_like(dv),
+                    None => {
+                        is_empty_like(dv) || (is_builtin_group(&gk.group) && is_zero_scalar(dv))
+                    }
                     Some(lv) => {
                         (is_empty_like(dv) && is_empty_like(lv))
                             || canon_eq(dv, lv, gk, names, lenient)
@@ -494,6 +497,134 @@ pub fn canon_eq<'a>(
             scalar_eq(d, l, is_quantity_position(gk, names))
         }
     }
+}
+
+/// API groups of the types compiled into the API server (and the
+/// aggregated `metrics.k8s.io`, `apiregistration.k8s.io`). Objects of these
+/// groups round-trip through Go structs whose `omitempty` fields drop zero
+/// values. Listed explicitly rather than matched as `*.k8s.io`: CRDs live
+/// in such groups too (`gateway.networking.k8s.io`,
+/// `snapshot.storage.k8s.io`, ...) and store what they are given.
+const BUILTIN_GROUPS: &[&str] = &[
+    "",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "extensions",
+    "admissionregistration.k8s.io",
+    "apiextensions.k8s.io",
+    "apiregistration.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "certificates.k8s.io",
+    "coordination.k8s.io",
+    "discovery.k8s.io",
+    "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io",
+    "internal.apiserver.k8s.io",
+    "metrics.k8s.io",
+    "networking.k8s.io",
+    "node.k8s.io",
+    "rbac.authorization.k8s.io",
+    "resource.k8s.io",
+    "scheduling.k8s.io",
+    "storage.k8s.io",
+    "storagemigration.k8s.io",
+];
+
+/// Whether objects of this group are built-in types (Go structs in the API
+/// server), whose `omitempty` zero values are not stored.
+pub fn is_builtin_group(group: &str) -> bool {
+    BUILTIN_GROUPS.contains(&group)
+}
+
+/// Whether a scalar is its type's zero value (`false`, `0`, `""`), which Go
+/// does not serialise for an `omitempty` non-pointer field.
+pub fn is_zero_scalar(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::Number(n) => cmp_numbers(n, &Number::from(0)) == Ordering::Equal,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// Standard base64 (RFC 4648, with padding), as the API server encodes
+/// `[]byte` fields such as `Secret.data`.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Folds a core/v1 Secret's `stringData` into `data` as the API server does
+/// on every write: each string value is base64-encoded into `data` under
+/// the same key (replacing a `data` value), and `stringData` is dropped.
+/// Non-string values (invalid; the server refuses them) stay in
+/// `stringData`. Returns whether the object changed; other kinds are left
+/// alone.
+pub fn fold_secret_string_data(object: &mut Value) -> bool {
+    let gk = GroupKind::of(object);
+    if !(gk.group.is_empty() && gk.kind == "Secret") {
+        return false;
+    }
+    let Some(obj) = object.as_object_mut() else {
+        return false;
+    };
+    let Some(Value::Object(string_data)) = obj.get("stringData") else {
+        // `null` declares nothing; anything else is left to the server.
+        return match obj.get("stringData") {
+            Some(Value::Null) => obj.shift_remove("stringData").is_some(),
+            _ => false,
+        };
+    };
+    let declared = string_data.len();
+    let mut rest = Map::new();
+    let mut encoded = Vec::new();
+    for (k, v) in string_data {
+        match v {
+            Value::String(s) => encoded.push((k.clone(), base64_encode(s.as_bytes()))),
+            Value::Null => {}
+            other => {
+                rest.insert(k.clone(), other.clone());
+            }
+        }
+    }
+    if !encoded.is_empty() {
+        if !matches!(obj.get("data"), Some(Value::Object(_))) {
+            obj.insert("data".to_string(), Value::Object(Map::new()));
+        }
+        if let Some(Value::Object(data)) = obj.get_mut("data") {
+            for (k, v) in encoded {
+                data.insert(k, Value::String(v));
+            }
+        }
+    }
+    if rest.len() == declared {
+        return false;
+    }
+    if rest.is_empty() {
+        obj.shift_remove("stringData");
+    } else {
+        obj.insert("stringData".to_string(), Value::Object(rest));
+    }
+    true
 }
 
 #[cfg(test)]
@@ -547,6 +678,64 @@ mod tests {
         ]));
         assert!(!is_server_field(&["metadata", "labels"]));
         assert!(!is_server_field(&["spec", "status"]));
+    }
+
+    #[test]
+    fn base64() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(plain.as_bytes()), enc);
+        }
+        assert_eq!(base64_encode(&[0xfb, 0xff, 0xfe]), "+//+");
+    }
+
+    #[test]
+    fn secret_string_data_folds_into_data() {
+        let mut s = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "foo", "c": "bar"}});
+        assert!(fold_secret_string_data(&mut s));
+        assert_eq!(s["data"], json!({"a": "eA==", "b": "Zm9v", "c": "YmFy"}));
+        assert!(s.get("stringData").is_none());
+        let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "stringData": {"a": "x"}});
+        assert!(!fold_secret_string_data(&mut cm));
+        let mut other =
+            json!({"apiVersion": "example.com/v1", "kind": "Secret", "stringData": {"a": "x"}});
+        assert!(!fold_secret_string_data(&mut other));
+        let mut bad = json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"a": 1}});
+        assert!(!fold_secret_string_data(&mut bad));
+        assert_eq!(
+            bad,
+            json!({"apiVersion": "v1", "kind": "Secret", "stringData": {"a": 1}})
+        );
+    }
+
+    #[test]
+    fn zero_values_and_groups() {
+        for z in [json!(false), json!(0), json!(0.0), json!("")] {
+            assert!(is_zero_scalar(&z), "{z}");
+        }
+        for nz in [
+            json!(true),
+            json!(1),
+            json!("0"),
+            json!(null),
+            json!({}),
+            json!([]),
+        ] {
+            assert!(!is_zero_scalar(&nz), "{nz}");
+        }
+        assert!(is_builtin_group(""));
+        assert!(is_builtin_group("apps"));
+        assert!(is_builtin_group("rbac.authorization.k8s.io"));
+        assert!(!is_builtin_group("gateway.networking.k8s.io"));
+        assert!(!is_builtin_group("monitoring.coreos.com"));
     }
 
     #[test]

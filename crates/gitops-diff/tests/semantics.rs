@@ -235,3 +235,186 @@ fn apply_conflict_names_list_items() {
             .any(|p| p.to_string().ends_with("[name=app].name"))
     );
 }
+
+/// Before Kubernetes 1.21 the kube target sends `protocol: TCP` for ports
+/// that omit it, so our manager owns `protocol`; the manifest does not
+/// declare it. The item still matches by its defaulted key: no removal.
+#[test]
+fn owned_list_key_field_at_its_default_is_not_a_removal() {
+    let svc = |ports: Value| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+               "spec": {"ports": ports}})
+    };
+    let d = svc(json!([{"port": 80}]));
+    let sent = svc(json!([{"port": 80, "protocol": "TCP"}]));
+    let l = sent.clone();
+    let prev = declared(&sent);
+    assert!(
+        prev.iter()
+            .any(|p| p.to_string() == "spec.ports[port=80,protocol=TCP].protocol")
+    );
+    let out = compare(&d, &l, Some(&prev), &DiffOptions::default()).unwrap();
+    assert!(out.is_empty(), "{:#?}", out.changes);
+
+    // Same for container ports in a pod template.
+    let deploy = |ports: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+               "spec": {"template": {"spec": {"containers": [{"name": "a", "ports": ports}]}}}})
+    };
+    let sent = deploy(json!([{"containerPort": 8080, "protocol": "TCP"}]));
+    let out = compare(
+        &deploy(json!([{"containerPort": 8080}])),
+        &sent,
+        Some(&declared(&sent)),
+        &DiffOptions::default(),
+    )
+    .unwrap();
+    assert!(out.is_empty(), "{:#?}", out.changes);
+
+    // A key field at another value is still removed with its item when the
+    // desired item no longer matches: UDP owned, desired now (defaulted) TCP.
+    let udp = svc(json!([{"port": 80, "protocol": "UDP"}]));
+    let out = compare(&d, &udp, Some(&declared(&udp)), &DiffOptions::default()).unwrap();
+    let got: Vec<String> = out
+        .changes
+        .iter()
+        .map(|c| format!("{:?} {}", c.op, c.path))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "Add spec.ports[port=80,protocol=TCP]",
+            "Remove spec.ports[port=80,protocol=UDP]"
+        ]
+    );
+
+    // A non-key field we owned and no longer declare is still a removal.
+    let with_name = svc(json!([{"port": 80, "protocol": "TCP", "name": "http"}]));
+    let out = compare(
+        &d,
+        &with_name,
+        Some(&declared(&with_name)),
+        &DiffOptions::default(),
+    )
+    .unwrap();
+    let got: Vec<String> = out
+        .changes
+        .iter()
+        .map(|c| format!("{:?} {}", c.op, c.path))
+        .collect();
+    assert_eq!(got, ["Remove spec.ports[port=80,protocol=TCP].name"]);
+}
+
+/// The API server folds `stringData` into `data` (base64) and never stores
+/// `stringData`.
+#[test]
+fn secret_string_data_compares_as_data() {
+    let d = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "type": "Opaque",
+        "data": {"a": "eA==", "b": "b2xk"},
+        "stringData": {"b": "new", "c": "hello world"}});
+    // What the server stores: stringData wins over data for `b`.
+    let l = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+        "type": "Opaque",
+        "data": {"a": "eA==", "b": "bmV3", "c": "aGVsbG8gd29ybGQ="}});
+    // The server records the applied stringData fields as owned.
+    let prev = declared(&d);
+    assert!(prev.iter().any(|p| p.to_string() == "stringData.c"));
+    let out = compare(&d, &l, Some(&prev), &DiffOptions::default()).unwrap();
+    assert!(out.is_empty(), "{:#?}", out.changes);
+
+    // A changed stringData value is drift, on `data`.
+    let mut changed = l.clone();
+    changed["data"]["c"] = json!("b3RoZXI=");
+    let out = compare(&d, &changed, Some(&prev), &DiffOptions::default()).unwrap();
+    assert_eq!(out.changes.len(), 1, "{:#?}", out.changes);
+    assert_eq!(out.changes[0].op, Op::Replace);
+    assert_eq!(out.changes[0].path.to_string(), "data.c");
+    assert_eq!(out.changes[0].after, Some(json!("aGVsbG8gd29ybGQ=")));
+    let mut patched = changed.clone();
+    json_patch::patch(&mut patched, &out.json_patch()).unwrap();
+    assert_eq!(patched, l);
+
+    // Only core/v1 Secrets: another kind's stringData is a plain field.
+    let mut cr = d.clone();
+    cr["apiVersion"] = json!("example.com/v1");
+    let mut cr_live = l.clone();
+    cr_live["apiVersion"] = json!("example.com/v1");
+    assert_eq!(diff(&cr, &cr_live), ["Replace data.b", "Add stringData"]);
+
+    // The in-memory server-side apply stores it the same way.
+    let req = ApplyRequest {
+        live: None,
+        applied: &d,
+        manager: "m",
+        force: false,
+        lists: &BuiltinLists,
+        time: None,
+    };
+    let applied = server_side_apply(req).unwrap();
+    assert_eq!(applied["data"], l["data"]);
+    assert!(applied.get("stringData").is_none());
+    let owned = gitops_diff::owned_by(&applied, "m").unwrap().unwrap();
+    assert_eq!(owned, prev);
+    assert!(
+        compare(&d, &applied, Some(&owned), &DiffOptions::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Go's `omitempty`: built-in types do not store a `false`, `0` or `""`.
+#[test]
+fn declared_zero_values_of_builtin_kinds_are_not_drift() {
+    let deploy = |mount: Value| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "grafana"},
+            "spec": {"template": {"spec": {
+                "automountServiceAccountToken": false,
+                "containers": [{"name": "grafana", "volumeMounts": [mount],
+                    "securityContext": {"readOnlyRootFilesystem": false}}],
+                "tolerations": [{"key": "k", "operator": "Exists", "tolerationSeconds": 0, "value": ""}]}}}})
+    };
+    let d =
+        deploy(json!({"mountPath": "/data", "name": "storage", "readOnly": false, "subPath": ""}));
+    let mut l = deploy(json!({"mountPath": "/data", "name": "storage"}));
+    l["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({});
+    l["spec"]["template"]["spec"]["tolerations"] = json!([{"key": "k", "operator": "Exists"}]);
+    let prev = declared(&d);
+    let out = compare(&d, &l, Some(&prev), &DiffOptions::default()).unwrap();
+    assert!(out.is_empty(), "{:#?}", out.changes);
+
+    // A non-zero value, or a live value that differs, is still drift.
+    let mut d2 = d.clone();
+    d2["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = json!(true);
+    assert_eq!(
+        diff(&d2, &l),
+        ["Add spec.template.spec.containers[name=grafana].volumeMounts[mountPath=/data].readOnly"]
+    );
+    let mut l2 = l.clone();
+    l2["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = json!(true);
+    assert_eq!(
+        diff(&d, &l2),
+        [
+            "Replace spec.template.spec.containers[name=grafana].volumeMounts[mountPath=/data].readOnly"
+        ]
+    );
+
+    // Custom resources store what they are given: strict there, including
+    // CRD groups under k8s.io.
+    for api_version in ["monitoring.coreos.com/v1", "gateway.networking.k8s.io/v1"] {
+        let cr = json!({"apiVersion": api_version, "kind": "Thing", "metadata": {"name": "t"},
+            "spec": {"enabled": false, "count": 0, "name": ""}});
+        let cr_live = json!({"apiVersion": api_version, "kind": "Thing", "metadata": {"name": "t"},
+            "spec": {}});
+        assert_eq!(
+            diff(&cr, &cr_live),
+            ["Add spec.count", "Add spec.enabled", "Add spec.name"],
+            "{api_version}"
+        );
+    }
+
+    // Core group and rbac too.
+    let cm_d = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "immutable": false});
+    let cm_l = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    assert!(diff(&cm_d, &cm_l).is_empty());
+}

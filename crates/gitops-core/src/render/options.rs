@@ -174,6 +174,9 @@ impl Globs {
         {
             return Some(super::SkipReason::NotIncluded);
         }
+        if self.exclude.is_empty() {
+            return None;
+        }
         let hit = self.exclude.matches(path).into_iter().min()?;
         Some(super::SkipReason::Excluded {
             pattern: self.exclude_patterns.get(hit).cloned().unwrap_or_default(),

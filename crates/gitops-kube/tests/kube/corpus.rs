@@ -18,9 +18,9 @@ use gitops_core::{
     Action, ApplyOptions, DesiredState, ObjectKey, ObserveRequest, OwnerId, PlanOptions, Snapshot,
     Target, TargetError, plan,
 };
+use gitops_diff::FieldSet;
 use gitops_kube::KubeTarget;
 use gitops_kube::testing::{TestCluster, shared_or_skip, unique_name};
-use serde_json::Value;
 
 /// The corpus applies cluster-scoped objects with fixed names (ClusterRoles,
 /// CRDs, ...): only on a server the harness started, unless explicitly
@@ -84,9 +84,9 @@ struct Outcome {
     limited: Vec<(ObjectKey, &'static str)>,
     /// Second-plan changes: (object, change) — false drift.
     drift: Vec<(ObjectKey, String)>,
-    /// Second-plan changes of the known gitops-diff issue (see
-    /// `known_diff_issue`).
-    known: Vec<(ObjectKey, String)>,
+    /// Secrets declaring `stringData` whose recorded field set was checked
+    /// against `FieldSet::declared_by`.
+    string_data_secrets: usize,
 }
 
 /// Why this server version refuses an object that newer ones accept, if
@@ -114,40 +114,6 @@ fn server_limitation(minor: u32, key: &ObjectKey, error: &TargetError) -> Option
 fn not_sent(minor: u32, key: &ObjectKey) -> Option<&'static str> {
     (minor < 21 && key.is("apiregistration.k8s.io", "APIService"))
         .then_some("1.20 cannot server-side apply APIServices (server panic)")
-}
-
-/// Second-plan changes that are false drift caused by known gitops-diff
-/// issues (reported to the lead), with the issue's description. Anything
-/// else the second plan contains fails the test.
-fn known_diff_issue(key: &ObjectKey, change: &gitops_diff::Change) -> Option<&'static str> {
-    let op = format!("{:?}", change.op);
-    let path = change.path.to_string();
-    let before = change.before.as_ref();
-    let after = change.after.as_ref();
-    // `KubeTarget` fills `protocol: TCP` in before applying (see
-    // `gitops_kube::compat`) and so owns it; the desired item omits it. The
-    // item still matches by its defaulted key, so the removal is a no-op.
-    if op == "Remove"
-        && path.ends_with(".protocol")
-        && before.and_then(Value::as_str) == Some("TCP")
-    {
-        return Some(
-            "removal of a list key field equal to its key default (ports[].protocol: TCP)",
-        );
-    }
-    // The API server folds `stringData` into `data` and never stores it.
-    if key.group.is_empty()
-        && key.kind == "Secret"
-        && path.starts_with("stringData")
-        && before.is_none()
-    {
-        return Some("Secret stringData is never stored (folded into data)");
-    }
-    // Go `omitempty`: a declared `false` is not stored.
-    if op == "Add" && before.is_none() && after == Some(&Value::Bool(false)) {
-        return Some("declared `false` of an omitempty field is not stored");
-    }
-    None
 }
 
 async fn cluster_minor(cluster: &TestCluster) -> u32 {
@@ -259,49 +225,75 @@ async fn apply_and_replan(cluster: &TestCluster, paths: &[&str], default_ns: &st
         second.refusals
     );
     let mut drift = Vec::new();
-    let mut known = Vec::new();
     for step in &second.steps {
         match &step.action {
             Action::Update { diff: Some(d) } => {
                 for c in &d.changes {
                     let text = format!("{} {:?}: {:?} -> {:?}", c.path, c.op, c.before, c.after);
-                    if let Some(issue) = known_diff_issue(&step.key, c) {
-                        known.push((step.key.clone(), format!("[{issue}] {text}")));
-                    } else {
-                        drift.push((step.key.clone(), text));
-                    }
+                    drift.push((step.key.clone(), text));
                 }
             }
             other => drift.push((step.key.clone(), format!("{other:?}"))),
         }
+    }
+
+    // The server stores a Secret's stringData folded into data, and records
+    // the applied stringData fields as ours: exactly what
+    // `FieldSet::declared_by` computes for the object we sent.
+    let mut string_data_secrets = 0;
+    for step in &first.steps {
+        let Some(sent) = &step.object else { continue };
+        let sent = sent.as_value();
+        if !(step.key.is("", "Secret") && sent.get("stringData").is_some()) {
+            continue;
+        }
+        let key = &step.key;
+        let Some(l) = live.get(key) else {
+            panic!("{key} is observed")
+        };
+        assert!(
+            l.get("stringData").is_none(),
+            "{key}: the server never stores stringData"
+        );
+        let owned = gitops_diff::owned_by(l, &plan_options.field_manager)
+            .unwrap_or_else(|e| panic!("{key}: managedFields: {e}"))
+            .unwrap_or_else(|| panic!("{key}: no managedFields entry of ours"));
+        let declared = FieldSet::declared_by(
+            sent,
+            &gitops_diff::BuiltinLists,
+            &gitops_diff::GroupKind::of(sent),
+        );
+        assert_eq!(
+            owned.to_fields_v1(),
+            declared.to_fields_v1(),
+            "{key}: the recorded field set is what the applied object declares"
+        );
+        string_data_secrets += 1;
     }
     Outcome {
         applied,
         unknown,
         limited,
         drift,
-        known,
+        string_data_secrets,
     }
 }
 
 fn report(name: &str, outcome: &Outcome) {
     eprintln!(
         "{name}: applied {}, unknown kinds {}, refused by this server version {}, \
-         false drift {}, known diff issue {}",
+         false drift {}, Secrets with stringData checked {}",
         outcome.applied,
         outcome.unknown.len(),
         outcome.limited.len(),
         outcome.drift.len(),
-        outcome.known.len()
+        outcome.string_data_secrets
     );
     for key in &outcome.unknown {
         eprintln!("  unknown kind: {key}");
     }
     for (key, why) in &outcome.limited {
         eprintln!("  server limitation: {key}: {why}");
-    }
-    for (key, text) in &outcome.known {
-        eprintln!("  known gitops-diff issue: {key}: {text}");
     }
     for (key, text) in &outcome.drift {
         eprintln!("  FALSE DRIFT: {key}: {text}");
@@ -360,5 +352,9 @@ async fn kube_prometheus_has_no_false_drift() {
         );
     }
     assert!(outcome.applied >= 50, "most of kube-prometheus is applied");
+    assert!(
+        outcome.string_data_secrets >= 1,
+        "kube-prometheus declares Secrets with stringData"
+    );
     assert!(outcome.drift.is_empty(), "false drift, see above");
 }
