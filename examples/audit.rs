@@ -31,21 +31,40 @@ async fn demo(path: &PathBuf) -> Result<(), Box<dyn Error>> {
         ReconcilerConfig::new(OwnerId::new("shop")?),
     )?
     .with_audit(sink);
-    source.commit("prod", [("ns.yaml", NS), ("web.yaml", WEB)], "Ada Lovelace", "Ship the web front end");
+    source.commit(
+        "prod",
+        [("ns.yaml", NS), ("web.yaml", WEB)],
+        "Ada Lovelace",
+        "Ship the web front end",
+    );
     reconciler.reconcile_once("prod").await?;
-    let hand_edit = Object::new(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 9}}))?;
-    let kubectl = ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false };
+    let hand_edit = Object::new(
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 9}}),
+    )?;
+    let kubectl = ApplyOptions {
+        field_manager: "kubectl".into(),
+        force: true,
+        dry_run: false,
+    };
     runtime.apply(&hand_edit, &kubectl).await?;
     reconciler.reconcile_once("prod").await?;
     source.commit(
         "prod",
-        [("ns.yaml", NS), ("web.yaml", &WEB.replace("nginx:1.25", "nginx:1.27"))],
+        [
+            ("ns.yaml", NS),
+            ("web.yaml", &WEB.replace("nginx:1.25", "nginx:1.27")),
+        ],
         "Grace Hopper",
         "Bump nginx to 1.27",
     );
     reconciler.reconcile_once("prod").await?;
-    source.commit("prod", [("ns.yaml", NS), ("web.yaml", "kind: Deployment\n")], "Mallory", "Broken edit");
+    source.commit(
+        "prod",
+        [("ns.yaml", NS), ("web.yaml", "kind: Deployment\n")],
+        "Mallory",
+        "Broken edit",
+    );
     let _ = reconciler.reconcile_once("prod").await; // refused: recorded, nothing applied
     Ok(())
 }
@@ -76,7 +95,11 @@ fn row(r: &SyncReport) -> [String; 7] {
         format!("{author}: {msg}"),
         sig,
         format!("+{} ~{} -{}", s.create, s.update, s.delete),
-        if r.drift_corrected.is_empty() { "-".into() } else { r.drift_corrected.len().to_string() },
+        if r.drift_corrected.is_empty() {
+            "-".into()
+        } else {
+            r.drift_corrected.len().to_string()
+        },
         r.status.to_string(),
     ]
 }
@@ -86,7 +109,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let path = match std::env::args_os().nth(1) {
         Some(p) => PathBuf::from(p),
         None => {
-            let p = std::env::temp_dir().join(format!("gitops-audit-demo-{}.jsonl", std::process::id()));
+            let p = std::env::temp_dir()
+                .join(format!("gitops-audit-demo-{}.jsonl", std::process::id()));
             let _ = std::fs::remove_file(&p);
             demo(&p).await?;
             println!("(demo log written to {})\n", p.display());
@@ -94,7 +118,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     };
     let log = read_log(&path)?;
-    let header = ["started", "revision", "author: message", "signer", "plan", "drift", "status"];
+    let header = [
+        "started",
+        "revision",
+        "author: message",
+        "signer",
+        "plan",
+        "drift",
+        "status",
+    ];
     let rows: Vec<[String; 7]> = log.records.iter().map(row).collect();
     let mut width = header.map(str::len);
     for r in &rows {
@@ -121,7 +153,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     for (line, e) in &log.unreadable {
-        eprintln!("warning: line {line} of {} is unreadable: {e}", path.display());
+        eprintln!(
+            "warning: line {line} of {} is unreadable: {e}",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -30,7 +30,10 @@ fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let (mut repo, mut from, mut to, mut path) = (None, None, None, None);
     while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value\n{USAGE}"));
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| format!("{a} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
             "--repo" => repo = Some(value()?),
             "--from" => from = Some(value()?),
@@ -66,7 +69,12 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     };
     let to = source.resolve(&args.to).await?;
     let (desired, plan) = reconciler.plan(&args.to).await?;
-    println!("{} objects declared at {} ({})\n", desired.len(), args.to, to.short_id());
+    println!(
+        "{} objects declared at {} ({})\n",
+        desired.len(),
+        args.to,
+        to.short_id()
+    );
     print!("{plan}");
     let history = source.history(from.as_ref(), &to, args.path.as_deref())?;
     println!("\n{} commit(s) in between:", history.len());

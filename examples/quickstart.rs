@@ -77,7 +77,10 @@ data:
 
 /// Runs git in `dir` as `author`, with no user or system configuration.
 fn git(dir: &Path, author: &str, args: &[&str]) -> Result<String, Box<dyn Error>> {
-    let email = format!("{}@example.com", author.split(' ').next().unwrap_or(author).to_lowercase());
+    let email = format!(
+        "{}@example.com",
+        author.split(' ').next().unwrap_or(author).to_lowercase()
+    );
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)
@@ -89,7 +92,12 @@ fn git(dir: &Path, author: &str, args: &[&str]) -> Result<String, Box<dyn Error>
         .env("GIT_COMMITTER_EMAIL", &email)
         .output()?;
     if !out.status.success() {
-        return Err(format!("git {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
@@ -111,12 +119,43 @@ fn build_repository(dir: &Path) -> Result<(), Box<dyn Error>> {
     write(dir, "apps/web.yaml", WEB)?;
     write(dir, "apps/config.yaml", CONFIG)?;
     git(dir, "Ada Lovelace", &["add", "."])?;
-    git(dir, "Ada Lovelace", &["commit", "-q", "-m", "Launch the shop: web front end and its settings"])?;
+    git(
+        dir,
+        "Ada Lovelace",
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Launch the shop: web front end and its settings",
+        ],
+    )?;
     git(dir, "Ada Lovelace", &["checkout", "-q", "-b", "dev"])?;
-    write(dir, "apps/web.yaml", &WEB.replace("nginx:1.25", "nginx:1.27").replace("replicas: 2", "replicas: 3"))?;
-    git(dir, "Grace Hopper", &["commit", "-q", "-am", "web: nginx 1.27, three replicas for the sale"])?;
-    write(dir, "apps/config.yaml", &CONFIG.replace("classic", "one-click"))?;
-    git(dir, "Linus Pauling", &["commit", "-q", "-am", "Try one-click checkout"])?;
+    write(
+        dir,
+        "apps/web.yaml",
+        &WEB.replace("nginx:1.25", "nginx:1.27")
+            .replace("replicas: 2", "replicas: 3"),
+    )?;
+    git(
+        dir,
+        "Grace Hopper",
+        &[
+            "commit",
+            "-q",
+            "-am",
+            "web: nginx 1.27, three replicas for the sale",
+        ],
+    )?;
+    write(
+        dir,
+        "apps/config.yaml",
+        &CONFIG.replace("classic", "one-click"),
+    )?;
+    git(
+        dir,
+        "Linus Pauling",
+        &["commit", "-q", "-am", "Try one-click checkout"],
+    )?;
     Ok(())
 }
 
@@ -132,14 +171,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let repo = work.join("environments");
     std::fs::create_dir_all(&repo)?;
     build_repository(&repo)?;
-    println!("environment repository: {} (branches prod, dev)", repo.display());
+    println!(
+        "environment repository: {} (branches prod, dev)",
+        repo.display()
+    );
 
     let source = GitSource::open(&repo)?;
     let audit = Arc::new(JsonLinesAudit::open(work.join("audit.jsonl"))?);
     let cluster = |env: &str| -> Result<_, Box<dyn Error>> {
         let runtime = MemoryRuntime::with_system_namespaces();
         let config = ReconcilerConfig::new(OwnerId::new(format!("shop-{env}"))?);
-        let reconciler = Reconciler::new(source.clone(), runtime.clone(), config)?.with_audit(audit.clone());
+        let reconciler =
+            Reconciler::new(source.clone(), runtime.clone(), config)?.with_audit(audit.clone());
         Ok((runtime, reconciler))
     };
     let (prod, prod_sync) = cluster("prod")?;
@@ -172,21 +215,33 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 10}
     }))?;
-    let kubectl = ApplyOptions { field_manager: "kubectl-edit".into(), force: true, dry_run: false };
+    let kubectl = ApplyOptions {
+        field_manager: "kubectl-edit".into(),
+        force: true,
+        dry_run: false,
+    };
     prod.apply(&by_hand, &kubectl).await?;
     println!("\n== kubectl scale deployment/web --replicas=10 (by hand, in prod)");
     show("sync prod again", &prod_sync.reconcile_once("prod").await?);
 
     // 4. A broken commit on prod applies nothing.
     git(&repo, "Ada Lovelace", &["checkout", "-q", "prod"])?;
-    write(&repo, "apps/config.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Settings_v2\n  namespace: shop\n")?;
+    write(
+        &repo,
+        "apps/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Settings_v2\n  namespace: shop\n",
+    )?;
     git(&repo, "Mallory", &["commit", "-q", "-am", "quick fix"])?;
     match prod_sync.reconcile_once("prod").await {
         Ok(report) => show("sync prod (unexpectedly fine)", &report),
         Err(e) => show("sync prod: a broken revision applies nothing", &e.report),
     }
     let owner = OwnerId::new("shop-prod")?;
-    let inventory = prod.read_inventory(&owner).await?.map(|i| i.objects.len()).unwrap_or(0);
+    let inventory = prod
+        .read_inventory(&owner)
+        .await?
+        .map(|i| i.objects.len())
+        .unwrap_or(0);
     println!("prod still runs the {inventory} objects of its last good revision");
 
     // 5. The audit trail of every sync.

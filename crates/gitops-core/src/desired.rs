@@ -83,7 +83,10 @@ impl DesiredState {
     /// Adds an object; a second declaration of the same key is refused,
     /// naming both places. Of two declarations the one at the smaller
     /// provenance is kept, so the result does not depend on insertion order.
-    #[allow(clippy::result_large_err, reason = "rare, and callers collect it into a render error")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "rare, and callers collect it into a render error"
+    )]
     pub fn insert(&mut self, object: DesiredObject) -> Result<(), DuplicateObject> {
         use std::collections::btree_map::Entry;
         match self.objects.entry(object.object.key().clone()) {

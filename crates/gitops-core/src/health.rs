@@ -80,7 +80,10 @@ fn condition<'a>(v: &'a Value, kind: &str) -> Option<&'a Value> {
 }
 
 fn cond_is(v: &Value, kind: &str, status: &str) -> bool {
-    condition(v, kind).and_then(|c| c.get("status")).and_then(Value::as_str) == Some(status)
+    condition(v, kind)
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_str)
+        == Some(status)
 }
 
 fn cond_reason(v: &Value, kind: &str) -> String {
@@ -120,7 +123,10 @@ pub fn assess(key: &ObjectKey, live: Option<&Value>) -> Health {
         ("networking.k8s.io" | "extensions", "Ingress") => ingress(v),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => crd(v),
         ("", "Namespace") => namespace(v),
-        _ => h(HealthStatus::Unknown, format!("no health rule for {}", key.group_kind())),
+        _ => h(
+            HealthStatus::Unknown,
+            format!("no health rule for {}", key.group_kind()),
+        ),
     }
 }
 
@@ -133,7 +139,13 @@ fn deployment(v: &Value) -> Health {
         .and_then(Value::as_str)
         == Some("ProgressDeadlineExceeded")
     {
-        return h(HealthStatus::Degraded, format!("progress deadline exceeded: {}", cond_reason(v, "Progressing")));
+        return h(
+            HealthStatus::Degraded,
+            format!(
+                "progress deadline exceeded: {}",
+                cond_reason(v, "Progressing")
+            ),
+        );
     }
     if v.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
         return h(HealthStatus::Healthy, "rollout paused");
@@ -143,15 +155,27 @@ fn deployment(v: &Value) -> Health {
     let total = int(v, "/status/replicas").unwrap_or(0);
     let available = int(v, "/status/availableReplicas").unwrap_or(0);
     if updated < want {
-        return h(HealthStatus::Progressing, format!("{updated} of {want} replicas updated"));
+        return h(
+            HealthStatus::Progressing,
+            format!("{updated} of {want} replicas updated"),
+        );
     }
     if total > updated {
-        return h(HealthStatus::Progressing, format!("{} old replicas pending termination", total - updated));
+        return h(
+            HealthStatus::Progressing,
+            format!("{} old replicas pending termination", total - updated),
+        );
     }
     if available < updated {
-        return h(HealthStatus::Progressing, format!("{available} of {updated} updated replicas available"));
+        return h(
+            HealthStatus::Progressing,
+            format!("{available} of {updated} updated replicas available"),
+        );
     }
-    h(HealthStatus::Healthy, format!("{available} replicas available"))
+    h(
+        HealthStatus::Healthy,
+        format!("{available} replicas available"),
+    )
 }
 
 fn statefulset(v: &Value) -> Health {
@@ -161,9 +185,15 @@ fn statefulset(v: &Value) -> Health {
     let want = int(v, "/spec/replicas").unwrap_or(1);
     let ready = int(v, "/status/readyReplicas").unwrap_or(0);
     if ready < want {
-        return h(HealthStatus::Progressing, format!("{ready} of {want} replicas ready"));
+        return h(
+            HealthStatus::Progressing,
+            format!("{ready} of {want} replicas ready"),
+        );
     }
-    if v.pointer("/spec/updateStrategy/type").and_then(Value::as_str) != Some("OnDelete") {
+    if v.pointer("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        != Some("OnDelete")
+    {
         let cur = v.pointer("/status/currentRevision");
         let upd = v.pointer("/status/updateRevision");
         if upd.is_some() && cur != upd {
@@ -181,10 +211,16 @@ fn daemonset(v: &Value) -> Health {
     let updated = int(v, "/status/updatedNumberScheduled").unwrap_or(0);
     let available = int(v, "/status/numberAvailable").unwrap_or(0);
     if updated < want {
-        return h(HealthStatus::Progressing, format!("{updated} of {want} pods updated"));
+        return h(
+            HealthStatus::Progressing,
+            format!("{updated} of {want} pods updated"),
+        );
     }
     if available < want {
-        return h(HealthStatus::Progressing, format!("{available} of {want} pods available"));
+        return h(
+            HealthStatus::Progressing,
+            format!("{available} of {want} pods available"),
+        );
     }
     h(HealthStatus::Healthy, format!("{available} pods available"))
 }
@@ -199,14 +235,23 @@ fn replicaset(v: &Value) -> Health {
     let want = int(v, "/spec/replicas").unwrap_or(1);
     let available = int(v, "/status/availableReplicas").unwrap_or(0);
     if available < want {
-        return h(HealthStatus::Progressing, format!("{available} of {want} replicas available"));
+        return h(
+            HealthStatus::Progressing,
+            format!("{available} of {want} replicas available"),
+        );
     }
-    h(HealthStatus::Healthy, format!("{available} replicas available"))
+    h(
+        HealthStatus::Healthy,
+        format!("{available} replicas available"),
+    )
 }
 
 fn job(v: &Value) -> Health {
     if cond_is(v, "Failed", "True") {
-        return h(HealthStatus::Degraded, format!("job failed: {}", cond_reason(v, "Failed")));
+        return h(
+            HealthStatus::Degraded,
+            format!("job failed: {}", cond_reason(v, "Failed")),
+        );
     }
     if cond_is(v, "Complete", "True") {
         return h(HealthStatus::Healthy, "job complete");
@@ -227,11 +272,19 @@ fn pod(v: &Value) -> Health {
         if let Some(reason) = c.pointer("/state/waiting/reason").and_then(Value::as_str)
             && matches!(
                 reason,
-                "CrashLoopBackOff" | "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" | "CreateContainerConfigError"
-            ) {
-                let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
-                return h(HealthStatus::Degraded, format!("container {name}: {reason}"));
-            }
+                "CrashLoopBackOff"
+                    | "ImagePullBackOff"
+                    | "ErrImagePull"
+                    | "InvalidImageName"
+                    | "CreateContainerConfigError"
+            )
+        {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+            return h(
+                HealthStatus::Degraded,
+                format!("container {name}: {reason}"),
+            );
+        }
     }
     match v.pointer("/status/phase").and_then(Value::as_str) {
         Some("Succeeded") => h(HealthStatus::Healthy, "pod succeeded"),
@@ -264,8 +317,12 @@ fn has_lb_ingress(v: &Value) -> bool {
 }
 
 fn service(v: &Value) -> Health {
-    if v.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && !has_lb_ingress(v) {
-        return h(HealthStatus::Progressing, "waiting for a load balancer address");
+    if v.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && !has_lb_ingress(v)
+    {
+        return h(
+            HealthStatus::Progressing,
+            "waiting for a load balancer address",
+        );
     }
     h(HealthStatus::Healthy, "service ready")
 }
@@ -280,7 +337,10 @@ fn ingress(v: &Value) -> Health {
 
 fn crd(v: &Value) -> Health {
     if cond_is(v, "NamesAccepted", "False") {
-        return h(HealthStatus::Degraded, format!("names not accepted: {}", cond_reason(v, "NamesAccepted")));
+        return h(
+            HealthStatus::Degraded,
+            format!("names not accepted: {}", cond_reason(v, "NamesAccepted")),
+        );
     }
     if cond_is(v, "Established", "True") {
         h(HealthStatus::Healthy, "established")
@@ -309,33 +369,79 @@ mod tests {
     fn kinds() {
         let dep = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2},
             "status": {"observedGeneration": 2}});
-        assert_eq!(assess(&k("apps", "Deployment"), Some(&dep)).status, HealthStatus::Progressing);
+        assert_eq!(
+            assess(&k("apps", "Deployment"), Some(&dep)).status,
+            HealthStatus::Progressing
+        );
         let dep = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2},
             "status": {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}});
-        assert_eq!(assess(&k("apps", "Deployment"), Some(&dep)).status, HealthStatus::Healthy);
+        assert_eq!(
+            assess(&k("apps", "Deployment"), Some(&dep)).status,
+            HealthStatus::Healthy
+        );
         let stuck = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1,
             "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}});
-        assert_eq!(assess(&k("apps", "Deployment"), Some(&stuck)).status, HealthStatus::Degraded);
+        assert_eq!(
+            assess(&k("apps", "Deployment"), Some(&stuck)).status,
+            HealthStatus::Degraded
+        );
         let job = json!({"status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}});
-        assert_eq!(assess(&k("batch", "Job"), Some(&job)).status, HealthStatus::Degraded);
+        assert_eq!(
+            assess(&k("batch", "Job"), Some(&job)).status,
+            HealthStatus::Degraded
+        );
         let pod = json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "app", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}});
-        assert_eq!(assess(&k("", "Pod"), Some(&pod)).status, HealthStatus::Degraded);
+        assert_eq!(
+            assess(&k("", "Pod"), Some(&pod)).status,
+            HealthStatus::Degraded
+        );
         let svc = json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {}}});
-        assert_eq!(assess(&k("", "Service"), Some(&svc)).status, HealthStatus::Progressing);
+        assert_eq!(
+            assess(&k("", "Service"), Some(&svc)).status,
+            HealthStatus::Progressing
+        );
         let pvc = json!({"status": {"phase": "Bound"}});
-        assert_eq!(assess(&k("", "PersistentVolumeClaim"), Some(&pvc)).status, HealthStatus::Healthy);
+        assert_eq!(
+            assess(&k("", "PersistentVolumeClaim"), Some(&pvc)).status,
+            HealthStatus::Healthy
+        );
         let crd = json!({"status": {"conditions": [{"type": "Established", "status": "True"}]}});
-        assert_eq!(assess(&k("apiextensions.k8s.io", "CustomResourceDefinition"), Some(&crd)).status, HealthStatus::Healthy);
+        assert_eq!(
+            assess(
+                &k("apiextensions.k8s.io", "CustomResourceDefinition"),
+                Some(&crd)
+            )
+            .status,
+            HealthStatus::Healthy
+        );
         let sts = json!({"metadata": {"generation": 1}, "spec": {"replicas": 3}, "status": {"observedGeneration": 1, "readyReplicas": 1}});
-        assert_eq!(assess(&k("apps", "StatefulSet"), Some(&sts)).status, HealthStatus::Progressing);
+        assert_eq!(
+            assess(&k("apps", "StatefulSet"), Some(&sts)).status,
+            HealthStatus::Progressing
+        );
         let ds = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2, "updatedNumberScheduled": 2, "numberAvailable": 2}});
-        assert_eq!(assess(&k("apps", "DaemonSet"), Some(&ds)).status, HealthStatus::Healthy);
+        assert_eq!(
+            assess(&k("apps", "DaemonSet"), Some(&ds)).status,
+            HealthStatus::Healthy
+        );
         let rs = json!({"metadata": {"generation": 1}, "spec": {"replicas": 1}, "status": {"observedGeneration": 1, "conditions": [{"type": "ReplicaFailure", "status": "True", "message": "quota"}]}});
-        assert_eq!(assess(&k("apps", "ReplicaSet"), Some(&rs)).status, HealthStatus::Degraded);
+        assert_eq!(
+            assess(&k("apps", "ReplicaSet"), Some(&rs)).status,
+            HealthStatus::Degraded
+        );
         let ing = json!({"status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}});
-        assert_eq!(assess(&k("networking.k8s.io", "Ingress"), Some(&ing)).status, HealthStatus::Healthy);
+        assert_eq!(
+            assess(&k("networking.k8s.io", "Ingress"), Some(&ing)).status,
+            HealthStatus::Healthy
+        );
         let ns = json!({"status": {"phase": "Terminating"}});
-        assert_eq!(assess(&ObjectKey::new("", "Namespace", None, "x"), Some(&ns)).status, HealthStatus::Progressing);
-        assert_eq!(assess(&k("example.com", "Widget"), Some(&json!({}))).status, HealthStatus::Unknown);
+        assert_eq!(
+            assess(&ObjectKey::new("", "Namespace", None, "x"), Some(&ns)).status,
+            HealthStatus::Progressing
+        );
+        assert_eq!(
+            assess(&k("example.com", "Widget"), Some(&json!({}))).status,
+            HealthStatus::Unknown
+        );
     }
 }

@@ -176,17 +176,24 @@ impl Object {
         let map = value.as_object().ok_or(ObjectError::NotAMapping {
             found: type_name(&value),
         })?;
-        let api_version = str_field(map, "apiVersion", "apiVersion")?
-            .ok_or(ObjectError::MissingField { field: "apiVersion" })?;
+        let api_version =
+            str_field(map, "apiVersion", "apiVersion")?.ok_or(ObjectError::MissingField {
+                field: "apiVersion",
+            })?;
         let group_version = GroupVersion::parse(api_version)?;
-        let kind = str_field(map, "kind", "kind")?.ok_or(ObjectError::MissingField { field: "kind" })?;
+        let kind =
+            str_field(map, "kind", "kind")?.ok_or(ObjectError::MissingField { field: "kind" })?;
         if !kind.starts_with(|c: char| c.is_ascii_alphabetic())
             || !kind.chars().all(|c| c.is_ascii_alphanumeric())
         {
-            return Err(ObjectError::InvalidKind { kind: kind.to_owned() });
+            return Err(ObjectError::InvalidKind {
+                kind: kind.to_owned(),
+            });
         }
         let meta = match map.get("metadata") {
-            None | Some(Value::Null) => return Err(ObjectError::MissingField { field: "metadata" }),
+            None | Some(Value::Null) => {
+                return Err(ObjectError::MissingField { field: "metadata" });
+            }
             Some(Value::Object(m)) => m,
             Some(_) => {
                 return Err(ObjectError::WrongType {
@@ -195,15 +202,17 @@ impl Object {
                 });
             }
         };
-        let name = str_field(meta, "name", "metadata.name")?
-            .ok_or(ObjectError::MissingField { field: "metadata.name" })?;
-        let rule = NameRule::for_kind(&group_version.group, kind);
-        rule.check(name).map_err(|reason| ObjectError::InvalidName {
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            rule,
-            reason,
+        let name = str_field(meta, "name", "metadata.name")?.ok_or(ObjectError::MissingField {
+            field: "metadata.name",
         })?;
+        let rule = NameRule::for_kind(&group_version.group, kind);
+        rule.check(name)
+            .map_err(|reason| ObjectError::InvalidName {
+                kind: kind.to_owned(),
+                name: name.to_owned(),
+                rule,
+                reason,
+            })?;
         let namespace = str_field(meta, "namespace", "metadata.namespace")?;
         if let Some(ns) = namespace {
             validate::dns1123_label(ns).map_err(|reason| ObjectError::InvalidNamespace {
@@ -227,9 +236,11 @@ impl Object {
         }
         if let Some(annotations) = string_map(meta, "annotations")? {
             for k in annotations.keys() {
-                validate::qualified_name(k).map_err(|reason| ObjectError::InvalidAnnotationKey {
-                    key: k.clone(),
-                    reason,
+                validate::qualified_name(k).map_err(|reason| {
+                    ObjectError::InvalidAnnotationKey {
+                        key: k.clone(),
+                        reason,
+                    }
                 })?;
             }
         }
@@ -309,7 +320,10 @@ impl Object {
 
     /// One annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.value.pointer("/metadata/annotations")?.get(key)?.as_str()
+        self.value
+            .pointer("/metadata/annotations")?
+            .get(key)?
+            .as_str()
     }
 
     /// The whole manifest.
@@ -438,7 +452,9 @@ mod tests {
         assert!(matches!(err(json!("x")), ObjectError::NotAMapping { .. }));
         assert!(matches!(
             err(json!({"kind": "ConfigMap", "metadata": {"name": "a"}})),
-            ObjectError::MissingField { field: "apiVersion" }
+            ObjectError::MissingField {
+                field: "apiVersion"
+            }
         ));
         assert!(matches!(
             err(json!({"apiVersion": "v1", "metadata": {"name": "a"}})),
@@ -446,7 +462,9 @@ mod tests {
         ));
         assert!(matches!(
             err(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})),
-            ObjectError::MissingField { field: "metadata.name" }
+            ObjectError::MissingField {
+                field: "metadata.name"
+            }
         ));
         assert!(matches!(
             err(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": 3}})),
@@ -454,29 +472,42 @@ mod tests {
         ));
         assert!(matches!(
             err(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "9x"}})),
-            ObjectError::InvalidName { rule: NameRule::Dns1035Label, .. }
+            ObjectError::InvalidName {
+                rule: NameRule::Dns1035Label,
+                ..
+            }
         ));
         assert!(matches!(
-            err(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"a b": "x"}}})),
+            err(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"a b": "x"}}})
+            ),
             ObjectError::InvalidLabelKey { .. }
         ));
         assert!(matches!(
-            err(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"a": "-x"}}})),
+            err(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"a": "-x"}}})
+            ),
             ObjectError::InvalidLabelValue { .. }
         ));
         assert!(matches!(
-            err(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "A"}})),
+            err(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "A"}})
+            ),
             ObjectError::InvalidNamespace { .. }
         ));
     }
 
     #[test]
     fn setters_keep_key_in_step() {
-        let mut o = Object::new(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}})).unwrap();
+        let mut o = Object::new(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        )
+        .unwrap();
         o.set_namespace(Some("dev")).unwrap();
         assert_eq!(o.key().namespace.as_deref(), Some("dev"));
         assert_eq!(o.as_value()["metadata"]["namespace"], "dev");
-        o.set_label("app.kubernetes.io/managed-by", "gitops").unwrap();
+        o.set_label("app.kubernetes.io/managed-by", "gitops")
+            .unwrap();
         assert_eq!(o.label("app.kubernetes.io/managed-by"), Some("gitops"));
         assert!(o.set_label("bad key", "x").is_err());
         let back: Object = serde_json::from_value(serde_json::to_value(&o).unwrap()).unwrap();

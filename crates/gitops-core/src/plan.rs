@@ -424,7 +424,13 @@ impl fmt::Display for Plan {
                 Action::Update { .. } => '~',
                 Action::Delete => '-',
             };
-            write!(f, "  {sign} {:<6} {} (wave {})", s.action.verb(), s.key, s.wave)?;
+            write!(
+                f,
+                "  {sign} {:<6} {} (wave {})",
+                s.action.verb(),
+                s.key,
+                s.wave
+            )?;
             if let Some(p) = &s.provenance {
                 write!(f, " from {p}")?;
             }
@@ -435,9 +441,16 @@ impl fmt::Display for Plan {
             if let Action::Update { diff: Some(d) } = &s.action {
                 for c in &d.changes {
                     let show = |v: &Option<Value>| {
-                        v.as_ref().map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
+                        v.as_ref()
+                            .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
                     };
-                    writeln!(f, "      {}: {} -> {}", c.path, show(&c.before), show(&c.after))?;
+                    writeln!(
+                        f,
+                        "      {}: {} -> {}",
+                        c.path,
+                        show(&c.before),
+                        show(&c.after)
+                    )?;
                 }
             }
         }
@@ -499,7 +512,10 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
         let Ok(entries) = gitops_diff::managed_fields(live) else {
             continue;
         };
-        for e in entries.iter().filter(|e| rule.managers.contains(&e.manager)) {
+        for e in entries
+            .iter()
+            .filter(|e| rule.managers.contains(&e.manager))
+        {
             for path in e.fields.iter() {
                 let mut ptr = String::new();
                 let plain = path.0.iter().all(|pe| match pe {
@@ -529,9 +545,10 @@ fn remove_pointer(v: &mut Value, pointer: &str) {
         }
         Some(Value::Array(a)) => {
             if let Ok(i) = last.parse::<usize>()
-                && i < a.len() {
-                    a.remove(i);
-                }
+                && i < a.len()
+            {
+                a.remove(i);
+            }
         }
         _ => {}
     }
@@ -572,9 +589,10 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
     for (key, d) in desired.iter() {
         if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
-            && let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object) {
-                crd_wave.insert(gk, own_wave.get(key).copied().unwrap_or(0));
-            }
+            && let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object)
+        {
+            crd_wave.insert(gk, own_wave.get(key).copied().unwrap_or(0));
+        }
     }
     let ns_wave = |ns: &str| -> Option<i64> {
         own_wave
@@ -649,8 +667,11 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     None => note = Some("adopting an object that has no owner label".to_owned()),
                     Some(_) => {}
                 }
-                let previously = gitops_diff::owned_by(l, &options.field_manager).ok().flatten();
-                match gitops_diff::compare(object.as_value(), l, previously.as_ref(), &diff_options) {
+                let previously = gitops_diff::owned_by(l, &options.field_manager)
+                    .ok()
+                    .flatten();
+                match gitops_diff::compare(object.as_value(), l, previously.as_ref(), &diff_options)
+                {
                     Ok(diff) if diff.is_empty() && note.is_none() => {
                         unchanged.push(key.clone());
                         continue;
@@ -739,8 +760,10 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     }
     // A deleted object's wave is raised to that of its Namespace and CRD
     // when those go too, so (in reverse) it is deleted before them.
-    let delete_wave: BTreeMap<ObjectKey, i64> =
-        deletes.iter().map(|(w, _, s)| (s.key.clone(), *w)).collect();
+    let delete_wave: BTreeMap<ObjectKey, i64> = deletes
+        .iter()
+        .map(|(w, _, s)| (s.key.clone(), *w))
+        .collect();
     let mut crd_delete_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
     for (w, _, s) in &deletes {
         if s.key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
@@ -756,9 +779,10 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     }
     for (w, _, s) in &mut deletes {
         if let Some(ns) = &s.key.namespace
-            && let Some(nw) = delete_wave.get(&ObjectKey::new("", "Namespace", None, ns.clone())) {
-                *w = (*w).max(*nw);
-            }
+            && let Some(nw) = delete_wave.get(&ObjectKey::new("", "Namespace", None, ns.clone()))
+        {
+            *w = (*w).max(*nw);
+        }
         if let Some(cw) = crd_delete_wave.get(&s.key.group_kind()) {
             *w = (*w).max(*cw);
         }

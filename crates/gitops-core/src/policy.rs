@@ -152,7 +152,11 @@ impl fmt::Display for Violation {
 /// ```
 pub fn is_pinned(image: &str) -> bool {
     image.rsplit_once("@sha256:").is_some_and(|(name, digest)| {
-        !name.is_empty() && digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        !name.is_empty()
+            && digest.len() == 64
+            && digest
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     })
 }
 
@@ -164,18 +168,21 @@ pub fn images(object: &Value) -> Vec<(String, String)> {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
-                    if matches!(k.as_str(), "containers" | "initContainers" | "ephemeralContainers")
-                        && let Value::Array(items) = child {
-                            for c in items {
-                                let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
-                                let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-                                out.push((
-                                    format!("{}{k}[name={name}].image", prefix(path)),
-                                    image.to_owned(),
-                                ));
-                            }
-                            continue;
+                    if matches!(
+                        k.as_str(),
+                        "containers" | "initContainers" | "ephemeralContainers"
+                    ) && let Value::Array(items) = child
+                    {
+                        for c in items {
+                            let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+                            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+                            out.push((
+                                format!("{}{k}[name={name}].image", prefix(path)),
+                                image.to_owned(),
+                            ));
                         }
+                        continue;
+                    }
                     if k == "status" && path.is_empty() {
                         continue;
                     }
@@ -223,14 +230,18 @@ impl Policy {
             }
         }
         if let Some(max) = self.max_objects
-            && desired.len() > max {
-                out.push(Violation {
-                    rule: Rule::ObjectCount,
-                    key: None,
-                    provenance: None,
-                    message: format!("{} objects declared, more than the maximum of {max}", desired.len()),
-                });
-            }
+            && desired.len() > max
+        {
+            out.push(Violation {
+                rule: Rule::ObjectCount,
+                key: None,
+                provenance: None,
+                message: format!(
+                    "{} objects declared, more than the maximum of {max}",
+                    desired.len()
+                ),
+            });
+        }
         for (key, d) in desired.iter() {
             let gk = key.group_kind();
             let v = |rule, message: String| Violation {
@@ -240,18 +251,23 @@ impl Policy {
                 message,
             };
             if let Some(allowed) = &self.allowed_kinds
-                && !allowed.iter().any(|p| p.matches(&gk)) {
-                    out.push(v(Rule::Kind, format!("kind {gk} is not in the allowed kinds")));
-                }
+                && !allowed.iter().any(|p| p.matches(&gk))
+            {
+                out.push(v(
+                    Rule::Kind,
+                    format!("kind {gk} is not in the allowed kinds"),
+                ));
+            }
             if self.denied_kinds.iter().any(|p| p.matches(&gk)) {
                 out.push(v(Rule::Kind, format!("kind {gk} is denied")));
             }
             match (&key.namespace, desired.kinds().scope(&gk)) {
                 (Some(ns), _) => {
                     if let Some(allowed) = &self.allowed_namespaces
-                        && !allowed.iter().any(|a| a == ns) {
-                            out.push(v(Rule::Namespace, format!("namespace {ns} is not allowed")));
-                        }
+                        && !allowed.iter().any(|a| a == ns)
+                    {
+                        out.push(v(Rule::Namespace, format!("namespace {ns} is not allowed")));
+                    }
                 }
                 (None, Some(Scope::Cluster)) | (None, None) => {
                     if !self.allow_cluster_scoped {
@@ -276,7 +292,8 @@ impl Policy {
             if self.forbid_secrets && key.is("", "Secret") {
                 out.push(v(
                     Rule::Secret,
-                    "plain Secrets are not allowed in Git (use sealed or external secrets)".to_owned(),
+                    "plain Secrets are not allowed in Git (use sealed or external secrets)"
+                        .to_owned(),
                 ));
             }
         }

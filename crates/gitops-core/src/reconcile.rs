@@ -18,7 +18,9 @@ use crate::render::{OptionsError, RenderOptions, Renderer};
 use crate::report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus};
 use crate::revision::{Revision, SignatureVerdict};
 use crate::source::Source;
-use crate::target::{ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Target};
+use crate::target::{
+    ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Target,
+};
 use crate::util::Delay;
 
 /// Checks the signatures of a revision (and, depending on the verifier's
@@ -206,7 +208,9 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Ok(i) => i,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
-                report.errors.push(format!("reading the inventory of {owner}: {e}"));
+                report
+                    .errors
+                    .push(format!("reading the inventory of {owner}: {e}"));
                 return None;
             }
         };
@@ -224,11 +228,17 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             summary: revision.summary().to_owned(),
             signature: revision.signature.clone(),
         });
-        let snapshot = match self.source.snapshot(&revision, self.config.path.as_deref()).await {
+        let snapshot = match self
+            .source
+            .snapshot(&revision, self.config.path.as_deref())
+            .await
+        {
             Ok(s) => s.with_revision(revision.clone()),
             Err(e) => {
                 report.status = SyncStatus::SourceFailed;
-                report.errors.push(format!("reading revision {}: {e}", revision.short_id()));
+                report
+                    .errors
+                    .push(format!("reading revision {}: {e}", revision.short_id()));
                 return None;
             }
         };
@@ -291,11 +301,19 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// Which steps correct drift: all of them when the revision is the one
     /// last applied; otherwise those of objects declared in files the new
     /// revision did not change.
-    async fn drift_flags(&self, plan: &Plan, desired: &DesiredState, previous: Option<&str>) -> Vec<bool> {
+    async fn drift_flags(
+        &self,
+        plan: &Plan,
+        desired: &DesiredState,
+        previous: Option<&str>,
+    ) -> Vec<bool> {
         let Some(previous) = previous else {
             return vec![false; plan.steps.len()];
         };
-        let current = desired.revision().map(|r| r.id.as_str()).unwrap_or_default();
+        let current = desired
+            .revision()
+            .map(|r| r.id.as_str())
+            .unwrap_or_default();
         let unchanged_files: Option<BTreeSet<String>> = if previous == current {
             None
         } else {
@@ -345,12 +363,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         }
         report.duration_ms = ms(t0.elapsed());
         if let Some(sink) = &self.audit
-            && let Err(e) = sink.record(&report) {
-                report.errors.push(format!("audit: {e}"));
-                return Err(ReconcileError {
-                    report: Box::new(report),
-                });
-            }
+            && let Err(e) = sink.record(&report)
+        {
+            report.errors.push(format!("audit: {e}"));
+            return Err(ReconcileError {
+                report: Box::new(report),
+            });
+        }
         if report.status.is_success() {
             Ok(report)
         } else {
@@ -412,19 +431,26 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 Err(e) => {
                     r.outcome = StepOutcome::Failed;
                     r.error = Some(e.to_string());
-                    report.errors.push(format!("{} {}: {e}", r.action, step.key));
+                    report
+                        .errors
+                        .push(format!("{} {}: {e}", r.action, step.key));
                     failed = true;
                     break;
                 }
             }
-            let wave_ends = plan.steps.get(i + 1).is_none_or(|n| n.wave != step.wave || matches!(n.action, Action::Delete));
-            if wave_ends && !matches!(step.action, Action::Delete)
+            let wave_ends = plan
+                .steps
+                .get(i + 1)
+                .is_none_or(|n| n.wave != step.wave || matches!(n.action, Action::Delete));
+            if wave_ends
+                && !matches!(step.action, Action::Delete)
                 && let Some(wait) = &self.config.wait_for_health
-                    && let Err(e) = self.wait_healthy(&plan, step.wave, wait).await {
-                        report.errors.push(e);
-                        failed = true;
-                        break;
-                    }
+                && let Err(e) = self.wait_healthy(&plan, step.wave, wait).await
+            {
+                report.errors.push(e);
+                failed = true;
+                break;
+            }
         }
         report.drift_corrected = report
             .steps

@@ -110,7 +110,9 @@ pub struct StepReport {
 impl StepReport {
     pub(crate) fn planned(step: &crate::plan::Step, drift: bool) -> Self {
         let changes = match &step.action {
-            Action::Update { diff: Some(d) } => d.changes.iter().map(|c| c.path.to_string()).collect(),
+            Action::Update { diff: Some(d) } => {
+                d.changes.iter().map(|c| c.path.to_string()).collect()
+            }
             _ => Vec::new(),
         };
         Self {
@@ -209,7 +211,11 @@ impl fmt::Display for SyncReport {
                 r.author.name
             )?;
         }
-        writeln!(f, "{}: {} in {} ms", self.status, self.summary, self.duration_ms)?;
+        writeln!(
+            f,
+            "{}: {} in {} ms",
+            self.status, self.summary, self.duration_ms
+        )?;
         for s in &self.steps {
             write!(f, "  {:?} {} {}", s.outcome, s.action, s.key)?;
             if s.drift {

@@ -57,7 +57,9 @@ pub enum CrdError {
         field: &'static str,
     },
     /// `spec.scope` is neither `Namespaced` nor `Cluster`.
-    #[error("CustomResourceDefinition {crd}: spec.scope must be Namespaced or Cluster, not {scope:?}")]
+    #[error(
+        "CustomResourceDefinition {crd}: spec.scope must be Namespaced or Cluster, not {scope:?}"
+    )]
     InvalidScope {
         /// The CRD's name.
         crd: String,
@@ -65,7 +67,9 @@ pub enum CrdError {
         scope: String,
     },
     /// The CRD's name is not `<plural>.<group>`.
-    #[error("CustomResourceDefinition {crd}: metadata.name must be `{expected}` (spec.names.plural + \".\" + spec.group)")]
+    #[error(
+        "CustomResourceDefinition {crd}: metadata.name must be `{expected}` (spec.names.plural + \".\" + spec.group)"
+    )]
     NameMismatch {
         /// The CRD's name.
         crd: String,
@@ -114,22 +118,33 @@ mod kinds_as_list {
         info: KindInfo,
     }
 
-    pub fn serialize<S: Serializer>(map: &BTreeMap<GroupKind, KindInfo>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<GroupKind, KindInfo>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter().map(|(k, i)| Entry {
             kind: k.clone(),
             info: i.clone(),
         }))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<GroupKind, KindInfo>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<GroupKind, KindInfo>, D::Error> {
         let list: Vec<Entry> = Vec::deserialize(d)?;
         Ok(list.into_iter().map(|e| (e.kind, e.info)).collect())
     }
 }
 
 const CLUSTER: &[(&str, &[&str])] = &[
-    ("", &["Namespace", "Node", "PersistentVolume", "ComponentStatus"]),
-    ("rbac.authorization.k8s.io", &["ClusterRole", "ClusterRoleBinding"]),
+    (
+        "",
+        &["Namespace", "Node", "PersistentVolume", "ComponentStatus"],
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        &["ClusterRole", "ClusterRoleBinding"],
+    ),
     ("apiextensions.k8s.io", &["CustomResourceDefinition"]),
     (
         "admissionregistration.k8s.io",
@@ -145,19 +160,41 @@ const CLUSTER: &[(&str, &[&str])] = &[
     ("apiregistration.k8s.io", &["APIService"]),
     (
         "storage.k8s.io",
-        &["StorageClass", "VolumeAttachment", "CSIDriver", "CSINode", "VolumeAttributesClass"],
+        &[
+            "StorageClass",
+            "VolumeAttachment",
+            "CSIDriver",
+            "CSINode",
+            "VolumeAttributesClass",
+        ],
     ),
     ("scheduling.k8s.io", &["PriorityClass"]),
     ("node.k8s.io", &["RuntimeClass"]),
-    ("certificates.k8s.io", &["CertificateSigningRequest", "ClusterTrustBundle"]),
-    ("flowcontrol.apiserver.k8s.io", &["FlowSchema", "PriorityLevelConfiguration"]),
-    ("networking.k8s.io", &["IngressClass", "IPAddress", "ServiceCIDR"]),
+    (
+        "certificates.k8s.io",
+        &["CertificateSigningRequest", "ClusterTrustBundle"],
+    ),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+    ),
+    (
+        "networking.k8s.io",
+        &["IngressClass", "IPAddress", "ServiceCIDR"],
+    ),
     ("policy", &["PodSecurityPolicy"]),
     ("resource.k8s.io", &["DeviceClass", "ResourceSlice"]),
-    ("authentication.k8s.io", &["TokenReview", "SelfSubjectReview"]),
+    (
+        "authentication.k8s.io",
+        &["TokenReview", "SelfSubjectReview"],
+    ),
     (
         "authorization.k8s.io",
-        &["SubjectAccessReview", "SelfSubjectAccessReview", "SelfSubjectRulesReview"],
+        &[
+            "SubjectAccessReview",
+            "SelfSubjectAccessReview",
+            "SelfSubjectRulesReview",
+        ],
     ),
 ];
 
@@ -182,7 +219,13 @@ const NAMESPACED: &[(&str, &[&str])] = &[
     ),
     (
         "apps",
-        &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ControllerRevision"],
+        &[
+            "Deployment",
+            "StatefulSet",
+            "DaemonSet",
+            "ReplicaSet",
+            "ControllerRevision",
+        ],
     ),
     ("batch", &["Job", "CronJob"]),
     ("autoscaling", &["HorizontalPodAutoscaler"]),
@@ -193,10 +236,19 @@ const NAMESPACED: &[(&str, &[&str])] = &[
     ("coordination.k8s.io", &["Lease"]),
     ("events.k8s.io", &["Event"]),
     ("storage.k8s.io", &["CSIStorageCapacity"]),
-    ("resource.k8s.io", &["ResourceClaim", "ResourceClaimTemplate"]),
+    (
+        "resource.k8s.io",
+        &["ResourceClaim", "ResourceClaimTemplate"],
+    ),
     (
         "extensions",
-        &["Deployment", "DaemonSet", "ReplicaSet", "Ingress", "NetworkPolicy"],
+        &[
+            "Deployment",
+            "DaemonSet",
+            "ReplicaSet",
+            "Ingress",
+            "NetworkPolicy",
+        ],
     ),
     ("authorization.k8s.io", &["LocalSubjectAccessReview"]),
 ];
@@ -255,7 +307,13 @@ impl KindRegistry {
 
     /// Whether the kind is one of the built-in table.
     pub fn is_builtin(&self, kind: &GroupKind) -> bool {
-        matches!(self.kinds.get(kind), Some(KindInfo { origin: KindOrigin::Builtin, .. }))
+        matches!(
+            self.kinds.get(kind),
+            Some(KindInfo {
+                origin: KindOrigin::Builtin,
+                ..
+            })
+        )
     }
 
     /// All known kinds, in order.
@@ -319,7 +377,10 @@ pub fn crd_kind(crd: &Object) -> Result<(GroupKind, Scope, Option<String>), CrdE
     };
     let expected = format!("{plural}.{group}");
     if expected != name {
-        return Err(CrdError::NameMismatch { crd: name, expected });
+        return Err(CrdError::NameMismatch {
+            crd: name,
+            expected,
+        });
     }
     let list_kind = v
         .pointer("/spec/names/listKind")
@@ -345,8 +406,13 @@ mod tests {
         let mut reg = KindRegistry::builtin();
         let gk = reg.add_crd(&crd).unwrap();
         assert_eq!(reg.scope(&gk), Some(Scope::Cluster));
-        assert_eq!(reg.scope(&GroupKind::new("example.com", "WidgetList")), Some(Scope::Cluster));
-        assert!(matches!(reg.get(&gk).unwrap().origin, KindOrigin::Crd(ref n) if n == "widgets.example.com"));
+        assert_eq!(
+            reg.scope(&GroupKind::new("example.com", "WidgetList")),
+            Some(Scope::Cluster)
+        );
+        assert!(
+            matches!(reg.get(&gk).unwrap().origin, KindOrigin::Crd(ref n) if n == "widgets.example.com")
+        );
     }
 
     #[test]
@@ -357,6 +423,9 @@ mod tests {
             "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Widget", "plural": "widgets"}}
         }))
         .unwrap();
-        assert!(matches!(KindRegistry::builtin().add_crd(&bad), Err(CrdError::NameMismatch { .. })));
+        assert!(matches!(
+            KindRegistry::builtin().add_crd(&bad),
+            Err(CrdError::NameMismatch { .. })
+        ));
     }
 }

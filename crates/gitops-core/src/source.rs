@@ -89,8 +89,11 @@ pub trait Source: Send + Sync + fmt::Debug {
     async fn resolve(&self, reference: &str) -> Result<Revision, SourceError>;
 
     /// The files of a revision, optionally under a folder.
-    async fn snapshot(&self, revision: &Revision, path: Option<&str>)
-    -> Result<Snapshot, SourceError>;
+    async fn snapshot(
+        &self,
+        revision: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError>;
 
     /// Paths that differ between two revisions, optionally under a folder.
     async fn changed_paths(

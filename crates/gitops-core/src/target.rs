@@ -116,7 +116,10 @@ pub mod key_map {
     }
 
     /// Writes the map as a list of `{group, kind, namespace, name, apiVersion}`.
-    pub fn serialize<S: Serializer>(map: &BTreeMap<ObjectKey, String>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<ObjectKey, String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter().map(|(k, v)| Entry {
             key: std::borrow::Cow::Borrowed(k),
             api_version: std::borrow::Cow::Borrowed(v),
@@ -124,7 +127,9 @@ pub mod key_map {
     }
 
     /// Reads what [`serialize`] wrote.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ObjectKey, String>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ObjectKey, String>, D::Error> {
         let entries: Vec<Entry<'static>> = Vec::deserialize(d)?;
         Ok(entries
             .into_iter()
@@ -412,11 +417,16 @@ mod live_map {
 
     use crate::key::ObjectKey;
 
-    pub fn serialize<S: Serializer>(map: &BTreeMap<ObjectKey, Value>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<ObjectKey, Value>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.values())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ObjectKey, Value>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ObjectKey, Value>, D::Error> {
         let values: Vec<Value> = Vec::deserialize(d)?;
         values
             .into_iter()

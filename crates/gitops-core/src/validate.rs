@@ -73,7 +73,10 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if s.len() > 63 {
-        return Err(format!("must be no more than 63 characters (has {})", s.len()));
+        return Err(format!(
+            "must be no more than 63 characters (has {})",
+            s.len()
+        ));
     }
     if !s.chars().all(|c| is_lower_alnum(c) || c == '-') {
         return Err("must consist of lower case alphanumeric characters or '-'".into());
@@ -99,7 +102,10 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if s.len() > 253 {
-        return Err(format!("must be no more than 253 characters (has {})", s.len()));
+        return Err(format!(
+            "must be no more than 253 characters (has {})",
+            s.len()
+        ));
     }
     for part in s.split('.') {
         if part.is_empty()
@@ -132,7 +138,10 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
         return Err("name part must not be empty".into());
     }
     if s.len() > 63 {
-        return Err(format!("name part must be no more than 63 characters (has {})", s.len()));
+        return Err(format!(
+            "name part must be no more than 63 characters (has {})",
+            s.len()
+        ));
     }
     let ok_inner = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
     if !s.chars().all(ok_inner)
@@ -166,7 +175,10 @@ pub fn label_value(s: &str) -> Result<(), String> {
         return Ok(());
     }
     if s.len() > 63 {
-        return Err(format!("must be no more than 63 characters (has {})", s.len()));
+        return Err(format!(
+            "must be no more than 63 characters (has {})",
+            s.len()
+        ));
     }
     qualified_name_part(s).map_err(|e| e.replacen("name part ", "", 1))
 }
@@ -180,7 +192,11 @@ mod tests {
         assert!(NameRule::for_kind("", "Namespace").check("shop").is_ok());
         assert!(NameRule::for_kind("", "Namespace").check("a.b").is_err());
         assert!(NameRule::for_kind("", "Service").check("1web").is_err());
-        assert!(NameRule::for_kind("", "ConfigMap").check("1web.conf").is_ok());
+        assert!(
+            NameRule::for_kind("", "ConfigMap")
+                .check("1web.conf")
+                .is_ok()
+        );
         assert!(NameRule::for_kind("", "ConfigMap").check("Web").is_err());
         let rbac = NameRule::for_kind("rbac.authorization.k8s.io", "ClusterRole");
         assert!(rbac.check("system:aggregate-to-view").is_ok());

@@ -48,6 +48,8 @@ async fn memory_runtime_conforms() {
     // The same suite through the forwarding impls and an inert fault wrapper.
     let boxed: Box<dyn gitops_core::Target> = Box::new(gitops_core::MemoryRuntime::new());
     gitops_core::testing::target::run_all(&boxed, "boxed").await;
-    let arc = std::sync::Arc::new(gitops_core::FaultyTarget::new(gitops_core::MemoryRuntime::new()));
+    let arc = std::sync::Arc::new(gitops_core::FaultyTarget::new(
+        gitops_core::MemoryRuntime::new(),
+    ));
     gitops_core::testing::target::run_all(&arc, "faulty").await;
 }

@@ -49,8 +49,7 @@ spec:
         type: object
         x-kubernetes-preserve-unknown-fields: true
 ";
-const WIDGET: &str =
-    "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: shop\nspec:\n  size: 3\n";
+const WIDGET: &str = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: shop\nspec:\n  size: 3\n";
 
 fn owner(s: &str) -> OwnerId {
     OwnerId::new(s).unwrap()
@@ -100,7 +99,11 @@ async fn full_loop_then_drift_is_corrected_and_reported() {
     let order: Vec<String> = report.steps.iter().map(|s| s.key.to_string()).collect();
     assert_eq!(
         order,
-        ["Namespace/shop", "ConfigMap/shop/settings", "Deployment.apps/shop/web"],
+        [
+            "Namespace/shop",
+            "ConfigMap/shop/settings",
+            "Deployment.apps/shop/web"
+        ],
         "namespace first, config before workloads"
     );
     assert!(report.drift_corrected.is_empty());
@@ -113,20 +116,37 @@ async fn full_loop_then_drift_is_corrected_and_reported() {
         "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 7}}))
     .unwrap();
     s.runtime
-        .apply(&edit, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false })
+        .apply(
+            &edit,
+            &ApplyOptions {
+                field_manager: "kubectl".into(),
+                force: true,
+                dry_run: false,
+            },
+        )
         .await
         .unwrap();
     // ...and deletes the ConfigMap.
     s.runtime
-        .delete(&key("", "ConfigMap", Some("shop"), "settings"), &DeleteOptions::default())
+        .delete(
+            &key("", "ConfigMap", Some("shop"), "settings"),
+            &DeleteOptions::default(),
+        )
         .await
         .unwrap();
 
     let report = s.reconciler.reconcile_once("prod").await.unwrap();
     assert_eq!(report.status, SyncStatus::Synced);
-    let mut drift: Vec<String> = report.drift_corrected.iter().map(ToString::to_string).collect();
+    let mut drift: Vec<String> = report
+        .drift_corrected
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     drift.sort();
-    assert_eq!(drift, ["ConfigMap/shop/settings", "Deployment.apps/shop/web"]);
+    assert_eq!(
+        drift,
+        ["ConfigMap/shop/settings", "Deployment.apps/shop/web"]
+    );
     let update = report.steps.iter().find(|s| s.key == dep).unwrap();
     assert_eq!(update.changes, ["spec.replicas"]);
     let live = s.runtime.get(&dep).await.unwrap().unwrap();
@@ -143,7 +163,11 @@ async fn crd_and_custom_resources_in_one_revision() {
     let s = setup(|c| c.plan.allow_mass_prune = true);
     s.source.commit(
         "prod",
-        [("a-widget.yaml", WIDGET), ("crd.yaml", CRD), ("ns.yaml", NS)],
+        [
+            ("a-widget.yaml", WIDGET),
+            ("crd.yaml", CRD),
+            ("ns.yaml", NS),
+        ],
         "ada",
         "widgets",
     );
@@ -158,12 +182,9 @@ async fn crd_and_custom_resources_in_one_revision() {
         ]
     );
     // Removing both: the custom resource is deleted before its CRD.
-    s.source.commit("prod", [("ns.yaml", NS)], "ada", "drop widgets");
-    let report = s
-        .reconciler
-        .reconcile_once("prod")
-        .await
-        .unwrap();
+    s.source
+        .commit("prod", [("ns.yaml", NS)], "ada", "drop widgets");
+    let report = s.reconciler.reconcile_once("prod").await.unwrap();
     let deletes: Vec<String> = report
         .steps
         .iter()
@@ -172,7 +193,10 @@ async fn crd_and_custom_resources_in_one_revision() {
         .collect();
     assert_eq!(
         deletes,
-        ["Widget.example.com/shop/w1", "CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com"]
+        [
+            "Widget.example.com/shop/w1",
+            "CustomResourceDefinition.apiextensions.k8s.io/widgets.example.com"
+        ]
     );
 }
 
@@ -181,13 +205,23 @@ async fn a_render_error_applies_nothing_and_names_the_file() {
     let s = setup(|_| {});
     s.source.commit(
         "prod",
-        [("ns.yaml", NS), ("bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name, namespace: shop}\n")],
+        [
+            ("ns.yaml", NS),
+            (
+                "bad.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Bad_Name, namespace: shop}\n",
+            ),
+        ],
         "mallory",
         "oops",
     );
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::RenderFailed);
-    assert!(err.report.errors[0].starts_with("bad.yaml#0"), "{:?}", err.report.errors);
+    assert!(
+        err.report.errors[0].starts_with("bad.yaml#0"),
+        "{:?}",
+        err.report.errors
+    );
     assert!(s.runtime.is_empty(), "nothing applied");
     assert_eq!(s.audit.records().len(), 1, "the failure is audited");
 }
@@ -202,13 +236,23 @@ async fn policy_violations_apply_nothing() {
             ..Policy::default()
         }
     });
-    s.source.commit("prod", [("ns.yaml", NS), ("web.yaml", DEPLOY)], "ada", "x");
+    s.source
+        .commit("prod", [("ns.yaml", NS), ("web.yaml", DEPLOY)], "ada", "x");
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::PolicyViolated);
-    let rules: Vec<Rule> = err.report.policy_violations.iter().map(|v| v.rule).collect();
+    let rules: Vec<Rule> = err
+        .report
+        .policy_violations
+        .iter()
+        .map(|v| v.rule)
+        .collect();
     assert_eq!(rules, [Rule::ClusterScoped, Rule::ImageDigest]);
     assert_eq!(
-        err.report.policy_violations[1].provenance.as_ref().unwrap().path,
+        err.report.policy_violations[1]
+            .provenance
+            .as_ref()
+            .unwrap()
+            .path,
         "web.yaml"
     );
     assert!(s.runtime.is_empty());
@@ -220,16 +264,30 @@ async fn objects_of_another_owner_block_the_sync_unless_adopted() {
     let ns = Object::new(json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "shop", "labels": {OWNER_LABEL: "billing"}}}))
     .unwrap();
-    s.runtime.apply(&ns, &ApplyOptions::default()).await.unwrap();
-    s.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
+    s.runtime
+        .apply(&ns, &ApplyOptions::default())
+        .await
+        .unwrap();
+    s.source
+        .commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::Blocked);
-    assert!(err.report.errors[0].contains("owned by \"billing\""), "{:?}", err.report.errors);
+    assert!(
+        err.report.errors[0].contains("owned by \"billing\""),
+        "{:?}",
+        err.report.errors
+    );
     assert_eq!(s.runtime.len(), 1, "nothing applied");
 
     let adopt = setup(|c| c.plan.allow_adoption = true);
-    adopt.runtime.apply(&ns, &ApplyOptions::default()).await.unwrap();
-    adopt.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
+    adopt
+        .runtime
+        .apply(&ns, &ApplyOptions::default())
+        .await
+        .unwrap();
+    adopt
+        .source
+        .commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
     let report = adopt.reconciler.reconcile_once("prod").await.unwrap();
     assert_eq!(report.status, SyncStatus::Synced);
     let live = adopt.runtime.get(ns.key()).await.unwrap().unwrap();
@@ -239,17 +297,36 @@ async fn objects_of_another_owner_block_the_sync_unless_adopted() {
 #[tokio::test]
 async fn guards_refuse_empty_revisions_and_mass_prunes() {
     let s = setup(|_| {});
-    s.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM), ("web.yaml", DEPLOY)], "ada", "x");
+    s.source.commit(
+        "prod",
+        [("ns.yaml", NS), ("cm.yaml", CM), ("web.yaml", DEPLOY)],
+        "ada",
+        "x",
+    );
     s.reconciler.reconcile_once("prod").await.unwrap();
-    s.source.commit("prod", [("README.md", "nothing here")], "mallory", "wipe");
+    s.source
+        .commit("prod", [("README.md", "nothing here")], "mallory", "wipe");
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::Blocked);
-    assert!(err.report.errors.iter().any(|e| e.contains("desired state is empty")));
+    assert!(
+        err.report
+            .errors
+            .iter()
+            .any(|e| e.contains("desired state is empty"))
+    );
     assert_eq!(s.runtime.len(), 3, "nothing pruned");
 
-    s.source.commit("prod", [("ns.yaml", NS)], "mallory", "drop most");
+    s.source
+        .commit("prod", [("ns.yaml", NS)], "mallory", "drop most");
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
-    assert!(err.report.errors.iter().any(|e| e.contains("would prune 2 of 3")), "{:?}", err.report.errors);
+    assert!(
+        err.report
+            .errors
+            .iter()
+            .any(|e| e.contains("would prune 2 of 3")),
+        "{:?}",
+        err.report.errors
+    );
     assert_eq!(s.runtime.len(), 3, "nothing pruned");
 
     let s2 = Reconciler::new(s.source.clone(), s.runtime.clone(), {
@@ -266,30 +343,53 @@ async fn guards_refuse_empty_revisions_and_mass_prunes() {
 #[tokio::test]
 async fn prune_needs_both_inventory_and_owner_label() {
     let s = setup(|c| c.plan.allow_mass_prune = true);
-    s.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM), ("web.yaml", DEPLOY)], "ada", "x");
+    s.source.commit(
+        "prod",
+        [("ns.yaml", NS), ("cm.yaml", CM), ("web.yaml", DEPLOY)],
+        "ada",
+        "x",
+    );
     s.reconciler.reconcile_once("prod").await.unwrap();
     // Someone relabels the ConfigMap for another owner by hand.
     let relabel = Object::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "settings", "namespace": "shop", "labels": {OWNER_LABEL: "other"}}}))
     .unwrap();
     s.runtime
-        .apply(&relabel, &ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false })
+        .apply(
+            &relabel,
+            &ApplyOptions {
+                field_manager: "kubectl".into(),
+                force: true,
+                dry_run: false,
+            },
+        )
         .await
         .unwrap();
     // An object carrying our label that the inventory never listed.
     let stray = Object::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "stray", "namespace": "shop", "labels": {OWNER_LABEL: "shop"}}}))
     .unwrap();
-    s.runtime.apply(&stray, &ApplyOptions::default()).await.unwrap();
+    s.runtime
+        .apply(&stray, &ApplyOptions::default())
+        .await
+        .unwrap();
 
-    s.source.commit("prod", [("ns.yaml", NS)], "ada", "only the namespace");
+    s.source
+        .commit("prod", [("ns.yaml", NS)], "ada", "only the namespace");
     let report = s.reconciler.reconcile_once("prod").await.unwrap();
-    let deleted: Vec<String> = report.steps.iter().map(|s| format!("{} {}", s.action, s.key)).collect();
+    let deleted: Vec<String> = report
+        .steps
+        .iter()
+        .map(|s| format!("{} {}", s.action, s.key))
+        .collect();
     assert_eq!(deleted, ["delete Deployment.apps/shop/web"]);
     let plan = report.plan.unwrap();
     assert_eq!(plan.skipped.len(), 1);
     assert!(plan.skipped[0].reason.contains("owner label is \"other\""));
-    assert!(s.runtime.get(stray.key()).await.unwrap().is_some(), "never prune what the inventory does not list");
+    assert!(
+        s.runtime.get(stray.key()).await.unwrap().is_some(),
+        "never prune what the inventory does not list"
+    );
     assert!(s.runtime.get(relabel.key()).await.unwrap().is_some());
 }
 
@@ -298,19 +398,40 @@ async fn a_failed_step_stops_the_sync_and_keeps_what_was_applied_in_the_inventor
     let source = MemorySource::new();
     let runtime = MemoryRuntime::new();
     let faulty = Arc::new(
-        FaultyTarget::new(runtime.clone()).with_fault(Fault::FailKind { kind: GroupKind::new("", "ConfigMap") }),
+        FaultyTarget::new(runtime.clone()).with_fault(Fault::FailKind {
+            kind: GroupKind::new("", "ConfigMap"),
+        }),
     );
-    let reconciler =
-        Reconciler::new(source.clone(), faulty.clone(), ReconcilerConfig::new(owner("shop"))).unwrap();
-    source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM), ("web.yaml", DEPLOY)], "ada", "x");
+    let reconciler = Reconciler::new(
+        source.clone(),
+        faulty.clone(),
+        ReconcilerConfig::new(owner("shop")),
+    )
+    .unwrap();
+    source.commit(
+        "prod",
+        [("ns.yaml", NS), ("cm.yaml", CM), ("web.yaml", DEPLOY)],
+        "ada",
+        "x",
+    );
     let err = reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::StepFailed);
     let outcomes: Vec<StepOutcome> = err.report.steps.iter().map(|s| s.outcome).collect();
-    assert_eq!(outcomes, [StepOutcome::Done, StepOutcome::Failed, StepOutcome::NotRun]);
+    assert_eq!(
+        outcomes,
+        [StepOutcome::Done, StepOutcome::Failed, StepOutcome::NotRun]
+    );
     assert_eq!(runtime.len(), 1, "stopped at the first failure");
-    let inv: Inventory = runtime.read_inventory(&owner("shop")).await.unwrap().unwrap();
+    let inv: Inventory = runtime
+        .read_inventory(&owner("shop"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(inv.objects.len(), 1, "what was applied is inventoried");
-    assert_eq!(inv.revision, None, "the revision is not recorded as applied");
+    assert_eq!(
+        inv.revision, None,
+        "the revision is not recorded as applied"
+    );
 
     faulty.clear_faults();
     let report = reconciler.reconcile_once("prod").await.unwrap();
@@ -321,11 +442,15 @@ async fn a_failed_step_stops_the_sync_and_keeps_what_was_applied_in_the_inventor
 #[tokio::test]
 async fn namespace_deletion_deletes_its_objects() {
     let s = setup(|_| {});
-    s.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
+    s.source
+        .commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
     s.reconciler.reconcile_once("prod").await.unwrap();
     assert_eq!(s.runtime.len(), 2);
     s.runtime
-        .delete(&key("", "Namespace", None, "shop"), &DeleteOptions::default())
+        .delete(
+            &key("", "Namespace", None, "shop"),
+            &DeleteOptions::default(),
+        )
         .await
         .unwrap();
     assert!(s.runtime.is_empty());
@@ -340,9 +465,13 @@ async fn reports_serialise_to_json_and_audit_lines_survive_a_torn_write() {
     let _ = std::fs::remove_file(&path);
     let sink = Arc::new(gitops_core::JsonLinesAudit::open(&path).unwrap());
     let source = MemorySource::new();
-    let reconciler = Reconciler::new(source.clone(), MemoryRuntime::new(), ReconcilerConfig::new(owner("shop")))
-        .unwrap()
-        .with_audit(sink);
+    let reconciler = Reconciler::new(
+        source.clone(),
+        MemoryRuntime::new(),
+        ReconcilerConfig::new(owner("shop")),
+    )
+    .unwrap()
+    .with_audit(sink);
     source.commit("prod", [("ns.yaml", NS)], "ada", "first");
     reconciler.reconcile_once("prod").await.unwrap();
     reconciler.reconcile_once("prod").await.unwrap();
@@ -365,16 +494,25 @@ async fn reports_serialise_to_json_and_audit_lines_survive_a_torn_write() {
 
 #[test]
 fn model_types_round_trip_through_json() {
-    let snap = gitops_core::Snapshot::from_files([("ns.yaml", NS), ("crd.yaml", CRD), ("w.yaml", WIDGET)]);
-    let desired = gitops_core::render::render(&snap, &gitops_core::render::RenderOptions::default()).unwrap();
+    let snap =
+        gitops_core::Snapshot::from_files([("ns.yaml", NS), ("crd.yaml", CRD), ("w.yaml", WIDGET)]);
+    let desired =
+        gitops_core::render::render(&snap, &gitops_core::render::RenderOptions::default()).unwrap();
     let json = serde_json::to_string(&desired).unwrap();
     let back: gitops_core::DesiredState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, desired);
     let mut inv = Inventory::new(owner("shop"));
-    inv.objects.insert(key("apps", "Deployment", Some("shop"), "web"), "apps/v1".into());
-    inv.objects.insert(key("", "Namespace", None, "shop"), "v1".into());
+    inv.objects.insert(
+        key("apps", "Deployment", Some("shop"), "web"),
+        "apps/v1".into(),
+    );
+    inv.objects
+        .insert(key("", "Namespace", None, "shop"), "v1".into());
     let json = serde_json::to_value(&inv).unwrap();
-    assert_eq!(json["objects"][0], json!({"group": "", "kind": "Namespace", "name": "shop", "apiVersion": "v1"}));
+    assert_eq!(
+        json["objects"][0],
+        json!({"group": "", "kind": "Namespace", "name": "shop", "apiVersion": "v1"})
+    );
     assert_eq!(serde_json::from_value::<Inventory>(json).unwrap(), inv);
 }
 
@@ -387,20 +525,46 @@ async fn waits_for_health_between_waves() {
     };
     // Namespaces and ConfigMaps are healthy at once: the sync goes through.
     let s = setup(|c| c.wait_for_health = Some(wait.clone()));
-    s.source.commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
-    assert_eq!(s.reconciler.reconcile_once("prod").await.unwrap().status, SyncStatus::Synced);
+    s.source
+        .commit("prod", [("ns.yaml", NS), ("cm.yaml", CM)], "ada", "x");
+    assert_eq!(
+        s.reconciler.reconcile_once("prod").await.unwrap().status,
+        SyncStatus::Synced
+    );
 
     // The in-memory runtime runs no controllers: a Deployment never becomes
     // available, so its wave times out and the next wave is not applied.
     let s = setup(|c| c.wait_for_health = Some(wait));
-    let later = CM.replace("metadata:\n", "metadata:\n  annotations: {gitops-rs.io/wave: \"1\"}\n");
-    s.source.commit("prod", [("ns.yaml", NS), ("web.yaml", DEPLOY), ("cm.yaml", later.as_str())], "ada", "x");
+    let later = CM.replace(
+        "metadata:\n",
+        "metadata:\n  annotations: {gitops-rs.io/wave: \"1\"}\n",
+    );
+    s.source.commit(
+        "prod",
+        [
+            ("ns.yaml", NS),
+            ("web.yaml", DEPLOY),
+            ("cm.yaml", later.as_str()),
+        ],
+        "ada",
+        "x",
+    );
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::StepFailed);
     assert!(
-        err.report.errors.iter().any(|e| e.contains("wave 0 not healthy") && e.contains("Deployment.apps/shop/web (Progressing")),
+        err.report
+            .errors
+            .iter()
+            .any(|e| e.contains("wave 0 not healthy")
+                && e.contains("Deployment.apps/shop/web (Progressing")),
         "{:?}",
         err.report.errors
     );
-    assert!(s.runtime.get(&key("", "ConfigMap", Some("shop"), "settings")).await.unwrap().is_none());
+    assert!(
+        s.runtime
+            .get(&key("", "ConfigMap", Some("shop"), "settings"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -6,7 +6,10 @@ use gitops_core::{
 };
 
 const V1: &[(&str, &str)] = &[
-    ("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"),
+    (
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n",
+    ),
     (
         "web.yaml",
         "apiVersion: apps/v1
@@ -29,8 +32,14 @@ spec:
           limits: {cpu: 500m, memory: 1Gi}
 ",
     ),
-    ("old.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n  namespace: shop\ndata:\n  a: b\n"),
-    ("keep.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n  namespace: shop\n  annotations:\n    gitops-rs.io/prune: disabled\ndata:\n  a: b\n"),
+    (
+        "old.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n  namespace: shop\ndata:\n  a: b\n",
+    ),
+    (
+        "keep.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n  namespace: shop\n  annotations:\n    gitops-rs.io/prune: disabled\ndata:\n  a: b\n",
+    ),
 ];
 
 #[tokio::test]
@@ -53,7 +62,14 @@ async fn a_plan_reads_well() {
     }))
     .unwrap();
     runtime
-        .apply(&defaults, &ApplyOptions { field_manager: "kube-controller-manager".into(), force: false, dry_run: false })
+        .apply(
+            &defaults,
+            &ApplyOptions {
+                field_manager: "kube-controller-manager".into(),
+                force: false,
+                dry_run: false,
+            },
+        )
         .await
         .unwrap();
 
@@ -70,7 +86,12 @@ async fn a_plan_reads_well() {
         ),
         ("api.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: shop\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n".to_owned()),
     ];
-    source.commit("prod", v2, "bob", "v2: scale up, bump nginx, add a service, drop old config");
+    source.commit(
+        "prod",
+        v2,
+        "bob",
+        "v2: scale up, bump nginx, add a service, drop old config",
+    );
     let (_, plan) = r.plan("prod").await.unwrap();
     insta::assert_snapshot!("plan_v2", plan.to_string());
 }

@@ -16,21 +16,58 @@ const NAMESPACES: [&str; 3] = ["alpha", "beta", "gamma"];
 
 #[derive(Clone, Debug)]
 enum Spec {
-    ConfigMap { ns: usize, name: usize, value: u8 },
-    Deployment { ns: usize, name: usize, replicas: u8, image: u8 },
-    Service { ns: usize, name: usize, port: u16 },
-    ClusterRole { name: usize },
-    Widget { ns: usize, name: usize, size: u8 },
+    ConfigMap {
+        ns: usize,
+        name: usize,
+        value: u8,
+    },
+    Deployment {
+        ns: usize,
+        name: usize,
+        replicas: u8,
+        image: u8,
+    },
+    Service {
+        ns: usize,
+        name: usize,
+        port: u16,
+    },
+    ClusterRole {
+        name: usize,
+    },
+    Widget {
+        ns: usize,
+        name: usize,
+        size: u8,
+    },
 }
 
 fn spec() -> impl Strategy<Value = (Spec, i8)> {
     let s = prop_oneof![
-        (0..3usize, 0..3usize, any::<u8>()).prop_map(|(ns, name, value)| Spec::ConfigMap { ns, name, value }),
-        (0..3usize, 0..2usize, 0..4u8, 0..3u8)
-            .prop_map(|(ns, name, replicas, image)| Spec::Deployment { ns, name, replicas, image }),
-        (0..3usize, 0..2usize, 1..3u16).prop_map(|(ns, name, port)| Spec::Service { ns, name, port }),
+        (0..3usize, 0..3usize, any::<u8>()).prop_map(|(ns, name, value)| Spec::ConfigMap {
+            ns,
+            name,
+            value
+        }),
+        (0..3usize, 0..2usize, 0..4u8, 0..3u8).prop_map(|(ns, name, replicas, image)| {
+            Spec::Deployment {
+                ns,
+                name,
+                replicas,
+                image,
+            }
+        }),
+        (0..3usize, 0..2usize, 1..3u16).prop_map(|(ns, name, port)| Spec::Service {
+            ns,
+            name,
+            port
+        }),
         (0..2usize).prop_map(|name| Spec::ClusterRole { name }),
-        (0..3usize, 0..2usize, any::<u8>()).prop_map(|(ns, name, size)| Spec::Widget { ns, name, size }),
+        (0..3usize, 0..2usize, any::<u8>()).prop_map(|(ns, name, size)| Spec::Widget {
+            ns,
+            name,
+            size
+        }),
     ];
     (s, -1..2i8)
 }
@@ -41,7 +78,12 @@ fn manifest(spec: &Spec, wave: i8) -> Value {
         Spec::ConfigMap { ns, name, value } => json!({"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": format!("cm{name}"), "namespace": NAMESPACES[*ns], "annotations": ann},
             "data": {"v": value.to_string()}}),
-        Spec::Deployment { ns, name, replicas, image } => json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        Spec::Deployment {
+            ns,
+            name,
+            replicas,
+            image,
+        } => json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": format!("d{name}"), "namespace": NAMESPACES[*ns], "annotations": ann},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "x"}},
                 "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [
@@ -49,9 +91,11 @@ fn manifest(spec: &Spec, wave: i8) -> Value {
         Spec::Service { ns, name, port } => json!({"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": format!("s{name}"), "namespace": NAMESPACES[*ns], "annotations": ann},
             "spec": {"selector": {"app": "x"}, "ports": [{"port": 80 * port, "targetPort": 8080}]}}),
-        Spec::ClusterRole { name } => json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        Spec::ClusterRole { name } => {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": format!("role:{name}"), "annotations": ann},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]})
+        }
         Spec::Widget { ns, name, size } => json!({"apiVersion": "example.com/v1", "kind": "Widget",
             "metadata": {"name": format!("w{name}"), "namespace": NAMESPACES[*ns], "annotations": ann},
             "spec": {"size": size}}),
@@ -133,14 +177,21 @@ async fn manual_edits(rt: &MemoryRuntime, edits: &[Edit]) {
     for e in edits {
         let (i, patch) = match e {
             Edit::Scale(i, r) => (*i, json!({"spec": {"replicas": r}})),
-            Edit::Data(i, v) => (*i, json!({"data": {"v": format!("by-hand-{v}"), "extra": "x"}})),
+            Edit::Data(i, v) => (
+                *i,
+                json!({"data": {"v": format!("by-hand-{v}"), "extra": "x"}}),
+            ),
             Edit::Delete(i) => {
-                let _ = rt.delete(&keys[*i % keys.len()], &DeleteOptions::default()).await;
+                let _ = rt
+                    .delete(&keys[*i % keys.len()], &DeleteOptions::default())
+                    .await;
                 continue;
             }
         };
         let k = &keys[i % keys.len()];
-        let Some(live) = rt.objects().get(k).cloned() else { continue };
+        let Some(live) = rt.objects().get(k).cloned() else {
+            continue;
+        };
         let ok = (k.kind == "Deployment" && patch.get("spec").is_some())
             || (k.kind == "ConfigMap" && patch.get("data").is_some());
         if !ok {
@@ -151,7 +202,9 @@ async fn manual_edits(rt: &MemoryRuntime, edits: &[Edit]) {
         for (f, v) in patch.as_object().unwrap() {
             partial[f] = v.clone();
         }
-        rt.apply(&Object::new(partial).unwrap(), &force).await.unwrap();
+        rt.apply(&Object::new(partial).unwrap(), &force)
+            .await
+            .unwrap();
     }
 }
 

@@ -12,14 +12,21 @@ use proptest::prelude::*;
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: shop}\n";
-const SECRET: &str = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: shop}\nstringData: {k: v}\n";
-const ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\n";
+const SECRET: &str =
+    "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: shop}\nstringData: {k: v}\n";
+const ROLE: &str =
+    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\n";
 const POD_TAG: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: shop}\nspec:\n  initContainers: [{name: init, image: busybox}]\n  containers: [{name: app, image: 'nginx:1.25'}]\n";
 const JOB_DIGEST: &str = "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: j, namespace: shop}\nspec:\n  schedule: '* * * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          containers:\n          - name: app\n            image: registry.example.com/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
-const OTHER_NS: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: kube-system}\n";
+const OTHER_NS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: kube-system}\n";
 
 fn check(policy: &Policy, files: &[(&str, &str)]) -> Vec<(Rule, String)> {
-    let desired = render(&Snapshot::from_files(files.iter().copied()), &RenderOptions::default()).unwrap();
+    let desired = render(
+        &Snapshot::from_files(files.iter().copied()),
+        &RenderOptions::default(),
+    )
+    .unwrap();
     policy
         .check(&desired)
         .into_iter()
@@ -30,11 +37,22 @@ fn check(policy: &Policy, files: &[(&str, &str)]) -> Vec<(Rule, String)> {
 #[test]
 fn allowed_and_denied_kinds() {
     let p = Policy {
-        allowed_kinds: Some(vec![KindPattern::new("", "*"), KindPattern::new("batch", "*")]),
+        allowed_kinds: Some(vec![
+            KindPattern::new("", "*"),
+            KindPattern::new("batch", "*"),
+        ]),
         denied_kinds: vec![KindPattern::new("", "Secret")],
         ..Policy::default()
     };
-    let mut v = check(&p, &[("ns.yaml", NS), ("s.yaml", SECRET), ("r.yaml", ROLE), ("j.yaml", JOB_DIGEST)]);
+    let mut v = check(
+        &p,
+        &[
+            ("ns.yaml", NS),
+            ("s.yaml", SECRET),
+            ("r.yaml", ROLE),
+            ("j.yaml", JOB_DIGEST),
+        ],
+    );
     v.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(v.len(), 2, "{v:?}");
     assert_eq!(v[0].0, Rule::Kind);
@@ -74,7 +92,10 @@ fn maximum_object_count() {
     let v = check(&p, &[("ns.yaml", NS), ("c.yaml", CM)]);
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].0, Rule::ObjectCount);
-    assert!(v[0].1.contains("2 objects declared, more than the maximum of 1"));
+    assert!(
+        v[0].1
+            .contains("2 objects declared, more than the maximum of 1")
+    );
 }
 
 #[test]
@@ -83,12 +104,23 @@ fn image_digests() {
         require_image_digests: true,
         ..Policy::default()
     };
-    let v = check(&p, &[("ns.yaml", NS), ("p.yaml", POD_TAG), ("j.yaml", JOB_DIGEST)]);
+    let v = check(
+        &p,
+        &[("ns.yaml", NS), ("p.yaml", POD_TAG), ("j.yaml", JOB_DIGEST)],
+    );
     let mut msgs: Vec<&str> = v.iter().map(|x| x.1.as_str()).collect();
     msgs.sort();
     assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(msgs[0].contains("spec.containers[name=app].image = \"nginx:1.25\" is not pinned"), "{}", msgs[0]);
-    assert!(msgs[1].contains("spec.initContainers[name=init].image = \"busybox\""), "{}", msgs[1]);
+    assert!(
+        msgs[0].contains("spec.containers[name=app].image = \"nginx:1.25\" is not pinned"),
+        "{}",
+        msgs[0]
+    );
+    assert!(
+        msgs[1].contains("spec.initContainers[name=init].image = \"busybox\""),
+        "{}",
+        msgs[1]
+    );
 }
 
 #[test]
@@ -129,17 +161,27 @@ fn signatures() {
 }
 
 fn any_policy() -> impl Strategy<Value = Policy> {
-    (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0..4usize).prop_map(
-        |(kinds, ns, cluster, digests, secrets, max)| Policy {
-            denied_kinds: if kinds { vec![KindPattern::new("apps", "*")] } else { vec![] },
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        0..4usize,
+    )
+        .prop_map(|(kinds, ns, cluster, digests, secrets, max)| Policy {
+            denied_kinds: if kinds {
+                vec![KindPattern::new("apps", "*")]
+            } else {
+                vec![]
+            },
             allowed_namespaces: ns.then(|| vec!["shop".into()]),
             allow_cluster_scoped: !cluster,
             max_objects: (max > 0).then_some(max + 1),
             require_image_digests: digests,
             forbid_secrets: secrets,
             ..Policy::default()
-        },
-    )
+        })
 }
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: shop}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: 'x:1'}]}\n";

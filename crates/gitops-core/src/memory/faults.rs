@@ -9,11 +9,11 @@ use serde_json::Value;
 
 use crate::key::{GroupKind, ObjectKey};
 use crate::object::Object;
-use crate::util::Delay;
 use crate::target::{
     ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, ObserveRequest, OwnerId,
     Target, TargetError,
 };
+use crate::util::Delay;
 
 /// A [`Target`] operation, to aim a [`Fault`] at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -117,7 +117,11 @@ impl<T: Target> FaultyTarget<T> {
 
     /// Calls made so far of one operation.
     pub fn calls(&self, operation: Operation) -> usize {
-        lock(&self.counters).per_op.get(&operation).copied().unwrap_or(0)
+        lock(&self.counters)
+            .per_op
+            .get(&operation)
+            .copied()
+            .unwrap_or(0)
     }
 
     async fn enter(&self, op: Operation, key: Option<&ObjectKey>) -> Result<(), TargetError> {

@@ -11,8 +11,8 @@ use crate::key::{GroupKind, ObjectKey};
 use crate::object::Object;
 use crate::scope::{KindRegistry, Scope, crd_kind};
 use crate::target::{
-    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, ObserveRequest,
-    OwnerId, OwnershipConflict, Target, TargetError,
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, ObserveRequest, OwnerId,
+    OwnershipConflict, Target, TargetError,
 };
 
 #[derive(Debug)]
@@ -108,7 +108,9 @@ impl MemoryRuntime {
         {
             let mut state = rt.lock();
             for ns in ["default", "kube-node-lease", "kube-public", "kube-system"] {
-                let object = Object::new(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+                let object = Object::new(
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+                );
                 if let Ok(object) = object {
                     let options = ApplyOptions {
                         field_manager: "kube-apiserver".into(),
@@ -162,7 +164,10 @@ fn lists_of(crds: &BTreeMap<String, Value>) -> Arc<dyn ListSemantics> {
         // lists are then atomic, as the API server treats unknown schemas.
         let _ = crd_lists.add_crd(crd);
     }
-    Arc::new(LayeredLists::new(vec![Arc::new(crd_lists), Arc::new(BuiltinLists)]))
+    Arc::new(LayeredLists::new(vec![
+        Arc::new(crd_lists),
+        Arc::new(BuiltinLists),
+    ]))
 }
 
 impl State {
@@ -234,7 +239,10 @@ impl State {
             ApplyError::Conflict { conflicts } => {
                 let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for c in conflicts {
-                    by_manager.entry(c.manager).or_default().push(c.path.to_string());
+                    by_manager
+                        .entry(c.manager)
+                        .or_default()
+                        .push(c.path.to_string());
                 }
                 TargetError::Conflict {
                     key: key.clone(),
@@ -266,7 +274,8 @@ impl State {
             // times, changes), as with a real API server.
             return Ok(live.cloned().unwrap_or(merged));
         }
-        let spec_changed = live.is_none_or(|l| generation_relevant(l) != generation_relevant(&merged));
+        let spec_changed =
+            live.is_none_or(|l| generation_relevant(l) != generation_relevant(&merged));
         let (uid, created, generation) = match live {
             None => {
                 self.uid += 1;
@@ -277,10 +286,15 @@ impl State {
                 )
             }
             Some(l) => {
-                let old_gen = l.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+                let old_gen = l
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
                 (
                     l.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                    l.pointer("/metadata/creationTimestamp").cloned().unwrap_or(Value::Null),
+                    l.pointer("/metadata/creationTimestamp")
+                        .cloned()
+                        .unwrap_or(Value::Null),
                     old_gen + i64::from(spec_changed),
                 )
             }
@@ -335,14 +349,16 @@ impl State {
         }
         if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
             && let Some(crd) = self.crds.remove(&key.name)
-                && let Ok(obj) = Object::new(crd)
-                    && let Ok((gk, _, list_kind)) = crd_kind(&obj) {
-                        self.objects.retain(|k, _| k.group != gk.group || k.kind != gk.kind);
-                        self.kinds.remove(&gk);
-                        if let Some(lk) = list_kind {
-                            self.kinds.remove(&GroupKind::new(gk.group.clone(), lk));
-                        }
-                    }
+            && let Ok(obj) = Object::new(crd)
+            && let Ok((gk, _, list_kind)) = crd_kind(&obj)
+        {
+            self.objects
+                .retain(|k, _| k.group != gk.group || k.kind != gk.kind);
+            self.kinds.remove(&gk);
+            if let Some(lk) = list_kind {
+                self.kinds.remove(&GroupKind::new(gk.group.clone(), lk));
+            }
+        }
         DeleteOutcome::Deleted
     }
 }

@@ -154,7 +154,8 @@ impl MemorySource {
                 reference: commit.to_owned(),
             });
         }
-        repo.refs.insert(format!("refs/tags/{name}"), commit.to_owned());
+        repo.refs
+            .insert(format!("refs/tags/{name}"), commit.to_owned());
         Ok(())
     }
 
@@ -169,17 +170,25 @@ impl MemorySource {
         let candidates: Vec<String> = if reference == "HEAD" || reference.starts_with("refs/") {
             vec![reference.to_owned()]
         } else {
-            vec![format!("refs/heads/{reference}"), format!("refs/tags/{reference}")]
+            vec![
+                format!("refs/heads/{reference}"),
+                format!("refs/tags/{reference}"),
+            ]
         };
-        let named: Vec<&String> = candidates.iter().filter(|r| repo.refs.contains_key(*r)).collect();
-        let ids: BTreeSet<&String> = if reference.len() >= 4
-            && reference.chars().all(|c| c.is_ascii_hexdigit())
-        {
-            let lower = reference.to_ascii_lowercase();
-            repo.commits.keys().filter(|id| id.starts_with(&lower)).collect()
-        } else {
-            BTreeSet::new()
-        };
+        let named: Vec<&String> = candidates
+            .iter()
+            .filter(|r| repo.refs.contains_key(*r))
+            .collect();
+        let ids: BTreeSet<&String> =
+            if reference.len() >= 4 && reference.chars().all(|c| c.is_ascii_hexdigit()) {
+                let lower = reference.to_ascii_lowercase();
+                repo.commits
+                    .keys()
+                    .filter(|id| id.starts_with(&lower))
+                    .collect()
+            } else {
+                BTreeSet::new()
+            };
         match (named.as_slice(), ids.len()) {
             ([name], 0) => Ok((repo.refs[*name].clone(), Some((*name).clone()))),
             ([], 1) => Ok((ids.into_iter().next().cloned().ok_or_else(not_found)?, None)),

@@ -56,16 +56,30 @@ pub async fn run_all<F: SourceFixture>(f: &mut F) {
 pub async fn resolves_references<F: SourceFixture>(f: &mut F) {
     let ada = person("ada", 1_700_000_000);
     let first = f
-        .commit("conf-resolve", &[("a.yaml", b"a: 1\n")], &ada, "first\n\nbody")
+        .commit(
+            "conf-resolve",
+            &[("a.yaml", b"a: 1\n")],
+            &ada,
+            "first\n\nbody",
+        )
         .await;
     let second = f
-        .commit("conf-resolve", &[("a.yaml", b"a: 2\n")], &person("bob", 1_700_000_100), "second")
+        .commit(
+            "conf-resolve",
+            &[("a.yaml", b"a: 2\n")],
+            &person("bob", 1_700_000_100),
+            "second",
+        )
         .await;
     f.tag("conf-resolve-v1", &first).await;
     let s = f.source();
     let by_branch = s.resolve("conf-resolve").await.expect("resolve branch");
     assert_eq!(by_branch.id, second, "a branch resolves to its tip");
-    assert_eq!(by_branch.parents, vec![first.clone()], "parents are recorded");
+    assert_eq!(
+        by_branch.parents,
+        vec![first.clone()],
+        "parents are recorded"
+    );
     assert_eq!(by_branch.author.name, "bob");
     assert_eq!(by_branch.summary(), "second");
     assert!(!by_branch.tree.is_empty(), "the tree id is recorded");
@@ -77,7 +91,10 @@ pub async fn resolves_references<F: SourceFixture>(f: &mut F) {
     let by_id = s.resolve(&first).await.expect("resolve full id");
     assert_eq!(by_id.id, first);
     assert_eq!(by_id.tree, by_tag.tree);
-    let by_short = s.resolve(&first[..10]).await.expect("resolve abbreviated id");
+    let by_short = s
+        .resolve(&first[..10])
+        .await
+        .expect("resolve abbreviated id");
     assert_eq!(by_short.id, first);
     let full = s
         .resolve("refs/heads/conf-resolve")
@@ -89,7 +106,11 @@ pub async fn resolves_references<F: SourceFixture>(f: &mut F) {
 /// Unknown names and ids are [`SourceError::NotFound`].
 pub async fn unknown_references_are_not_found<F: SourceFixture>(f: &mut F) {
     let s = f.source();
-    for r in ["no-such-branch", "refs/heads/no-such", "0000000000000000000000000000000000000bad"] {
+    for r in [
+        "no-such-branch",
+        "refs/heads/no-such",
+        "0000000000000000000000000000000000000bad",
+    ] {
         match s.resolve(r).await {
             Err(SourceError::NotFound { reference }) => assert_eq!(reference, r),
             other => panic!("resolve({r:?}) must be NotFound, got {other:?}"),
@@ -104,7 +125,11 @@ pub async fn snapshots_are_hermetic<F: SourceFixture>(f: &mut F) {
     let one = f
         .commit(
             "conf-hermetic",
-            &[("x/a.yaml", b"a: 1\n"), ("x/b.yaml", b"a: 1\n"), ("c.json", b"{}")],
+            &[
+                ("x/a.yaml", b"a: 1\n"),
+                ("x/b.yaml", b"a: 1\n"),
+                ("c.json", b"{}"),
+            ],
             &p,
             "one",
         )
@@ -119,13 +144,21 @@ pub async fn snapshots_are_hermetic<F: SourceFixture>(f: &mut F) {
     let paths: Vec<&str> = a.files().map(|(p, _)| p).collect();
     assert_eq!(paths, ["c.json", "x/a.yaml", "x/b.yaml"]);
     let blob = |snap: &crate::Snapshot, p: &str| snap.get(p).cloned().expect("file present");
-    assert_eq!(blob(&a, "x/a.yaml").id, blob(&a, "x/b.yaml").id, "same bytes, same id");
+    assert_eq!(
+        blob(&a, "x/a.yaml").id,
+        blob(&a, "x/b.yaml").id,
+        "same bytes, same id"
+    );
     assert_eq!(&*blob(&a, "x/a.yaml").data, b"a: 1\n");
     assert_eq!(a.revision().map(|r| r.id.as_str()), Some(one.as_str()));
     let r2 = s.resolve("conf-hermetic").await.expect("resolve tip");
     let c = s.snapshot(&r2, None).await.expect("snapshot tip");
     assert_eq!(c.len(), 1, "a commit's tree is exactly its files");
-    assert_ne!(blob(&c, "x/a.yaml").id, blob(&a, "x/a.yaml").id, "other bytes, other id");
+    assert_ne!(
+        blob(&c, "x/a.yaml").id,
+        blob(&a, "x/a.yaml").id,
+        "other bytes, other id"
+    );
 }
 
 /// A snapshot limited to a folder has paths relative to it; a missing
@@ -147,7 +180,10 @@ pub async fn snapshots_under_a_path<F: SourceFixture>(f: &mut F) {
     let s = f.source();
     let r = s.resolve("conf-path").await.expect("resolve");
     for path in ["envs/prod", "envs/prod/", "/envs/prod"] {
-        let snap = s.snapshot(&r, Some(path)).await.expect("snapshot under path");
+        let snap = s
+            .snapshot(&r, Some(path))
+            .await
+            .expect("snapshot under path");
         let paths: Vec<&str> = snap.files().map(|(p, _)| p).collect();
         assert_eq!(paths, ["app.yaml", "db/db.yaml"], "under {path:?}");
     }
@@ -163,7 +199,12 @@ pub async fn changed_paths_between_revisions<F: SourceFixture>(f: &mut F) {
     let a = f
         .commit(
             "conf-changes",
-            &[("d/keep.yaml", b"k\n"), ("d/mod.yaml", b"m1\n"), ("d/del.yaml", b"x\n"), ("top.yaml", b"t\n")],
+            &[
+                ("d/keep.yaml", b"k\n"),
+                ("d/mod.yaml", b"m1\n"),
+                ("d/del.yaml", b"x\n"),
+                ("top.yaml", b"t\n"),
+            ],
             &p,
             "a",
         )
@@ -171,7 +212,12 @@ pub async fn changed_paths_between_revisions<F: SourceFixture>(f: &mut F) {
     let b = f
         .commit(
             "conf-changes",
-            &[("d/keep.yaml", b"k\n"), ("d/mod.yaml", b"m2\n"), ("d/new.yaml", b"n\n"), ("top.yaml", b"t2\n")],
+            &[
+                ("d/keep.yaml", b"k\n"),
+                ("d/mod.yaml", b"m2\n"),
+                ("d/new.yaml", b"n\n"),
+                ("top.yaml", b"t2\n"),
+            ],
             &p,
             "b",
         )
@@ -179,9 +225,15 @@ pub async fn changed_paths_between_revisions<F: SourceFixture>(f: &mut F) {
     let s = f.source();
     let ra = s.resolve(&a).await.expect("resolve a");
     let rb = s.resolve(&b).await.expect("resolve b");
-    let all = s.changed_paths(&ra, &rb, None).await.expect("changed paths");
+    let all = s
+        .changed_paths(&ra, &rb, None)
+        .await
+        .expect("changed paths");
     assert_eq!(all, ["d/del.yaml", "d/mod.yaml", "d/new.yaml", "top.yaml"]);
-    let under = s.changed_paths(&ra, &rb, Some("d")).await.expect("changed under d");
+    let under = s
+        .changed_paths(&ra, &rb, Some("d"))
+        .await
+        .expect("changed under d");
     assert_eq!(under, ["del.yaml", "mod.yaml", "new.yaml"]);
     let none = s.changed_paths(&rb, &rb, None).await.expect("no changes");
     assert!(none.is_empty());

@@ -94,7 +94,10 @@ pub async fn apply_creates_and_observe_reads(t: &dyn Target, prefix: &str) {
             "the runtime sets metadata.{field}"
         );
     }
-    assert!(managers(got).contains(&"suite".to_owned()), "managedFields name our manager: {got}");
+    assert!(
+        managers(got).contains(&"suite".to_owned()),
+        "managedFields name our manager: {got}"
+    );
     // Applying the same manifest again changes nothing.
     let again = t.apply(&cm, &opts("suite")).await.expect("re-apply");
     assert_eq!(again.pointer("/data"), got.pointer("/data"));
@@ -105,14 +108,21 @@ pub async fn apply_creates_and_observe_reads(t: &dyn Target, prefix: &str) {
 pub async fn apply_removes_fields_no_longer_declared(t: &dyn Target, prefix: &str) {
     let ns = format!("{prefix}-remove");
     ensure_namespace(t, &ns).await;
-    t.apply(&config_map(&ns, "cm", json!({"keep": "1", "drop": "2"})), &opts("suite"))
-        .await
-        .expect("first apply");
+    t.apply(
+        &config_map(&ns, "cm", json!({"keep": "1", "drop": "2"})),
+        &opts("suite"),
+    )
+    .await
+    .expect("first apply");
     let after = t
         .apply(&config_map(&ns, "cm", json!({"keep": "1"})), &opts("suite"))
         .await
         .expect("second apply");
-    assert_eq!(after.pointer("/data"), Some(&json!({"keep": "1"})), "{after}");
+    assert_eq!(
+        after.pointer("/data"),
+        Some(&json!({"keep": "1"})),
+        "{after}"
+    );
 }
 
 /// A field another manager owns with another value is a conflict naming that
@@ -120,9 +130,12 @@ pub async fn apply_removes_fields_no_longer_declared(t: &dyn Target, prefix: &st
 pub async fn conflicts_with_other_managers(t: &dyn Target, prefix: &str) {
     let ns = format!("{prefix}-conflict");
     ensure_namespace(t, &ns).await;
-    t.apply(&config_map(&ns, "shared", json!({"k": "theirs"})), &opts("someone-else"))
-        .await
-        .expect("other manager applies");
+    t.apply(
+        &config_map(&ns, "shared", json!({"k": "theirs"})),
+        &opts("someone-else"),
+    )
+    .await
+    .expect("other manager applies");
     let cm = config_map(&ns, "shared", json!({"k": "ours"}));
     match t.apply(&cm, &opts("suite")).await {
         Err(TargetError::Conflict { key, conflicts }) => {
@@ -153,9 +166,15 @@ pub async fn dry_run_persists_nothing(t: &dyn Target, prefix: &str) {
     let cm = config_map(&ns, "dry", json!({"a": "1"}));
     let out = t.apply(&cm, &dry).await.expect("dry-run apply");
     assert_eq!(out.pointer("/data/a"), Some(&json!("1")));
-    assert!(t.get(cm.key()).await.expect("get").is_none(), "dry run stored nothing");
+    assert!(
+        t.get(cm.key()).await.expect("get").is_none(),
+        "dry run stored nothing"
+    );
     let orphan = config_map(&format!("{prefix}-no-such-ns"), "x", json!({}));
-    assert!(t.apply(&orphan, &dry).await.is_err(), "dry run still validates");
+    assert!(
+        t.apply(&orphan, &dry).await.is_err(),
+        "dry run still validates"
+    );
 }
 
 /// A namespaced object in a namespace that does not exist is refused.
@@ -193,25 +212,50 @@ pub async fn delete_and_missing_objects(t: &dyn Target, prefix: &str) {
     let cm = config_map(&ns, "gone", json!({}));
     t.apply(&cm, &opts("suite")).await.expect("apply");
     let d = DeleteOptions::default();
-    assert_eq!(t.delete(cm.key(), &d).await.expect("delete"), DeleteOutcome::Deleted);
-    assert!(t.get(cm.key()).await.expect("get").is_none(), "deleted objects are gone");
-    assert_eq!(t.delete(cm.key(), &d).await.expect("delete again"), DeleteOutcome::NotFound);
+    assert_eq!(
+        t.delete(cm.key(), &d).await.expect("delete"),
+        DeleteOutcome::Deleted
+    );
+    assert!(
+        t.get(cm.key()).await.expect("get").is_none(),
+        "deleted objects are gone"
+    );
+    assert_eq!(
+        t.delete(cm.key(), &d).await.expect("delete again"),
+        DeleteOutcome::NotFound
+    );
 }
 
 /// Inventories round-trip, per owner.
 pub async fn inventories_round_trip(t: &dyn Target, prefix: &str) {
     let a = OwnerId::new(format!("{prefix}-inv-a")).expect("valid owner id");
     let b = OwnerId::new(format!("{prefix}-inv-b")).expect("valid owner id");
-    assert!(t.read_inventory(&a).await.expect("read").is_none(), "no inventory yet");
+    assert!(
+        t.read_inventory(&a).await.expect("read").is_none(),
+        "no inventory yet"
+    );
     let mut inv = Inventory::new(a.clone());
     inv.revision = Some("0123456789abcdef".into());
-    inv.objects.insert(ObjectKey::new("apps", "Deployment", Some("shop"), "web"), "apps/v1".into());
-    inv.objects.insert(ObjectKey::new("", "Namespace", None, "shop"), "v1".into());
+    inv.objects.insert(
+        ObjectKey::new("apps", "Deployment", Some("shop"), "web"),
+        "apps/v1".into(),
+    );
+    inv.objects
+        .insert(ObjectKey::new("", "Namespace", None, "shop"), "v1".into());
     t.write_inventory(&inv).await.expect("write");
-    assert_eq!(t.read_inventory(&a).await.expect("read").as_ref(), Some(&inv));
-    assert!(t.read_inventory(&b).await.expect("read other").is_none(), "owners are independent");
+    assert_eq!(
+        t.read_inventory(&a).await.expect("read").as_ref(),
+        Some(&inv)
+    );
+    assert!(
+        t.read_inventory(&b).await.expect("read other").is_none(),
+        "owners are independent"
+    );
     inv.objects.clear();
     inv.revision = Some("fedcba9876543210".into());
     t.write_inventory(&inv).await.expect("overwrite");
-    assert_eq!(t.read_inventory(&a).await.expect("read").as_ref(), Some(&inv));
+    assert_eq!(
+        t.read_inventory(&a).await.expect("read").as_ref(),
+        Some(&inv)
+    );
 }
