@@ -73,7 +73,10 @@ fn with_server_defaults(desired: &Value, manager: &str) -> Value {
             json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
         );
     }
-    if let Some(pod) = live.pointer_mut("/spec/template/spec").and_then(Value::as_object_mut) {
+    if let Some(pod) = live
+        .pointer_mut("/spec/template/spec")
+        .and_then(Value::as_object_mut)
+    {
         pod.insert("dnsPolicy".into(), json!("ClusterFirst"));
         pod.insert("restartPolicy".into(), json!("Always"));
         pod.insert("schedulerName".into(), json!("default-scheduler"));
@@ -213,7 +216,11 @@ fn bench(c: &mut Criterion) {
     let live = with_server_defaults(&desired, "gitops");
     let prev = gitops_diff::owned_by(&live, "gitops").unwrap();
     let live_copy = live.clone();
-    assert!(compare(&desired, &live, prev.as_ref(), &opts).unwrap().is_empty());
+    assert!(
+        compare(&desired, &live, prev.as_ref(), &opts)
+            .unwrap()
+            .is_empty()
+    );
     let mut g = c.benchmark_group("large_deployment");
     g.throughput(Throughput::Elements(1));
     g.bench_function("compare", |b| {
@@ -222,7 +229,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("compare_no_prev", |b| {
         b.iter(|| compare(black_box(&desired), black_box(&live), None, &opts).unwrap())
     });
-    g.bench_function("value_eq_floor", |b| b.iter(|| black_box(&live) == black_box(&live_copy)));
+    g.bench_function("value_eq_floor", |b| {
+        b.iter(|| black_box(&live) == black_box(&live_copy))
+    });
     g.finish();
 
     // 1 MB custom resource.
@@ -230,18 +239,26 @@ fn bench(c: &mut Criterion) {
     let size = serde_json::to_vec(&desired).unwrap().len();
     eprintln!("custom resource size: {size} bytes");
     let crd_opts = DiffOptions {
-        lists: Arc::new(LayeredLists::new(vec![Arc::new(CrdLists::from_crd(&gadget_crd()).unwrap())])),
+        lists: Arc::new(LayeredLists::new(vec![Arc::new(
+            CrdLists::from_crd(&gadget_crd()).unwrap(),
+        )])),
         ignore: Vec::new(),
     };
     let live_copy = live.clone();
-    assert!(compare(&desired, &live, None, &crd_opts).unwrap().is_empty());
+    assert!(
+        compare(&desired, &live, None, &crd_opts)
+            .unwrap()
+            .is_empty()
+    );
     let mut g = c.benchmark_group("crd_1mb");
     g.throughput(Throughput::Bytes(size as u64));
     g.sample_size(20);
     g.bench_function("compare", |b| {
         b.iter(|| compare(black_box(&desired), black_box(&live), None, &crd_opts).unwrap())
     });
-    g.bench_function("value_eq_floor", |b| b.iter(|| black_box(&live) == black_box(&live_copy)));
+    g.bench_function("value_eq_floor", |b| {
+        b.iter(|| black_box(&live) == black_box(&live_copy))
+    });
     g.finish();
 
     // 10,000 objects, 1% drift.
@@ -270,7 +287,13 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("value_eq_floor", |b| {
-        b.iter(|| objects.iter().zip(&copies).filter(|((_, l), c)| *l != **c).count())
+        b.iter(|| {
+            objects
+                .iter()
+                .zip(&copies)
+                .filter(|((_, l), c)| *l != **c)
+                .count()
+        })
     });
     g.finish();
 }

@@ -16,7 +16,8 @@ use gitops_git::GitSource;
 use gitops_trust::{AllowedSigners, Mode, TrustConfig, Verifier};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n";
-const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: shop\ndata:\n  v: \"1\"\n";
+const CM: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: shop\ndata:\n  v: \"1\"\n";
 
 #[tokio::test]
 async fn only_signed_revisions_reach_the_runtime() {
@@ -54,7 +55,11 @@ async fn only_signed_revisions_reach_the_runtime() {
     let report = reconciler.reconcile_once("main").await.unwrap();
     assert_eq!(report.status, SyncStatus::Synced);
     match &report.revision.as_ref().unwrap().signature {
-        SignatureVerdict::Trusted { signer, fingerprint, .. } => {
+        SignatureVerdict::Trusted {
+            signer,
+            fingerprint,
+            ..
+        } => {
             assert_eq!(signer, "release@example.com");
             assert!(fingerprint.starts_with("SHA256:"));
         }
