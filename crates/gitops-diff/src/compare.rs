@@ -18,9 +18,9 @@ use crate::fieldset::{
 };
 use crate::lists::{BuiltinLists, ListSemantics, ListType};
 use crate::value::{
-    canon_eq, cmp_values, fold_secret_string_data, is_builtin_group, is_empty_like,
-    is_quantity_position, is_server_field, is_zero_scalar, item_key, item_key_string,
-    pointer_segments, prune_nulls, push_escaped, scalar_eq, write_canonical,
+    canon_eq, cmp_values, fold_secret_string_data, is_empty_like, is_quantity_position,
+    is_server_field, item_key, item_key_string, pointer_segments, prune_nulls, push_escaped,
+    scalar_eq, write_canonical, zero_is_omitted,
 };
 
 /// Differences to ignore for matching objects (like Argo CD's
@@ -353,9 +353,6 @@ struct Walker<'a, 'o> {
     gk: &'o GroupKind,
     lists: &'o dyn ListSemantics,
     ignored: Option<&'o FieldSet>,
-    /// A declared zero scalar (`false`, `0`, `""`) equals an absent field:
-    /// built-in types drop `omitempty` zero values.
-    zero_is_absent: bool,
     segs: Vec<Seg<'a>>,
     names: Vec<&'a str>,
     ptr: String,
@@ -436,7 +433,7 @@ impl<'a> Walker<'a, '_> {
             (_, None) => {
                 // Empty values, and zero scalars of built-in kinds (Go
                 // `omitempty`), are what the server stores as absent.
-                let stored_absent = is_empty_like(d) || (self.zero_is_absent && is_zero_scalar(d));
+                let stored_absent = is_empty_like(d) || zero_is_omitted(self.gk, &self.names, d);
                 if !stored_absent {
                     self.record(Op::Add, self.ptr.clone(), None, Some(d));
                 }
@@ -567,9 +564,12 @@ impl<'a> Walker<'a, '_> {
 /// * For built-in kinds (the API groups of types compiled into the API
 ///   server: core, `apps`, `batch`, `policy`, `autoscaling`, the built-in
 ///   `*.k8s.io` groups, but not CRD groups such as
-///   `gateway.networking.k8s.io`), a declared zero scalar (`false`, `0`, `""`) equals an absent
-///   live field: Go's `omitempty` does not store it. Custom resources store
-///   what they are given, so there a declared zero must be present.
+///   `gateway.networking.k8s.io`), a declared zero scalar (`false`, `0`,
+///   `""`) of a struct field equals an absent live field: Go's `omitempty`
+///   does not store it. Entries of string maps (labels, annotations,
+///   selectors, ConfigMap/Secret data, ...) are stored even when empty, and
+///   custom resources store what they are given: there a declared zero
+///   must be present.
 /// * `status`, server-populated metadata, fields only others set, and server
 ///   defaults are never drift; ignore rules remove more.
 pub fn compare(
@@ -594,14 +594,6 @@ pub fn compare(
     // JSON-pointer rules: remove those fields from both sides.
     let mut d: Cow<'_, Value> = Cow::Borrowed(desired);
     let mut l: Cow<'_, Value> = Cow::Borrowed(live);
-    // The API server folds a Secret's `stringData` into `data` and never
-    // stores it: compare what it will store.
-    if gk.group.is_empty() && gk.kind == "Secret" && desired.get("stringData").is_some() {
-        let mut folded = desired.clone();
-        if fold_secret_string_data(&mut folded) {
-            d = Cow::Owned(folded);
-        }
-    }
     for r in &rules {
         for p in &r.json_pointers {
             if p.is_empty() {
@@ -615,6 +607,20 @@ pub fn compare(
             }
             remove_pointer(d.to_mut(), p);
             remove_pointer(l.to_mut(), p);
+        }
+    }
+    // The API server folds a Secret's `stringData` into `data` and never
+    // stores it: compare what it will store. Ignored `stringData` keys are
+    // gone by now; ignored `data` keys must not come back from it.
+    if gk.group.is_empty() && gk.kind == "Secret" && d.get("stringData").is_some() {
+        let mut folded = d.clone().into_owned();
+        if fold_secret_string_data(&mut folded) {
+            for p in rules.iter().flat_map(|r| &r.json_pointers) {
+                if p == "/data" || p.starts_with("/data/") {
+                    remove_pointer(&mut folded, p);
+                }
+            }
+            d = Cow::Owned(folded);
         }
     }
 
@@ -648,7 +654,6 @@ pub fn compare(
         gk: &gk,
         lists,
         ignored: ignored.as_ref(),
-        zero_is_absent: is_builtin_group(&gk.group),
         segs: Vec::new(),
         names: Vec::new(),
         ptr: String::new(),

@@ -452,7 +452,7 @@ pub fn scalar_eq(a: &Value, b: &Value, quantity: bool) -> bool {
 /// Maps: every field desired sets must match; with `lenient` extra live
 /// fields are ignored (server defaults), otherwise they must be empty-like.
 /// Empty-like values equal absent ones, and so do zero scalars (`false`,
-/// `0`, `""`) of built-in kinds ([`is_builtin_group`]). Lists compare element-wise.
+/// `0`, `""`) of built-in kinds' struct fields ([`zero_is_omitted`]). Lists compare element-wise.
 pub fn canon_eq<'a>(
     d: &'a Value,
     l: &Value,
@@ -465,9 +465,7 @@ pub fn canon_eq<'a>(
             for (k, dv) in dm {
                 names.push(k);
                 let ok = match lm.get(k) {
-                    None => {
-                        is_empty_like(dv) || (is_builtin_group(&gk.group) && is_zero_scalar(dv))
-                    }
+                    None => is_empty_like(dv) || zero_is_omitted(gk, names, dv),
                     Some(lv) => {
                         (is_empty_like(dv) && is_empty_like(lv))
                             || canon_eq(dv, lv, gk, names, lenient)
@@ -548,6 +546,41 @@ pub fn is_zero_scalar(v: &Value) -> bool {
         Value::String(s) => s.is_empty(),
         _ => false,
     }
+}
+
+/// Whether a position (field names from the root, list elements omitted)
+/// is a map of strings (`map[string]string`), whose entries the API server
+/// stores even when empty (`omitempty` applies to struct fields, not map
+/// entries): labels, annotations, selectors, ConfigMap and Secret data, ...
+fn is_string_map(gk: &GroupKind, names: &[&str]) -> bool {
+    if matches!(
+        names,
+        [
+            ..,
+            "labels" | "annotations" | "matchLabels" | "nodeSelector"
+        ] | [.., "volumeAttributes" | "options" | "parameters"]
+    ) {
+        return true;
+    }
+    gk.group.is_empty()
+        && matches!(
+            (gk.kind.as_str(), names),
+            (_, ["data" | "binaryData" | "stringData"])
+                | ("Service" | "ReplicationController", ["spec", "selector"])
+        )
+}
+
+/// Whether a declared value at `names` is one the API server does not store:
+/// a zero scalar ([`is_zero_scalar`]) of a built-in kind
+/// ([`is_builtin_group`]), outside maps of strings (a struct field with
+/// Go's `omitempty`). A conservative reading: unknown map positions are
+/// taken as struct fields only when not listed as string maps.
+pub fn zero_is_omitted(gk: &GroupKind, names: &[&str], v: &Value) -> bool {
+    is_zero_scalar(v)
+        && is_builtin_group(&gk.group)
+        && !names
+            .split_last()
+            .is_some_and(|(_, parent)| is_string_map(gk, parent))
 }
 
 /// Standard base64 (RFC 4648, with padding), as the API server encodes
@@ -736,6 +769,32 @@ mod tests {
         assert!(is_builtin_group("rbac.authorization.k8s.io"));
         assert!(!is_builtin_group("gateway.networking.k8s.io"));
         assert!(!is_builtin_group("monitoring.coreos.com"));
+        let deploy = GroupKind::new("apps", "Deployment");
+        let mount = [
+            "spec",
+            "template",
+            "spec",
+            "containers",
+            "volumeMounts",
+            "readOnly",
+        ];
+        assert!(zero_is_omitted(&deploy, &mount, &json!(false)));
+        assert!(!zero_is_omitted(&deploy, &mount, &json!(true)));
+        let label = ["spec", "template", "metadata", "labels", "x"];
+        assert!(!zero_is_omitted(&deploy, &label, &json!("")));
+        let node_selector = ["spec", "template", "spec", "nodeSelector", "role"];
+        assert!(!zero_is_omitted(&deploy, &node_selector, &json!("")));
+        let cm = GroupKind::new("", "ConfigMap");
+        assert!(!zero_is_omitted(&cm, &["data", "empty"], &json!("")));
+        assert!(zero_is_omitted(&cm, &["immutable"], &json!(false)));
+        let svc = GroupKind::new("", "Service");
+        assert!(!zero_is_omitted(
+            &svc,
+            &["spec", "selector", "app"],
+            &json!("")
+        ));
+        let cr = GroupKind::new("example.com", "Thing");
+        assert!(!zero_is_omitted(&cr, &["spec", "enabled"], &json!(false)));
     }
 
     #[test]

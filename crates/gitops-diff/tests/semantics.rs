@@ -335,6 +335,22 @@ fn secret_string_data_compares_as_data() {
     json_patch::patch(&mut patched, &out.json_patch()).unwrap();
     assert_eq!(patched, l);
 
+    // Ignoring the stringData key, or the data key it folds into, ignores
+    // the drift.
+    let mut drifted = l.clone();
+    drifted["data"]["c"] = json!("b3RoZXI=");
+    for pointer in ["/stringData/c", "/data/c"] {
+        let opts = DiffOptions {
+            ignore: vec![IgnoreRule {
+                json_pointers: vec![pointer.into()],
+                ..IgnoreRule::default()
+            }],
+            ..DiffOptions::default()
+        };
+        let out = compare(&d, &drifted, Some(&prev), &opts).unwrap();
+        assert!(out.is_empty(), "{pointer}: {:#?}", out.changes);
+    }
+
     // Only core/v1 Secrets: another kind's stringData is a plain field.
     let mut cr = d.clone();
     cr["apiVersion"] = json!("example.com/v1");
@@ -413,8 +429,40 @@ fn declared_zero_values_of_builtin_kinds_are_not_drift() {
         );
     }
 
-    // Core group and rbac too.
+    // Core group too.
     let cm_d = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "immutable": false});
     let cm_l = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
     assert!(diff(&cm_d, &cm_l).is_empty());
+
+    // Map entries are stored even when empty (omitempty is for struct
+    // fields): an empty label, nodeSelector or data value must be there.
+    let cm_d = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "labels": {"role": ""}}, "data": {"empty": ""}});
+    let cm_l = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "labels": {"app": "x"}}, "data": {"other": "y"}});
+    assert_eq!(
+        diff(&cm_d, &cm_l),
+        ["Add data.empty", "Add metadata.labels.role"]
+    );
+    let mut d3 = d.clone();
+    d3["spec"]["template"]["spec"]["nodeSelector"] =
+        json!({"node-role.kubernetes.io/control-plane": ""});
+    let mut l3 = l.clone();
+    l3["spec"]["template"]["spec"]["nodeSelector"] = json!({"kubernetes.io/os": "linux"});
+    assert_eq!(
+        diff(&d3, &l3),
+        ["Add spec.template.spec.nodeSelector.node-role.kubernetes.io/control-plane"]
+    );
+
+    // The JSON Patch and the merge patch still converge.
+    let mut d4 = d3.clone();
+    d4["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = json!(true);
+    let out = compare(&d4, &l3, Some(&declared(&d4)), &DiffOptions::default()).unwrap();
+    assert_eq!(out.changes.len(), 2, "{:#?}", out.changes);
+    let mut patched = l3.clone();
+    json_patch::patch(&mut patched, &out.json_patch()).unwrap();
+    assert!(diff(&d4, &patched).is_empty());
+    let mut merged = l3.clone();
+    json_patch::merge(&mut merged, &out.merge_patch());
+    assert!(diff(&d4, &merged).is_empty());
 }
