@@ -55,6 +55,12 @@ impl JsonLinesAudit {
                 path: path.clone(),
                 source,
             })?;
+        // Make the file's existence durable too (its directory entry).
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
         Ok(Self {
             path,
             file: Mutex::new(file),
@@ -76,8 +82,17 @@ impl AuditSink for JsonLinesAudit {
             path: self.path.clone(),
             source,
         };
-        file.write_all(line.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)
+        let before = file.metadata().map_err(io)?.len();
+        if let Err(e) = file
+            .write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+        {
+            // Take a partial line back out, so the next record starts on a
+            // line of its own (best effort: the disk may be what failed).
+            let _ = file.set_len(before);
+            return Err(io(e));
+        }
+        Ok(())
     }
 }
 

@@ -111,14 +111,15 @@ pub struct PlanOptions {
     /// Delete objects the inventory lists and the desired state no longer
     /// declares.
     pub prune: bool,
-    /// Take over objects whose owner label names another owner, instead of
-    /// reporting a conflict that blocks the sync.
+    /// Take over existing objects that have no owner label, or whose owner
+    /// label names another owner, instead of reporting a conflict that
+    /// blocks the sync.
     pub allow_adoption: bool,
     /// Allow a desired state without objects (otherwise refused: an empty
     /// revision is far more often a mistake than an intent).
     pub allow_empty: bool,
     /// Refuse a plan that would prune more than this share (0.0–1.0) of the
-    /// inventory...
+    /// inventory (deleting one object is always allowed)...
     pub max_prune_share: f64,
     /// ...unless this is set.
     pub allow_mass_prune: bool,
@@ -209,6 +210,15 @@ pub struct Skipped {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "conflict", rename_all = "snake_case")]
 pub enum Conflict {
+    /// The object exists in the runtime without any owner label: someone
+    /// created it by hand or with another tool. Taking it over (and so being
+    /// able to prune it later) needs consent: `allow_adoption`.
+    Unmanaged {
+        /// The object.
+        key: ObjectKey,
+        /// Where we declare it.
+        provenance: Provenance,
+    },
     /// The live object carries another owner's label.
     OwnedByOther {
         /// The object.
@@ -244,6 +254,11 @@ pub enum Refusal {
         /// The configured maximum share.
         max_share: f64,
     },
+    /// The plan options are invalid.
+    InvalidOption {
+        /// What is wrong.
+        message: String,
+    },
     /// An annotation the planner reads has an invalid value.
     InvalidAnnotation {
         /// The object.
@@ -273,6 +288,7 @@ impl fmt::Display for Refusal {
                 "the plan would prune {deletions} of {inventory} inventoried objects, more than {:.0}% (allow_mass_prune overrides)",
                 max_share * 100.0
             ),
+            Refusal::InvalidOption { message } => write!(f, "invalid plan options: {message}"),
             Refusal::InvalidAnnotation {
                 key,
                 annotation,
@@ -289,6 +305,10 @@ impl fmt::Display for Refusal {
 impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Conflict::Unmanaged { key, provenance } => write!(
+                f,
+                "{key} (declared at {provenance}) already exists and has no owner label {OWNER_LABEL}; allow_adoption takes it over"
+            ),
             Conflict::OwnedByOther {
                 key,
                 owner,
@@ -468,6 +488,31 @@ fn wave_of(object: &Object) -> Result<i64, String> {
     }
 }
 
+/// Why a Namespace or CRD no longer declared must still not be deleted:
+/// deleting it would delete objects the desired state still declares.
+fn still_needed(key: &ObjectKey, live: &Value, desired: &DesiredState) -> Option<String> {
+    if key.is("", "Namespace") {
+        let n = desired
+            .keys()
+            .filter(|k| k.namespace.as_deref() == Some(key.name.as_str()))
+            .count();
+        return (n > 0).then(|| {
+            format!("no longer declared, but {n} declared objects live in it; deleting it would delete them")
+        });
+    }
+    if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
+        let gk = Object::new(live.clone())
+            .ok()
+            .and_then(|o| crate::scope::crd_kind(&o).ok())
+            .map(|(gk, _, _)| gk)?;
+        let n = desired.keys().filter(|k| k.group_kind() == gk).count();
+        return (n > 0).then(|| {
+            format!("no longer declared, but {n} declared {gk} objects need it; deleting it would delete them")
+        });
+    }
+    None
+}
+
 fn live_wave(live: &Value) -> i64 {
     live.pointer("/metadata/annotations")
         .and_then(|a| a.get(WAVE_ANNOTATION))
@@ -612,16 +657,6 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
 
     let mut applies: Vec<(i64, usize, Step)> = Vec::new();
     for (key, d) in desired.iter() {
-        let mut object = d.object.clone();
-        if let Err(e) = object.set_label(OWNER_LABEL, owner) {
-            // OwnerId is validated as a label value, so this cannot happen;
-            // report it rather than panic.
-            skipped.push(Skipped {
-                key: key.clone(),
-                reason: format!("cannot label with owner: {e}"),
-            });
-            continue;
-        }
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
                 conflicts.push(Conflict::SharedWith {
@@ -632,11 +667,19 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             }
         }
         let live_obj = live.objects.get(key);
-        let mut applied = object.as_value().clone();
+        let mut applied = d.object.as_value().clone();
         strip_ignored(&mut applied, live_obj, &diff_options);
-        let object = match Object::new(applied) {
+        // The owner label goes on after the ignore rules, which must never
+        // remove it: without it nothing could ever be pruned.
+        let object = match Object::new(applied)
+            .and_then(|mut o| o.set_label(OWNER_LABEL, owner).map(|()| o))
+        {
             Ok(o) => o,
             Err(e) => {
+                if live_obj.is_some() {
+                    // Keep it inventoried: it may carry our label already.
+                    next_inventory.insert(key.clone(), d.object.api_version().to_owned());
+                }
                 skipped.push(Skipped {
                     key: key.clone(),
                     reason: format!("ignore rules removed a required field: {e}"),
@@ -664,7 +707,17 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                             continue;
                         }
                     }
-                    None => note = Some("adopting an object that has no owner label".to_owned()),
+                    None => {
+                        if options.allow_adoption {
+                            note = Some("adopting an object that has no owner label".to_owned());
+                        } else {
+                            conflicts.push(Conflict::Unmanaged {
+                                key: key.clone(),
+                                provenance: d.provenance.clone(),
+                            });
+                            continue;
+                        }
+                    }
                     Some(_) => {}
                 }
                 let previously = gitops_diff::owned_by(l, &options.field_manager)
@@ -723,6 +776,14 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     });
                     continue;
                 }
+            }
+            if let Some(reason) = still_needed(key, l, desired) {
+                skipped.push(Skipped {
+                    key: key.clone(),
+                    reason,
+                });
+                next_inventory.insert(key.clone(), api_version.clone());
+                continue;
             }
             let protected = l
                 .pointer("/metadata/annotations")
@@ -793,9 +854,17 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     if desired.is_empty() && !options.allow_empty {
         refusals.push(Refusal::EmptyDesiredState);
     }
-    if !deletes.is_empty() && inventory_len > 0 && !options.allow_mass_prune {
-        let share = deletes.len() as f64 / inventory_len as f64;
-        if share > options.max_prune_share {
+    if !(0.0..=1.0).contains(&options.max_prune_share) {
+        refusals.push(Refusal::InvalidOption {
+            message: format!(
+                "max_prune_share must be between 0.0 and 1.0, not {}",
+                options.max_prune_share
+            ),
+        });
+    } else if !deletes.is_empty() && inventory_len > 0 && !options.allow_mass_prune {
+        // Deleting a single object (a rename in a small app) is never "mass".
+        let allowed = (options.max_prune_share * inventory_len as f64).max(1.0);
+        if deletes.len() as f64 > allowed {
             refusals.push(Refusal::MassPrune {
                 deletions: deletes.len(),
                 inventory: inventory_len,

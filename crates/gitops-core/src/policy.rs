@@ -208,6 +208,57 @@ pub fn images(object: &Value) -> Vec<(String, String)> {
 }
 
 impl Policy {
+    /// Checks what a plan would delete: the kind and namespace rules bound
+    /// prunes as they bound applies (a kind denied today must not be deleted
+    /// by a revision that stops declaring it).
+    pub fn check_plan(&self, plan: &crate::plan::Plan) -> Vec<Violation> {
+        let mut out = Vec::new();
+        for step in plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.action, crate::plan::Action::Delete))
+        {
+            let key = &step.key;
+            let gk = key.group_kind();
+            let v = |rule, message: String| Violation {
+                rule,
+                key: Some(key.clone()),
+                provenance: None,
+                message: format!("prune: {message}"),
+            };
+            if let Some(allowed) = &self.allowed_kinds
+                && !allowed.iter().any(|p| p.matches(&gk))
+            {
+                out.push(v(
+                    Rule::Kind,
+                    format!("kind {gk} is not in the allowed kinds"),
+                ));
+            }
+            if self.denied_kinds.iter().any(|p| p.matches(&gk)) {
+                out.push(v(Rule::Kind, format!("kind {gk} is denied")));
+            }
+            if let Some(allowed) = &self.allowed_namespaces {
+                let ns = if key.is("", "Namespace") {
+                    Some(&key.name)
+                } else {
+                    key.namespace.as_ref()
+                };
+                if let Some(ns) = ns
+                    && !allowed.iter().any(|a| a == ns)
+                {
+                    out.push(v(Rule::Namespace, format!("namespace {ns} is not allowed")));
+                }
+            }
+            if key.namespace.is_none() && !self.allow_cluster_scoped {
+                out.push(v(
+                    Rule::ClusterScoped,
+                    format!("cluster-scoped {gk} objects are not allowed"),
+                ));
+            }
+        }
+        out
+    }
+
     /// Checks a desired state (its revision's signature verdict included)
     /// and returns every violation, in a stable order.
     pub fn check(&self, desired: &DesiredState) -> Vec<Violation> {
@@ -260,6 +311,16 @@ impl Policy {
             }
             if self.denied_kinds.iter().any(|p| p.matches(&gk)) {
                 out.push(v(Rule::Kind, format!("kind {gk} is denied")));
+            }
+            if key.is("", "Namespace") {
+                if let Some(allowed) = &self.allowed_namespaces
+                    && !allowed.iter().any(|a| *a == key.name)
+                {
+                    out.push(v(
+                        Rule::Namespace,
+                        format!("namespace {} is not allowed", key.name),
+                    ));
+                }
             }
             match (&key.namespace, desired.kinds().scope(&gk)) {
                 (Some(ns), _) => {

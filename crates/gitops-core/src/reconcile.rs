@@ -35,7 +35,8 @@ pub trait RevisionVerifier: Send + Sync + fmt::Debug {
 /// Waiting for health between waves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HealthWait {
-    /// Give up (the sync fails) after this long for one wave.
+    /// Give up (the sync fails) after this long for one wave
+    /// (`Duration::MAX`: never).
     pub timeout: Duration,
     /// Time between two observations.
     pub interval: Duration,
@@ -284,6 +285,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         live.inventory = inventory.clone();
         let plan = plan(&desired, &live, &self.config.plan);
         report.summary = plan.summary();
+        let violations = self.config.policy.check_plan(&plan);
+        if !violations.is_empty() {
+            report.status = SyncStatus::PolicyViolated;
+            report.policy_violations = violations;
+            report.plan = Some(plan);
+            return None;
+        }
         if plan.is_blocked() {
             report.status = SyncStatus::Blocked;
             report
@@ -400,6 +408,49 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.plan = Some(plan);
             return;
         }
+        // A server-side dry run (the apply or delete options ask for one):
+        // every step is sent with dry-run, so the runtime validates it, but
+        // nothing is persisted, no inventory is written, and the result is a
+        // plan, not a sync.
+        let server_dry_run = self.config.apply.dry_run || self.config.delete.dry_run;
+        if server_dry_run {
+            let apply = ApplyOptions {
+                field_manager: self.config.plan.field_manager.clone(),
+                dry_run: true,
+                ..self.config.apply.clone()
+            };
+            let delete = DeleteOptions {
+                dry_run: true,
+                ..self.config.delete.clone()
+            };
+            for (i, step) in plan.steps.iter().enumerate() {
+                let t = Instant::now();
+                let result = match (&step.action, &step.object) {
+                    (Action::Delete, _) => self.target.delete(&step.key, &delete).await.map(|_| ()),
+                    (_, Some(object)) => self.target.apply(object, &apply).await.map(|_| ()),
+                    (_, None) => Ok(()),
+                };
+                let r = &mut report.steps[i];
+                r.duration_ms = ms(t.elapsed());
+                match result {
+                    Ok(()) => r.outcome = StepOutcome::Done,
+                    Err(e) => {
+                        r.outcome = StepOutcome::Failed;
+                        r.error = Some(e.to_string());
+                        report
+                            .errors
+                            .push(format!("dry run: {} {}: {e}", r.action, step.key));
+                    }
+                }
+            }
+            report.status = if report.errors.is_empty() {
+                SyncStatus::Planned
+            } else {
+                SyncStatus::StepFailed
+            };
+            report.plan = Some(plan);
+            return;
+        }
         let owner = self.config.owner().clone();
         let apply_options = ApplyOptions {
             field_manager: self.config.plan.field_manager.clone(),
@@ -507,7 +558,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 let again = crate::plan::plan(desired, &live, &self.config.plan);
                 report.not_converged = residual(&again, &live);
             }
-            Err(e) => report.errors.push(format!("observing after the sync: {e}")),
+            Err(e) => {
+                // Unverified is not success: say so.
+                report.errors.push(format!("observing after the sync: {e}"));
+                report.status = SyncStatus::ObserveFailed;
+                report.plan = Some(plan);
+                return;
+            }
         }
         report.status = if !report.not_converged.is_empty() {
             SyncStatus::NotConverged
@@ -526,7 +583,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .filter(|s| s.wave == wave && !matches!(s.action, Action::Delete))
             .map(|s| s.key.clone())
             .collect();
-        let deadline = Instant::now() + wait.timeout;
+        // `None`: a timeout too long to represent, i.e. wait forever.
+        let deadline = Instant::now().checked_add(wait.timeout);
         loop {
             let live = self
                 .target
@@ -550,7 +608,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             if pending.is_empty() {
                 return Ok(());
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(format!(
                     "wave {wave} not healthy after {:?}: {}",
                     wait.timeout,

@@ -20,8 +20,13 @@ pub struct Delay {
 impl Delay {
     /// A future that completes after `d`.
     pub fn new(d: Duration) -> Self {
+        let now = Instant::now();
+        // An unrepresentable deadline is far enough to wait a year at a time.
+        let deadline = now
+            .checked_add(d)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         Self {
-            deadline: Instant::now() + d,
+            deadline,
             waker: None,
         }
     }

@@ -278,9 +278,13 @@ impl State {
             live.is_none_or(|l| generation_relevant(l) != generation_relevant(&merged));
         let (uid, created, generation) = match live {
             None => {
-                self.uid += 1;
+                // Dry runs do not consume uids, so ids do not depend on them.
+                let uid = self.uid + 1;
+                if !options.dry_run {
+                    self.uid = uid;
+                }
                 (
-                    Value::String(format!("00000000-0000-4000-8000-{:012x}", self.uid)),
+                    Value::String(format!("00000000-0000-4000-8000-{uid:012x}")),
                     Value::String(time.clone()),
                     1,
                 )
