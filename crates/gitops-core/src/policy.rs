@@ -312,15 +312,14 @@ impl Policy {
             if self.denied_kinds.iter().any(|p| p.matches(&gk)) {
                 out.push(v(Rule::Kind, format!("kind {gk} is denied")));
             }
-            if key.is("", "Namespace") {
-                if let Some(allowed) = &self.allowed_namespaces
-                    && !allowed.iter().any(|a| *a == key.name)
-                {
-                    out.push(v(
-                        Rule::Namespace,
-                        format!("namespace {} is not allowed", key.name),
-                    ));
-                }
+            if key.is("", "Namespace")
+                && let Some(allowed) = &self.allowed_namespaces
+                && !allowed.contains(&key.name)
+            {
+                out.push(v(
+                    Rule::Namespace,
+                    format!("namespace {} is not allowed", key.name),
+                ));
             }
             match (&key.namespace, desired.kinds().scope(&gk)) {
                 (Some(ns), _) => {
