@@ -59,7 +59,7 @@
 //! # Caching
 //!
 //! A [`Renderer`] keeps the parsed and validated documents of each file,
-//! keyed by its [`BlobId`](crate::BlobId) (and format), so rendering the next
+//! keyed by its [`BlobId`] (and format), so rendering the next
 //! revision parses only the files whose content changed. Namespace
 //! defaulting and scope checks depend on the whole snapshot and are redone
 //! on every render; skip rules and globs depend on the path only and are
