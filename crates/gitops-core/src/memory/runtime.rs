@@ -21,6 +21,9 @@ struct State {
     inventories: BTreeMap<OwnerId, Inventory>,
     kinds: KindRegistry,
     crds: BTreeMap<String, Value>,
+    /// List semantics of the built-ins and the stored CRDs, rebuilt when a
+    /// CRD changes (CRD schemas can be megabytes: not parsed per apply).
+    lists: Arc<dyn ListSemantics>,
     resource_version: u64,
     uid: u64,
     clock: i64,
@@ -93,6 +96,7 @@ impl MemoryRuntime {
                 inventories: BTreeMap::new(),
                 kinds: KindRegistry::builtin(),
                 crds: BTreeMap::new(),
+                lists: lists_of(&BTreeMap::new()),
                 resource_version: 0,
                 uid: 0,
                 clock: EPOCH,
@@ -153,7 +157,7 @@ impl MemoryRuntime {
     /// List semantics of the served kinds: the built-in table plus the
     /// schemas of the stored CRDs.
     pub fn list_semantics(&self) -> Arc<dyn ListSemantics> {
-        lists_of(&self.lock().crds)
+        Arc::clone(&self.lock().lists)
     }
 }
 
@@ -225,7 +229,7 @@ impl State {
             None
         };
         let time = crate::time::rfc3339(self.clock + 1);
-        let lists = lists_of(&self.crds);
+        let lists = Arc::clone(&self.lists);
         let live = self.objects.get(&key);
         let mut merged = gitops_diff::server_side_apply(ApplyRequest {
             live,
@@ -331,6 +335,7 @@ impl State {
                     self.kinds.register(GroupKind::new(gk.group, lk), scope);
                 }
                 self.crds.insert(key.name.clone(), merged.clone());
+                self.lists = lists_of(&self.crds);
             }
             self.objects.insert(key, merged.clone());
         }
@@ -362,6 +367,7 @@ impl State {
             if let Some(lk) = list_kind {
                 self.kinds.remove(&GroupKind::new(gk.group.clone(), lk));
             }
+            self.lists = lists_of(&self.crds);
         }
         DeleteOutcome::Deleted
     }
