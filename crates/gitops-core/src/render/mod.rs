@@ -135,6 +135,10 @@ pub struct Renderer {
     options: RenderOptions,
     globs: Globs,
     cache: HashMap<(BlobId, SourceFormat), Arc<ParsedFile>>,
+    /// Objects of cached files with the default namespace already set (the
+    /// copy-on-write of `set_namespace` is then paid once per blob, not per
+    /// render); bounded like `cache`, to the last snapshot.
+    defaulted: HashMap<(BlobId, SourceFormat, usize), Object>,
     stats: RenderStats,
 }
 
@@ -146,6 +150,7 @@ impl Renderer {
             options,
             globs,
             cache: HashMap::new(),
+            defaulted: HashMap::new(),
             stats: RenderStats::default(),
         })
     }
@@ -163,6 +168,7 @@ impl Renderer {
     /// Drops the cache.
     pub fn clear_cache(&mut self) {
         self.cache.clear();
+        self.defaulted.clear();
     }
 
     /// What the last render did.
@@ -186,6 +192,7 @@ impl Renderer {
         };
         let mut errors = Vec::new();
         let mut objects: Vec<(Provenance, Object)> = Vec::new();
+        let mut origins: Vec<(BlobId, SourceFormat, usize)> = Vec::new();
         let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
         for (path, blob) in snapshot.files() {
             if self.skip_reason(snapshot, path).is_some() {
@@ -219,12 +226,13 @@ impl Renderer {
                 }
             };
             stats.documents += parsed.documents;
-            for entry in &parsed.entries {
+            for (index, entry) in parsed.entries.iter().enumerate() {
                 match &entry.result {
                     Ok(object) => {
                         let mut at = entry.at.clone();
                         path.clone_into(&mut at.path);
                         objects.push((at, object.clone()));
+                        origins.push((blob.id.clone(), format, index));
                     }
                     Err(e) => {
                         let mut e = e.clone();
@@ -239,7 +247,8 @@ impl Renderer {
 
         let kinds = self.kinds(&objects, &mut errors);
         let mut desired = DesiredState::new(snapshot.revision().cloned());
-        for (at, mut object) in objects {
+        let mut defaulted = HashMap::new();
+        for ((at, mut object), origin) in objects.into_iter().zip(origins) {
             let kind = object.group_kind();
             match kinds.scope(&kind) {
                 None => {
@@ -266,12 +275,16 @@ impl Renderer {
                     }
                 }
                 Some(Scope::Namespaced) => {
-                    if object.namespace().is_none()
-                        && let Err(source) =
+                    if object.namespace().is_none() {
+                        if let Some(done) = self.defaulted.get(&origin) {
+                            object = done.clone();
+                        } else if let Err(source) =
                             object.set_namespace(Some(&self.options.default_namespace))
-                    {
-                        errors.push(RenderError::Invalid { at, source });
-                        continue;
+                        {
+                            errors.push(RenderError::Invalid { at, source });
+                            continue;
+                        }
+                        defaulted.insert(origin, object.clone());
                     }
                 }
             }
@@ -283,6 +296,7 @@ impl Renderer {
             }
         }
         desired.set_kinds(kinds);
+        self.defaulted = defaulted;
         if !errors.is_empty() {
             self.stats = stats;
             return Err(RenderErrors(errors));
