@@ -114,7 +114,12 @@ pub enum ObjectError {
 pub struct Object {
     // Shared: cloning an object (the renderer's cache, plans, reports) is a
     // reference-count bump; the setters copy on write.
-    value: Arc<Value>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
+    value: Value,
     key: ObjectKey,
     group_version: GroupVersion,
 }
@@ -246,30 +251,33 @@ impl Object {
         }
         let key = ObjectKey::new(group_version.group.clone(), kind, namespace, name);
         Ok(Self {
-            value: Arc::new(value),
-            key,
-            group_version,
+            inner: Arc::new(Inner {
+                value,
+                key,
+                group_version,
+            }),
         })
     }
 
     /// The object's identity.
     pub fn key(&self) -> &ObjectKey {
-        &self.key
+        &self.inner.key
     }
 
     /// Group and kind.
     pub fn group_kind(&self) -> GroupKind {
-        self.key.group_kind()
+        self.inner.key.group_kind()
     }
 
     /// The parsed `apiVersion`.
     pub fn group_version(&self) -> &GroupVersion {
-        &self.group_version
+        &self.inner.group_version
     }
 
     /// The `apiVersion` string as written.
     pub fn api_version(&self) -> &str {
-        self.value
+        self.inner
+            .value
             .get("apiVersion")
             .and_then(Value::as_str)
             .unwrap_or_default()
@@ -277,21 +285,22 @@ impl Object {
 
     /// `kind`.
     pub fn kind(&self) -> &str {
-        &self.key.kind
+        &self.inner.key.kind
     }
 
     /// `metadata.name`.
     pub fn name(&self) -> &str {
-        &self.key.name
+        &self.inner.key.name
     }
 
     /// `metadata.namespace`, if set.
     pub fn namespace(&self) -> Option<&str> {
-        self.key.namespace.as_deref()
+        self.inner.key.namespace.as_deref()
     }
 
     fn meta_map(&self, field: &str) -> BTreeMap<String, String> {
-        self.value
+        self.inner
+            .value
             .get("metadata")
             .and_then(|m| m.get(field))
             .and_then(Value::as_object)
@@ -315,12 +324,17 @@ impl Object {
 
     /// One label's value.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.value.pointer("/metadata/labels")?.get(key)?.as_str()
+        self.inner
+            .value
+            .pointer("/metadata/labels")?
+            .get(key)?
+            .as_str()
     }
 
     /// One annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.value
+        self.inner
+            .value
             .pointer("/metadata/annotations")?
             .get(key)?
             .as_str()
@@ -328,16 +342,18 @@ impl Object {
 
     /// The whole manifest.
     pub fn as_value(&self) -> &Value {
-        &self.value
+        &self.inner.value
     }
 
     /// The manifest, consuming the object.
     pub fn into_value(self) -> Value {
-        Arc::try_unwrap(self.value).unwrap_or_else(|shared| (*shared).clone())
+        Arc::try_unwrap(self.inner)
+            .map(|i| i.value)
+            .unwrap_or_else(|shared| shared.value.clone())
     }
 
     fn metadata_mut(&mut self) -> &mut Map<String, Value> {
-        let root = match Arc::make_mut(&mut self.value) {
+        let root = match &mut Arc::make_mut(&mut self.inner).value {
             Value::Object(m) => m,
             // `new` only accepts mappings, and nothing replaces the root.
             other => {
@@ -377,7 +393,7 @@ impl Object {
                 self.metadata_mut().remove("namespace");
             }
         }
-        self.key.namespace = namespace.map(str::to_owned);
+        Arc::make_mut(&mut self.inner).key.namespace = namespace.map(str::to_owned);
         Ok(())
     }
 
