@@ -121,12 +121,22 @@ fn fetch(
         source,
     };
 
+    // Isolated, as `GitSource`: no system or user git configuration (such as
+    // `url.*.insteadOf` or proxies) and no `GIT_*` environment may redirect or
+    // alter the fetch; only the mirror's own configuration is read.
     let created = !mirror.join("HEAD").is_file();
     let repo = if created {
         std::fs::create_dir_all(mirror).map_err(|e| mirror_error(gix::Error::from_error(e)))?;
-        gix::init_bare(mirror).map_err(mirror_error)?
+        gix::ThreadSafeRepository::init_opts(
+            mirror,
+            gix::create::Kind::Bare,
+            gix::create::Options::default(),
+            gix::open::Options::isolated(),
+        )
+        .map(gix::Repository::from)
+        .map_err(mirror_error)?
     } else {
-        gix::open(mirror).map_err(mirror_error)?
+        gix::open_opts(mirror, gix::open::Options::isolated()).map_err(mirror_error)?
     };
     report(FetchProgress::Mirror { created });
 

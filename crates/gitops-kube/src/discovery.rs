@@ -5,9 +5,12 @@
 //! it does not know is asked for (a CRD applied a moment ago), at most once
 //! per [`ApiCatalog::resolve`] call. A group version that fails to answer (a
 //! broken aggregated API such as an unavailable `metrics.k8s.io`) is skipped
-//! with a warning instead of failing the whole catalog.
+//! with a warning instead of failing the whole catalog, and recorded (see
+//! [`ApiCatalog::failed_group_versions`]): a kind of that group that the
+//! catalog does not know may well be served, so callers must not conclude
+//! that its objects are absent.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use gitops_core::{GroupKind, Scope};
@@ -41,11 +44,29 @@ struct Catalog {
     /// (group, kind) -> the kind at the group's preferred version when it
     /// serves the kind there, else at the first version that does.
     by_gk: HashMap<GroupKind, Arc<ResolvedKind>>,
+    /// (group, version) pairs whose discovery failed at the last load.
+    failed: BTreeSet<(String, String)>,
     loaded: bool,
     generation: u64,
 }
 
 impl Catalog {
+    /// The versions of `group` (as `group/version`, or `version` for the
+    /// core group) whose discovery failed.
+    fn failed_in_group(&self, group: &str) -> Vec<String> {
+        self.failed
+            .iter()
+            .filter(|(g, _)| g == group)
+            .map(|(g, v)| {
+                if g.is_empty() {
+                    v.clone()
+                } else {
+                    format!("{g}/{v}")
+                }
+            })
+            .collect()
+    }
+
     fn insert_list(&mut self, group: &str, version: &str, list: &APIResourceList, preferred: bool) {
         for r in &list.resources {
             if r.name.contains('/') {
@@ -157,6 +178,14 @@ impl ApiCatalog {
         Ok(find(&*self.inner.read().await))
     }
 
+    /// The group versions of `group` whose discovery failed at the last read
+    /// of the catalog (`group/version`, or `version` for the core group).
+    /// While this is not empty, a kind of `group` that the catalog does not
+    /// know may still be served: it cannot be taken for absent.
+    pub async fn failed_group_versions(&self, group: &str) -> Vec<String> {
+        self.inner.read().await.failed_in_group(group)
+    }
+
     /// Reads the whole catalog again.
     ///
     /// # Errors
@@ -204,6 +233,7 @@ impl ApiCatalog {
         .map_err(|source| DiscoveryError { source })?;
         let mut c = self.inner.write().await;
         c.insert_list(group, version, &list, false);
+        c.failed.remove(&(group.to_owned(), version.to_owned()));
         c.generation += 1;
         Ok(c.by_gvk
             .contains_key(&(group.to_owned(), version.to_owned(), kind.to_owned())))
@@ -219,7 +249,10 @@ impl ApiCatalog {
         for (i, v) in core.versions.iter().enumerate() {
             match self.client.list_core_api_resources(v).await {
                 Ok(list) => catalog.insert_list("", v, &list, i == 0),
-                Err(e) => tracing::warn!(version = %v, error = %e, "skipping core API version"),
+                Err(e) => {
+                    tracing::warn!(version = %v, error = %e, "skipping core API version");
+                    catalog.failed.insert((String::new(), v.clone()));
+                }
             }
         }
         let groups = self
@@ -237,12 +270,31 @@ impl ApiCatalog {
                 match self.client.list_api_group_resources(&gv).await {
                     Ok(list) => catalog.insert_list(&g.name, v, &list, Some(v) == preferred),
                     Err(e) => {
-                        tracing::warn!(group_version = %gv, error = %e, "skipping API group version")
+                        tracing::warn!(group_version = %gv, error = %e, "skipping API group version");
+                        catalog.failed.insert((g.name.clone(), v.to_owned()));
                     }
                 }
             }
         }
         tracing::debug!(kinds = catalog.by_gvk.len(), "API discovery loaded");
         Ok(catalog)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_group_versions_are_named_per_group() {
+        let mut c = Catalog::default();
+        c.failed.insert(("metrics.k8s.io".into(), "v1beta1".into()));
+        c.failed.insert((String::new(), "v2".into()));
+        assert_eq!(
+            c.failed_in_group("metrics.k8s.io"),
+            vec!["metrics.k8s.io/v1beta1"]
+        );
+        assert_eq!(c.failed_in_group(""), vec!["v2"]);
+        assert!(c.failed_in_group("apps").is_empty());
     }
 }

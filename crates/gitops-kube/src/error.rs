@@ -24,6 +24,19 @@ pub(crate) fn from_kube(key: &ObjectKey, error: kube::Error) -> TargetError {
     }
 }
 
+/// Whether `error` is a `404` that is not a `Status` about a missing object:
+/// the server answered "404 page not found" because it does not serve the
+/// resource path at all (a CRD deleted since discovery was cached). An
+/// object that is merely absent comes back as a `Status` with reason
+/// `NotFound`.
+pub(crate) fn is_not_served(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if is_bare_404(status))
+}
+
+fn is_bare_404(status: &Status) -> bool {
+    status.code == 404 && status.reason != "NotFound"
+}
+
 pub(crate) fn from_discovery(key: &ObjectKey, error: DiscoveryError) -> TargetError {
     // Discovery fails when the server cannot be reached or refuses us.
     match error.source {
@@ -45,6 +58,10 @@ fn from_status(key: &ObjectKey, status: Status) -> TargetError {
         (409, "Conflict") if has_field_conflicts(&status) => TargetError::Conflict {
             key: key.clone(),
             conflicts: conflicts(&status),
+        },
+        (404, _) if is_bare_404(&status) => TargetError::Other {
+            message: format!("{key}: the server does not serve this resource: {message}"),
+            source: Some(Box::new(kube::Error::Api(Box::new(status)))),
         },
         (404, _) => {
             let details_kind = status.details.as_ref().map(|d| d.kind.as_str());
@@ -229,5 +246,20 @@ mod tests {
             from_status(&key, s(404, "NotFound")),
             TargetError::NotFound { .. }
         ));
+    }
+
+    #[test]
+    fn a_bare_404_is_not_a_missing_object() {
+        let key = ObjectKey::new("g.example.com", "Widget", Some("ns"), "w");
+        // What kube-rs makes of a `404 page not found` text body.
+        let bare =
+            Status::failure("404 page not found", "Failed to parse error data").with_code(404);
+        assert!(is_not_served(&kube::Error::Api(Box::new(bare.clone()))));
+        assert!(!matches!(
+            from_status(&key, bare),
+            TargetError::NotFound { .. }
+        ));
+        let missing = Status::failure("widgets \"w\" not found", "NotFound").with_code(404);
+        assert!(!is_not_served(&kube::Error::Api(Box::new(missing))));
     }
 }

@@ -26,10 +26,23 @@ pub const INVENTORY_LABEL: &str = "gitops-rs.io/inventory-of";
 /// The field manager that writes inventories.
 pub const INVENTORY_FIELD_MANAGER: &str = "gitops-rs-inventory";
 
+/// The prefix of every inventory ConfigMap's name.
+/// [`KubeTarget`](crate::KubeTarget) refuses to apply or delete a ConfigMap
+/// with this prefix in its inventory namespace, so that no manifest can
+/// adopt, change or prune an inventory.
+pub const INVENTORY_NAME_PREFIX: &str = "gitops-inventory-";
+
 /// The ConfigMap name for an owner's inventory: `gitops-inventory-<owner>`
 /// when the owner id is a valid lowercase DNS label, else a sanitized form
 /// with a stable hash of the id appended (owner ids may contain `_`, `.` or
 /// capitals, which object names may not).
+///
+/// Distinct owners get distinct names: a plain id that itself ends like a
+/// hash suffix (`shop-prod-1a2b3c4d`, which could equal the hashed name of
+/// `Shop_Prod`) gets the hashed form too. Two ids whose sanitized forms and
+/// 32-bit hashes both agree would still share a name; writing an inventory
+/// therefore checks the owner recorded in the ConfigMap and refuses to
+/// overwrite another owner's.
 ///
 /// ```
 /// use gitops_core::OwnerId;
@@ -38,16 +51,14 @@ pub const INVENTORY_FIELD_MANAGER: &str = "gitops-rs-inventory";
 /// let odd = inventory_name(&OwnerId::new("Shop_Prod").unwrap());
 /// assert!(odd.starts_with("gitops-inventory-shop-prod-"), "{odd}");
 /// assert_ne!(odd, inventory_name(&OwnerId::new("shop-prod").unwrap()));
+/// // A plain id spelling that hashed name does not get it.
+/// let lookalike = OwnerId::new(odd.trim_start_matches("gitops-inventory-")).unwrap();
+/// assert_ne!(inventory_name(&lookalike), odd);
 /// ```
 pub fn inventory_name(owner: &OwnerId) -> String {
     let id = owner.as_str();
-    let plain = id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !id.starts_with('-')
-        && !id.ends_with('-');
-    if plain {
-        return format!("gitops-inventory-{id}");
+    if is_plain(id) && !ends_like_hash(id) {
+        return format!("{INVENTORY_NAME_PREFIX}{id}");
     }
     let sanitized: String = id
         .chars()
@@ -58,9 +69,55 @@ pub fn inventory_name(owner: &OwnerId) -> String {
         .collect();
     let sanitized = sanitized.trim_matches('-');
     format!(
-        "gitops-inventory-{sanitized}-{:08x}",
+        "{INVENTORY_NAME_PREFIX}{sanitized}-{:08x}",
         fnv1a32(id.as_bytes())
     )
+}
+
+/// The name earlier versions gave the owner's inventory, when it differs
+/// from [`inventory_name`] (plain ids ending like a hash suffix); read as a
+/// fallback and removed once the inventory is written under its new name.
+pub(crate) fn legacy_inventory_name(owner: &OwnerId) -> Option<String> {
+    let id = owner.as_str();
+    (is_plain(id) && ends_like_hash(id)).then(|| format!("{INVENTORY_NAME_PREFIX}{id}"))
+}
+
+/// A valid lowercase DNS label: usable as is in an object name.
+fn is_plain(id: &str) -> bool {
+    id.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+        && !id.ends_with('-')
+}
+
+/// `<something>-<8 lowercase hex digits>`: the shape of a hashed name.
+fn ends_like_hash(id: &str) -> bool {
+    id.rsplit_once('-').is_some_and(|(head, tail)| {
+        !head.is_empty()
+            && tail.len() == 8
+            && tail
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+/// The owner an inventory ConfigMap records: its `inventory.json` owner,
+/// else its [`INVENTORY_LABEL`]; `None` when it records none (it is not an
+/// inventory).
+pub(crate) fn recorded_owner(config_map: &Value) -> Option<String> {
+    config_map
+        .pointer("/data")
+        .and_then(|d| d.get(INVENTORY_DATA_KEY))
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())
+        .and_then(|doc| doc.get("owner").and_then(Value::as_str).map(str::to_owned))
+        .or_else(|| {
+            config_map
+                .pointer("/metadata/labels")
+                .and_then(|l| l.get(INVENTORY_LABEL))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
 }
 
 /// FNV-1a, 32 bits: stable across Rust versions, unlike `DefaultHasher`.
@@ -150,7 +207,10 @@ pub(crate) fn from_config_map(
     namespace: &str,
     config_map: &Value,
 ) -> Result<Inventory, InventoryError> {
-    let name = inventory_name(owner);
+    let name = config_map
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map_or_else(|| inventory_name(owner), str::to_owned);
     let malformed = |reason: String| InventoryError::Malformed {
         namespace: namespace.to_owned(),
         name: name.clone(),
@@ -220,5 +280,52 @@ mod tests {
             from_config_map(&other, "gitops-system", &cm),
             Err(InventoryError::OtherOwner { .. })
         ));
+    }
+
+    #[test]
+    fn distinct_owners_get_distinct_names() {
+        let id = |s: &str| OwnerId::new(s).unwrap();
+        let odd = inventory_name(&id("Shop_Prod"));
+        let suffix = odd.trim_start_matches(INVENTORY_NAME_PREFIX);
+        // The plain id equal to the hashed name's suffix used to collide.
+        let lookalike = id(suffix);
+        assert_ne!(inventory_name(&lookalike), odd);
+        assert_eq!(
+            legacy_inventory_name(&lookalike).as_deref(),
+            Some(odd.as_str())
+        );
+        assert_eq!(legacy_inventory_name(&id("shop-prod")), None);
+        assert_eq!(legacy_inventory_name(&id("Shop_Prod")), None);
+        // Plain ids keep their names (no migration), hash-like or not.
+        assert_eq!(inventory_name(&id("abcdef12")), "gitops-inventory-abcdef12");
+        assert_eq!(inventory_name(&id("web-v2")), "gitops-inventory-web-v2");
+        let ids = [
+            "shop-prod",
+            "Shop_Prod",
+            "shop.prod",
+            "shop_prod",
+            suffix,
+            "a",
+            "A",
+            "a-0000000g",
+            "x-deadbeef",
+            "x-DEADBEEF",
+        ];
+        let names: std::collections::BTreeSet<String> =
+            ids.iter().map(|s| inventory_name(&id(s))).collect();
+        assert_eq!(names.len(), ids.len(), "{names:?}");
+        for n in &names {
+            assert!(n.starts_with(INVENTORY_NAME_PREFIX), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_recorded_owner_is_read_from_data_or_label() {
+        let owner = OwnerId::new("shop").unwrap();
+        let cm = to_config_map(&Inventory::new(owner), "ns");
+        assert_eq!(recorded_owner(&cm).as_deref(), Some("shop"));
+        let labelled = json!({"metadata": {"labels": {INVENTORY_LABEL: "x"}}});
+        assert_eq!(recorded_owner(&labelled).as_deref(), Some("x"));
+        assert_eq!(recorded_owner(&json!({"data": {"k": "v"}})), None);
     }
 }

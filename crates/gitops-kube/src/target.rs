@@ -23,10 +23,10 @@ use kube::api::{
 use serde_json::{Value, json};
 
 use crate::discovery::{ApiCatalog, ResolvedKind};
-use crate::error::{from_discovery, from_kube};
+use crate::error::{from_discovery, from_kube, is_not_served};
 use crate::inventory::{
-    DEFAULT_INVENTORY_NAMESPACE, INVENTORY_FIELD_MANAGER, from_config_map, inventory_name,
-    to_config_map,
+    DEFAULT_INVENTORY_NAMESPACE, INVENTORY_FIELD_MANAGER, INVENTORY_NAME_PREFIX, InventoryError,
+    from_config_map, inventory_name, legacy_inventory_name, recorded_owner, to_config_map,
 };
 
 /// How long [`Target::apply`] of a CRD waits for it to be Established and
@@ -70,7 +70,19 @@ pub enum PortProtocols {
 ///   Never a full-cluster scan.
 /// - The inventory lives in the cluster, one ConfigMap per owner (see
 ///   [`inventory`](crate::inventory)).
-/// - [`delete`](Target::delete) uses the options' propagation policy.
+/// - [`delete`](Target::delete) uses the options' propagation policy. It
+///   sends no preconditions: [`Target::delete`] receives only the key, not
+///   the uid or resourceVersion observed, so an object deleted and recreated
+///   by someone else between observe and prune is deleted too (the planner
+///   prunes only objects carrying the owner's label, which limits this).
+/// - A kind whose CRD was deleted after it was cached (the server answers a
+///   bare `404 page not found`) is looked up again once; if it is gone its
+///   objects are absent. A kind the catalog does not know while discovery
+///   of some version of its group failed is [`TargetError::Unavailable`],
+///   not absent, so that no inventory entry is lost to a broken API.
+/// - The inventory ConfigMaps are off limits: applying or deleting a
+///   ConfigMap named `gitops-inventory-*` in the inventory namespace is
+///   [`TargetError::Invalid`].
 ///
 /// Cloning is cheap and clones share the discovery cache.
 #[derive(Clone)]
@@ -234,6 +246,95 @@ impl KubeTarget {
             .map_err(|e| from_discovery(key, e))
     }
 
+    /// `Err` when `key` is one of the inventory ConfigMaps, which only
+    /// [`Target::write_inventory`] may write.
+    fn refuse_inventory(&self, key: &ObjectKey) -> Result<(), TargetError> {
+        if is_inventory_config_map(key, &self.inventory_namespace) {
+            return Err(TargetError::Invalid {
+                key: key.clone(),
+                message: format!(
+                    "ConfigMaps named {INVENTORY_NAME_PREFIX}* in namespace {} hold the \
+                     inventories of this target's owners; a manifest may not apply or delete \
+                     one (that would adopt, rewrite or prune an owner's inventory)",
+                    self.inventory_namespace
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// When the catalog does not know `key`'s kind: `Ok` if that means the
+    /// kind is not served, `Err(Unavailable)` if discovery of a version of
+    /// its group failed, so that the kind may be served after all.
+    async fn check_unknown_kind(&self, key: &ObjectKey) -> Result<(), TargetError> {
+        let failed = self.catalog.failed_group_versions(&key.group).await;
+        match unknown_kind_verdict(key, &failed) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads the catalog again after the server answered that it does not
+    /// serve a cached resource.
+    async fn refresh_catalog(&self, key: &ObjectKey) -> Result<(), TargetError> {
+        self.catalog
+            .refresh()
+            .await
+            .map_err(|e| from_discovery(key, e))
+    }
+
+    /// Reads the requested objects of one kind in one namespace.
+    async fn observe_kind(
+        &self,
+        kind: &ResolvedKind,
+        namespace: Option<&str>,
+        keys: &[&ObjectKey],
+        owner: Option<&OwnerId>,
+    ) -> Result<Vec<(ObjectKey, Value)>, TargetError> {
+        let Some(first) = keys.first().copied() else {
+            return Ok(Vec::new());
+        };
+        let mut listed: HashMap<String, DynamicObject> = HashMap::new();
+        if let Some(owner) = owner
+            && keys.len() >= LIST_THRESHOLD
+            && kind.supports("list")
+        {
+            let api = self.api(kind, namespace);
+            let params = ListParams::default().labels(&format!("{OWNER_LABEL}={}", owner.as_str()));
+            let list = api
+                .list(&params)
+                .await
+                .map_err(|e| kind_error(first, kind, e))?;
+            let wanted: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+            for o in list.items {
+                if let Some(name) = o.metadata.name.clone()
+                    && wanted.contains(name.as_str())
+                {
+                    listed.insert(name, o);
+                }
+            }
+        }
+        let reads: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let found = listed.remove(&key.name);
+                let key = (*key).clone();
+                async move {
+                    let value = self.get_in_applied_version(&key, kind, found).await?;
+                    Ok::<_, TargetError>((key, value))
+                }
+            })
+            .collect();
+        let results: Vec<(ObjectKey, Option<Value>)> = futures::stream::iter(reads)
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(results
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key, v)))
+            .collect())
+    }
+
     fn applied_version(&self, key: &ObjectKey) -> Option<String> {
         let versions = self.applied_versions.lock().ok()?;
         versions
@@ -257,7 +358,7 @@ impl KubeTarget {
                 match api
                     .get_opt(&key.name)
                     .await
-                    .map_err(|e| from_kube(key, e))?
+                    .map_err(|e| kind_error(key, kind, e))?
                 {
                     Some(o) => o,
                     None => return Ok(None),
@@ -275,7 +376,7 @@ impl KubeTarget {
                 if let Some(again) = api
                     .get_opt(&key.name)
                     .await
-                    .map_err(|e| from_kube(key, e))?
+                    .map_err(|e| kind_error(key, &other, e))?
                 {
                     return Ok(Some(to_value(key, &again)?));
                 }
@@ -371,7 +472,16 @@ impl KubeTarget {
     ) -> Result<DynamicObject, TargetError> {
         api.patch(&key.name, params, &Patch::Apply(body))
             .await
-            .map_err(|e| from_kube(key, e))
+            .map_err(|e| {
+                if is_not_served(&e) {
+                    TargetError::UnknownKind {
+                        key: key.clone(),
+                        api_version: String::new(),
+                    }
+                } else {
+                    from_kube(key, e)
+                }
+            })
     }
 }
 
@@ -392,6 +502,43 @@ fn to_value(key: &ObjectKey, object: &DynamicObject) -> Result<Value, TargetErro
         message: format!("{key}: cannot encode the object the server returned: {e}"),
         source: Some(Box::new(e)),
     })
+}
+
+/// A failed request about `key` of a cached `kind`: a bare `404` means the
+/// server does not serve the kind (any more), [`TargetError::UnknownKind`].
+fn kind_error(key: &ObjectKey, kind: &ResolvedKind, error: kube::Error) -> TargetError {
+    if is_not_served(&error) {
+        TargetError::UnknownKind {
+            key: key.clone(),
+            api_version: kind.resource.api_version.clone(),
+        }
+    } else {
+        from_kube(key, error)
+    }
+}
+
+/// What a kind missing from the catalog means for `key`: nothing (`None`:
+/// the kind is not served, its objects cannot exist) unless discovery of
+/// some version of its group failed (`failed`), in which case the kind may
+/// be served there and its objects exist: `Unavailable`, so that the caller
+/// neither drops them from an inventory nor takes them for deleted.
+fn unknown_kind_verdict(key: &ObjectKey, failed: &[String]) -> Option<TargetError> {
+    (!failed.is_empty()).then(|| TargetError::Unavailable {
+        message: format!(
+            "{key}: cannot tell whether kind {} is served: API discovery of {} failed",
+            key.group_kind(),
+            failed.join(", ")
+        ),
+        source: None,
+    })
+}
+
+/// Whether `key` names an inventory ConfigMap in `inventory_namespace`.
+fn is_inventory_config_map(key: &ObjectKey, inventory_namespace: &str) -> bool {
+    key.group.is_empty()
+        && key.kind == "ConfigMap"
+        && key.namespace.as_deref() == Some(inventory_namespace)
+        && key.name.starts_with(INVENTORY_NAME_PREFIX)
 }
 
 fn unknown_kind(object: &Object) -> TargetError {
@@ -417,52 +564,36 @@ impl Target for KubeTarget {
         }
         let mut live = LiveState::default();
         for ((gk, namespace), keys) in groups {
-            let Some(first) = keys.first() else { continue };
-            let Some(kind) = self.resolve_key(first).await? else {
-                tracing::debug!(kind = %gk, "kind not served: its objects cannot exist");
+            let Some(first) = keys.first().copied() else {
                 continue;
             };
-            // Scope mismatches cannot exist on the server either.
-            if (kind.scope == Scope::Namespaced) != namespace.is_some() {
-                continue;
-            }
-            let mut listed: HashMap<String, DynamicObject> = HashMap::new();
-            if let Some(owner) = &request.owner
-                && keys.len() >= LIST_THRESHOLD
-                && kind.supports("list")
-            {
-                let api = self.api(&kind, namespace.as_deref());
-                let params =
-                    ListParams::default().labels(&format!("{OWNER_LABEL}={}", owner.as_str()));
-                let list = api.list(&params).await.map_err(|e| from_kube(first, e))?;
-                let wanted: BTreeSet<&str> = keys.iter().map(|k| k.name.as_str()).collect();
-                for o in list.items {
-                    if let Some(name) = o.metadata.name.clone()
-                        && wanted.contains(name.as_str())
-                    {
-                        listed.insert(name, o);
-                    }
+            let mut refreshed = false;
+            loop {
+                let Some(kind) = self.resolve_key(first).await? else {
+                    self.check_unknown_kind(first).await?;
+                    tracing::debug!(kind = %gk, "kind not served: its objects cannot exist");
+                    break;
+                };
+                // Scope mismatches cannot exist on the server either.
+                if (kind.scope == Scope::Namespaced) != namespace.is_some() {
+                    break;
                 }
-            }
-            let kind = &kind;
-            let reads: Vec<_> = keys
-                .into_iter()
-                .map(|key| {
-                    let found = listed.remove(&key.name);
-                    let key = key.clone();
-                    async move {
-                        let value = self.get_in_applied_version(&key, kind, found).await?;
-                        Ok::<_, TargetError>((key, value))
+                match self
+                    .observe_kind(&kind, namespace.as_deref(), &keys, request.owner.as_ref())
+                    .await
+                {
+                    Ok(found) => {
+                        live.objects.extend(found);
+                        break;
                     }
-                })
-                .collect();
-            let results: Vec<(ObjectKey, Option<Value>)> = futures::stream::iter(reads)
-                .buffer_unordered(CONCURRENCY)
-                .try_collect()
-                .await?;
-            for (key, value) in results {
-                if let Some(v) = value {
-                    live.objects.insert(key, v);
+                    // The cached kind is no longer served (its CRD was
+                    // deleted): look it up again, once.
+                    Err(TargetError::UnknownKind { .. }) if !refreshed => {
+                        refreshed = true;
+                        tracing::debug!(kind = %gk, "cached kind not served any more: rediscovering");
+                        self.refresh_catalog(first).await?;
+                    }
+                    Err(e) => return Err(e),
                 }
             }
         }
@@ -471,6 +602,7 @@ impl Target for KubeTarget {
 
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         let key = object.key();
+        self.refuse_inventory(key)?;
         let gv = object.group_version();
         let kind = self
             .catalog
@@ -491,7 +623,7 @@ impl Target for KubeTarget {
         }
         let stored = match self.apply_value(key, &api, &body, &params).await {
             Ok(stored) => stored,
-            Err(TargetError::NotFound { .. }) => {
+            Err(TargetError::NotFound { .. } | TargetError::UnknownKind { .. }) => {
                 // The kind was in the cache but the server no longer serves
                 // it (its CRD was deleted): forget it.
                 let _ = self.catalog.refresh().await;
@@ -516,10 +648,7 @@ impl Target for KubeTarget {
         key: &ObjectKey,
         options: &DeleteOptions,
     ) -> Result<DeleteOutcome, TargetError> {
-        let Some(kind) = self.resolve_key(key).await? else {
-            return Ok(DeleteOutcome::NotFound);
-        };
-        let api = self.scoped_api(key, &kind)?;
+        self.refuse_inventory(key)?;
         let params = DeleteParams {
             dry_run: options.dry_run,
             propagation_policy: Some(match options.propagation {
@@ -529,44 +658,76 @@ impl Target for KubeTarget {
             }),
             ..DeleteParams::default()
         };
-        match api.delete(&key.name, &params).await {
-            Ok(_) => {
-                if !options.dry_run
-                    && let Ok(mut versions) = self.applied_versions.lock()
-                {
-                    versions.remove(key);
+        let mut refreshed = false;
+        loop {
+            let Some(kind) = self.resolve_key(key).await? else {
+                self.check_unknown_kind(key).await?;
+                return Ok(DeleteOutcome::NotFound);
+            };
+            let api = self.scoped_api(key, &kind)?;
+            match api.delete(&key.name, &params).await {
+                Ok(_) => {
+                    if !options.dry_run
+                        && let Ok(mut versions) = self.applied_versions.lock()
+                    {
+                        versions.remove(key);
+                    }
+                    return Ok(DeleteOutcome::Deleted);
                 }
-                Ok(DeleteOutcome::Deleted)
+                // The cached kind is no longer served: look it up again, once.
+                Err(e) if is_not_served(&e) && !refreshed => {
+                    refreshed = true;
+                    self.refresh_catalog(key).await?;
+                }
+                Err(kube::Error::Api(s)) if s.is_not_found() => return Ok(DeleteOutcome::NotFound),
+                Err(e) => return Err(kind_error(key, &kind, e)),
             }
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(DeleteOutcome::NotFound),
-            Err(e) => Err(from_kube(key, e)),
         }
     }
 
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         let ns = &self.inventory_namespace;
-        let name = inventory_name(owner);
-        let key = ObjectKey::new("", "ConfigMap", Some(ns), &name);
-        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
-        let Some(cm) = api.get_opt(&name).await.map_err(|e| from_kube(&key, e))? else {
-            return Ok(None);
-        };
-        let value = serde_json::to_value(&cm).map_err(|e| TargetError::Other {
-            message: format!("{key}: {e}"),
-            source: Some(Box::new(e)),
-        })?;
-        from_config_map(owner, ns, &value)
-            .map(Some)
-            .map_err(|e| TargetError::Other {
-                message: e.to_string(),
-                source: Some(Box::new(e)),
-            })
+        if let Some(stored) = self.stored_inventory(&inventory_name(owner)).await? {
+            return parse_inventory(owner, ns, &stored).map(Some);
+        }
+        // Written by an earlier version under another name?
+        if let Some(legacy) = legacy_inventory_name(owner)
+            && let Some(stored) = self.stored_inventory(&legacy).await?
+            && recorded_owner(&stored).as_deref() == Some(owner.as_str())
+        {
+            return parse_inventory(owner, ns, &stored).map(Some);
+        }
+        Ok(None)
     }
 
     async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
         let ns = &self.inventory_namespace;
         let body = to_config_map(inventory, ns);
         let key = ObjectKey::new("", "ConfigMap", Some(ns), inventory_name(&inventory.owner));
+        // Never overwrite another owner's inventory (two ids mapping to one
+        // name), nor a ConfigMap that is not an inventory.
+        if let Some(stored) = self.stored_inventory(&key.name).await? {
+            let found = recorded_owner(&stored);
+            if found.as_deref() != Some(inventory.owner.as_str()) {
+                return Err(TargetError::Invalid {
+                    key: key.clone(),
+                    message: match found {
+                        Some(other) => format!(
+                            "refusing to write the inventory of owner {:?}: ConfigMap {ns}/{} \
+                             holds the inventory of owner {other:?} (both ids map to that name)",
+                            inventory.owner.as_str(),
+                            key.name
+                        ),
+                        None => format!(
+                            "refusing to write the inventory of owner {:?}: ConfigMap {ns}/{} \
+                             exists and is not an inventory",
+                            inventory.owner.as_str(),
+                            key.name
+                        ),
+                    },
+                });
+            }
+        }
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
         let params = PatchParams::apply(INVENTORY_FIELD_MANAGER).force();
         let apply = || async {
@@ -575,7 +736,7 @@ impl Target for KubeTarget {
                 .map_err(|e| from_kube(&key, e))
         };
         match apply().await {
-            Ok(_) => Ok(()),
+            Ok(_) => {}
             Err(TargetError::NamespaceNotFound { .. }) => {
                 let ns_key = ObjectKey::new("", "Namespace", None, ns.as_str());
                 let namespaces: Api<k8s_openapi::api::core::v1::Namespace> =
@@ -587,9 +748,86 @@ impl Target for KubeTarget {
                     .patch(ns, &params, &Patch::Apply(&ns_body))
                     .await
                     .map_err(|e| from_kube(&ns_key, e))?;
-                apply().await.map(|_| ())
+                apply().await?;
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        // Written under its current name: drop the copy under an old one.
+        if let Some(legacy) = legacy_inventory_name(&inventory.owner)
+            && let Some(stored) = self.stored_inventory(&legacy).await?
+            && recorded_owner(&stored).as_deref() == Some(inventory.owner.as_str())
+        {
+            let legacy_key = ObjectKey::new("", "ConfigMap", Some(ns), &legacy);
+            match api.delete(&legacy, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                Err(e) => return Err(from_kube(&legacy_key, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl KubeTarget {
+    /// The ConfigMap `name` in the inventory namespace, as JSON, if any.
+    async fn stored_inventory(&self, name: &str) -> Result<Option<Value>, TargetError> {
+        let ns = &self.inventory_namespace;
+        let key = ObjectKey::new("", "ConfigMap", Some(ns), name);
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
+        let Some(cm) = api.get_opt(name).await.map_err(|e| from_kube(&key, e))? else {
+            return Ok(None);
+        };
+        serde_json::to_value(&cm)
+            .map(Some)
+            .map_err(|e| TargetError::Other {
+                message: format!("{key}: {e}"),
+                source: Some(Box::new(e)),
+            })
+    }
+}
+
+/// Reads `owner`'s inventory from its stored ConfigMap.
+fn parse_inventory(owner: &OwnerId, ns: &str, stored: &Value) -> Result<Inventory, TargetError> {
+    from_config_map(owner, ns, stored).map_err(|e| match e {
+        InventoryError::OtherOwner { ref name, .. } => TargetError::Invalid {
+            key: ObjectKey::new("", "ConfigMap", Some(ns), name.as_str()),
+            message: e.to_string(),
+        },
+        e => TargetError::Other {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_kind_is_absent_unless_its_group_failed_discovery() {
+        let key = ObjectKey::new("metrics.k8s.io", "PodMetrics", Some("ns"), "p");
+        assert!(unknown_kind_verdict(&key, &[]).is_none());
+        let failed = vec!["metrics.k8s.io/v1beta1".to_owned()];
+        match unknown_kind_verdict(&key, &failed) {
+            Some(e @ TargetError::Unavailable { .. }) => {
+                assert!(e.is_transient());
+                assert!(e.to_string().contains("metrics.k8s.io/v1beta1"), "{e}");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inventory_config_maps_are_recognised() {
+        let ns = "gitops-system";
+        let inv = ObjectKey::new("", "ConfigMap", Some(ns), "gitops-inventory-shop");
+        assert!(is_inventory_config_map(&inv, ns));
+        let elsewhere = ObjectKey::new("", "ConfigMap", Some("app"), "gitops-inventory-shop");
+        assert!(!is_inventory_config_map(&elsewhere, ns));
+        let other_name = ObjectKey::new("", "ConfigMap", Some(ns), "settings");
+        assert!(!is_inventory_config_map(&other_name, ns));
+        let secret = ObjectKey::new("", "Secret", Some(ns), "gitops-inventory-shop");
+        assert!(!is_inventory_config_map(&secret, ns));
     }
 }

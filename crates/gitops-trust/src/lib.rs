@@ -48,9 +48,15 @@
 //!   git passes it to `ssh-keygen -Y verify`. `cert-authority` entries are
 //!   parsed but not supported (they never match).
 //! - **OpenPGP**: the signature must verify with a primary key or a signing
-//!   subkey (bound by the primary and signing back) of the
-//!   [`OpenPgpKeyring`]; revoked keys and subkeys are refused; expiry is
-//!   judged at the signature's creation time.
+//!   subkey of the [`OpenPgpKeyring`]; the subkey's newest valid binding by
+//!   the primary must allow signing and carry a back-signature (an older
+//!   binding that allowed signing no longer counts). Revoked keys and
+//!   subkeys are refused. As git does (it only accepts gpg's status `G`,
+//!   which needs a key valid at verification time), the key and subkey
+//!   must be unexpired both at the signature's creation time and *now*: a
+//!   signature made while the key was valid is refused once the key has
+//!   expired, so that an expired (possibly leaked) key cannot sign with a
+//!   backdated creation time.
 //!
 //! # Crates
 //! - [`ssh-key`](https://docs.rs/ssh-key) (RustCrypto, 0.6): OpenSSH public
@@ -77,6 +83,13 @@
 //!   signature's own expiration time is not checked.
 //! - [`Mode::EveryCommit`] walks the whole history of the last applied
 //!   commit to know what it already covered: cost linear in history.
+//! - Shallow repositories (a `fetch_mirror` with a depth, `git clone
+//!   --depth`): the walks stop at the commits of `.git/shallow`, whose
+//!   parents were not fetched ([`RangeVerdict::cut_by_shallow`]). The range
+//!   is still checked in full when the mirror is at least as deep as the
+//!   range; when the range itself reaches the boundary before the last
+//!   applied commit's history, the commits beyond it cannot be checked and
+//!   the range is not trusted ([`RangeVerdict::unchecked_beyond`]).
 //! - The verifier must be opened on the repository the revisions come from
 //!   (the Source's clone); a commit it cannot find is refused
 //!   ([`SignatureVerdict::Untrusted`]), never passed.

@@ -90,9 +90,19 @@ fn secs(t: pgp::types::Timestamp) -> i64 {
 
 /// Verifies an armored OpenPGP signature over `payload`.
 ///
-/// Key validity (expiry, revocation) is judged at the signature's creation
-/// time.
+/// As gpg does for git (status `G`), the key (primary and signing subkey)
+/// must be valid both at the signature's creation time, which the signer
+/// chooses, and now: an expired key cannot be used to backdate signatures.
+/// Any valid revocation refuses the key.
 pub(crate) fn verify(armored: &str, payload: &[u8], keyring: Option<&OpenPgpKeyring>) -> Verdict {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    verify_at(armored, payload, keyring, now)
+}
+
+/// [`verify`], with `now` (seconds since the epoch) as the current time.
+fn verify_at(armored: &str, payload: &[u8], keyring: Option<&OpenPgpKeyring>, now: i64) -> Verdict {
     let method = SignatureMethod::OpenPgp;
     let sig = match DetachedSignature::from_string(armored) {
         Ok((sig, _)) => sig.signature,
@@ -127,7 +137,7 @@ pub(crate) fn verify(armored: &str, payload: &[u8], keyring: Option<&OpenPgpKeyr
         if issued_by(&sig, &cert.primary_key) {
             claimed = true;
             match sig.verify(&cert.primary_key, payload) {
-                Ok(()) => return judge(cert, None, created),
+                Ok(()) => return judge(cert, None, &[created, now]),
                 Err(e) => {
                     first_failure.get_or_insert(Refusal::BadSignature {
                         method,
@@ -141,7 +151,7 @@ pub(crate) fn verify(armored: &str, payload: &[u8], keyring: Option<&OpenPgpKeyr
             if issued_by(&sig, &sub.key) {
                 claimed = true;
                 match sig.verify(&sub.key, payload) {
-                    Ok(()) => return judge(cert, Some(sub), created),
+                    Ok(()) => return judge(cert, Some(sub), &[created, now]),
                     Err(e) => {
                         first_failure.get_or_insert(Refusal::BadSignature {
                             method,
@@ -184,9 +194,10 @@ fn issuer_text(sig: &Signature) -> String {
     "(no issuer)".to_owned()
 }
 
-/// The key's validity at `time`, given that the signature verified with the
-/// primary key of `cert` (`sub` = `None`) or with the subkey `sub`.
-fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, time: i64) -> Verdict {
+/// The key's validity at each of `times` (the signature's creation time and
+/// now), given that the signature verified with the primary key of `cert`
+/// (`sub` = `None`) or with the subkey `sub`.
+fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, times: &[i64]) -> Verdict {
     let primary = &cert.primary_key;
     let primary_fp = hex(primary);
 
@@ -232,7 +243,7 @@ fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, time: i64) ->
             detail: "the key has no valid self-signature".to_owned(),
         });
     };
-    if let Some(r) = validity(primary, self_sig, time) {
+    if let Some(r) = times.iter().find_map(|t| validity(primary, self_sig, *t)) {
         return Verdict::Untrusted(r);
     }
 
@@ -255,7 +266,8 @@ fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, time: i64) ->
         }
         Some(sub) => {
             let sub_fp = hex(&sub.key);
-            let mut bindings: Vec<&Signature> = Vec::new();
+            // Every cryptographically valid binding, whatever it allows.
+            let mut bindings: Vec<(&Signature, BindingFacts)> = Vec::new();
             for s in &sub.signatures {
                 match s.typ() {
                     Some(SignatureType::SubkeyRevocation)
@@ -266,26 +278,34 @@ fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, time: i64) ->
                             reason: revocation_reason(s),
                         });
                     }
-                    Some(SignatureType::SubkeyBinding) => {
-                        let bound = s.verify_subkey_binding(primary, &sub.key).is_ok();
+                    Some(SignatureType::SubkeyBinding)
+                        if s.verify_subkey_binding(primary, &sub.key).is_ok() =>
+                    {
                         // A signing subkey must sign the primary back.
                         let backsig = s.embedded_signature().is_some_and(|b| {
                             b.verify_primary_key_binding(&sub.key, primary).is_ok()
                         });
-                        if bound && s.key_flags().sign() && backsig {
-                            bindings.push(s);
-                        }
+                        let facts = BindingFacts {
+                            created: s.created().map(secs).unwrap_or(i64::MIN),
+                            sign: s.key_flags().sign(),
+                            backsig,
+                        };
+                        bindings.push((s, facts));
                     }
                     _ => {}
                 }
             }
-            let Some(binding) = newest(&bindings) else {
-                return Verdict::Untrusted(Refusal::NotSigningKey {
-                    key: sub_fp,
-                    detail: "no valid binding of this subkey as a signing key".to_owned(),
-                });
+            let facts: Vec<BindingFacts> = bindings.iter().map(|(_, f)| *f).collect();
+            let binding = match current_signing_binding(&facts) {
+                Ok(index) => bindings[index].0,
+                Err(detail) => {
+                    return Verdict::Untrusted(Refusal::NotSigningKey {
+                        key: sub_fp,
+                        detail: detail.to_owned(),
+                    });
+                }
             };
-            if let Some(r) = validity(&sub.key, binding, time) {
+            if let Some(r) = times.iter().find_map(|t| validity(&sub.key, binding, *t)) {
                 return Verdict::Untrusted(r);
             }
             Verdict::Trusted(Signer {
@@ -296,6 +316,37 @@ fn judge(cert: &SignedPublicKey, sub: Option<&SignedPublicSubKey>, time: i64) ->
             })
         }
     }
+}
+
+/// What choosing a subkey binding needs to know of one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BindingFacts {
+    /// Its creation time (seconds since the epoch).
+    created: i64,
+    /// Whether its key flags allow signing.
+    sign: bool,
+    /// Whether it embeds a valid primary key binding (back-signature).
+    backsig: bool,
+}
+
+/// The binding that states the subkey's current use, among its
+/// cryptographically valid bindings: the newest one (on a tie, one that does
+/// not allow signing). It must allow signing and carry a valid
+/// back-signature; an older binding that did no longer counts. Returns its
+/// index, or why the subkey may not sign.
+fn current_signing_binding(bindings: &[BindingFacts]) -> Result<usize, &'static str> {
+    let (index, newest) = bindings
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, b)| (b.created, !(b.sign && b.backsig)))
+        .ok_or("no valid binding of this subkey")?;
+    if !newest.sign {
+        return Err("the newest binding of this subkey does not allow signing");
+    }
+    if !newest.backsig {
+        return Err("the newest binding of this subkey has no valid back-signature");
+    }
+    Ok(index)
 }
 
 fn newest<'a>(sigs: &[&'a Signature]) -> Option<&'a Signature> {
@@ -348,4 +399,40 @@ fn primary_user_id(cert: &SignedPublicKey) -> String {
         .or_else(|| users.first())
         .map(|u| String::from_utf8_lossy(u.id.id()).into_owned())
         .unwrap_or_else(|| hex(&cert.primary_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BindingFacts, current_signing_binding};
+
+    fn b(created: i64, sign: bool, backsig: bool) -> BindingFacts {
+        BindingFacts {
+            created,
+            sign,
+            backsig,
+        }
+    }
+
+    #[test]
+    fn newest_binding_decides_whether_a_subkey_may_sign() {
+        // No binding at all.
+        assert!(current_signing_binding(&[]).is_err());
+        // A single signing binding with its back-signature.
+        assert_eq!(current_signing_binding(&[b(10, true, true)]), Ok(0));
+        // Signing removed by a newer binding: the old one no longer counts,
+        // in whatever order the bindings come.
+        assert!(current_signing_binding(&[b(10, true, true), b(20, false, false)]).is_err());
+        assert!(current_signing_binding(&[b(20, false, false), b(10, true, true)]).is_err());
+        // Signing added by a newer binding.
+        assert_eq!(
+            current_signing_binding(&[b(10, false, false), b(20, true, true)]),
+            Ok(1)
+        );
+        // The newest binding allows signing but lacks the back-signature.
+        let err = current_signing_binding(&[b(10, true, true), b(20, true, false)]).unwrap_err();
+        assert!(err.contains("back-signature"), "{err}");
+        // A tie: the binding that does not allow signing wins.
+        assert!(current_signing_binding(&[b(10, true, true), b(10, false, false)]).is_err());
+        assert!(current_signing_binding(&[b(10, false, false), b(10, true, true)]).is_err());
+    }
 }

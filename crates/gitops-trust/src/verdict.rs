@@ -79,7 +79,8 @@ pub enum Refusal {
         /// When the key becomes valid (seconds since the epoch).
         valid_from: i64,
     },
-    /// The key had expired when the commit was made.
+    /// The key had expired at the time checked: the signature's creation
+    /// time, or (OpenPGP, as gpg judges it for git) now.
     #[error("key {key} had expired at {time} (valid until {valid_until})")]
     Expired {
         /// The key's fingerprint.
@@ -163,6 +164,16 @@ pub struct RangeVerdict {
     /// Only the tip was checked, although the mode asks for every commit,
     /// because there was no last applied revision to start from.
     pub tip_only: bool,
+    /// A walk stopped at the shallow boundary of a shallow repository
+    /// (commits whose parents were not fetched). When only the last applied
+    /// commit's history was cut, every commit of the range was still
+    /// checked; when the range itself reached the boundary, see
+    /// [`RangeVerdict::unchecked_beyond`].
+    pub cut_by_shallow: bool,
+    /// Commits of the range at the shallow boundary whose parents (which may
+    /// belong to the range) could not be checked. The range is not trusted
+    /// when this is not empty: fetch more history (a deeper mirror).
+    pub unchecked_beyond: Vec<String>,
     /// Every commit checked with its verdict, the tip first (newest first,
     /// parents after children). Empty when the mode is [`Mode::Off`].
     pub commits: Vec<CommitVerdict>,
@@ -172,7 +183,9 @@ impl RangeVerdict {
     /// Whether every commit checked is trusted (and at least one was).
     /// [`Mode::Off`] is never trusted: nothing was checked.
     pub fn is_trusted(&self) -> bool {
-        !self.commits.is_empty() && self.commits.iter().all(|c| c.verdict.is_trusted())
+        !self.commits.is_empty()
+            && self.unchecked_beyond.is_empty()
+            && self.commits.iter().all(|c| c.verdict.is_trusted())
     }
 
     /// The verdict on the tip, if checked.
@@ -193,14 +206,21 @@ impl RangeVerdict {
             (Mode::EveryCommit, true) => {
                 "the tip commit only (no last applied revision to start the range from)".to_owned()
             }
+            (Mode::EveryCommit, false) if self.cut_by_shallow => format!(
+                "{} commit(s) since the last applied one (history cut by the shallow boundary)",
+                self.commits.len()
+            ),
             (Mode::EveryCommit, false) => format!(
                 "{} commit(s) since the last applied one",
                 self.commits.len()
             ),
         };
         match self.first_refused() {
-            None => format!("trusted: {scope} verified"),
             Some(c) => format!("not trusted: {}; checked {scope}", refusal_text(c)),
+            None if !self.unchecked_beyond.is_empty() => {
+                format!("not trusted: {}; checked {scope}", self.shallow_text())
+            }
+            None => format!("trusted: {scope} verified"),
         }
     }
 
@@ -219,6 +239,11 @@ impl RangeVerdict {
                 reason: refusal_text(refused),
             };
         }
+        if !self.unchecked_beyond.is_empty() {
+            return SignatureVerdict::Untrusted {
+                reason: self.shallow_text(),
+            };
+        }
         match self.tip_verdict().map(|c| &c.verdict) {
             Some(Verdict::Trusted(s)) => SignatureVerdict::Trusted {
                 signer: s.identity.clone(),
@@ -229,6 +254,21 @@ impl RangeVerdict {
                 reason: format!("commit {} was not verified", self.tip),
             },
         }
+    }
+}
+
+impl RangeVerdict {
+    fn shallow_text(&self) -> String {
+        let ids: Vec<&str> = self
+            .unchecked_beyond
+            .iter()
+            .map(|c| c.get(..12).unwrap_or(c))
+            .collect();
+        format!(
+            "the range reaches the shallow boundary at commit(s) {} before the last applied \
+             commit's history: their parents were not fetched and are unchecked",
+            ids.join(", ")
+        )
     }
 }
 

@@ -25,7 +25,10 @@ pub enum Mode {
     /// Every commit reachable from the new revision and not from the last
     /// applied one must be signed by a trusted key, merged side branches
     /// included. Without a last applied revision only the tip is checked,
-    /// and the [`RangeVerdict`] says so.
+    /// and the [`RangeVerdict`] says so. In a shallow repository the walks
+    /// stop at the shallow boundary ([`RangeVerdict::cut_by_shallow`]); a
+    /// range that reaches the boundary without meeting the last applied
+    /// commit's history is not trusted ([`RangeVerdict::unchecked_beyond`]).
     EveryCommit,
 }
 
@@ -207,6 +210,8 @@ impl Verifier {
             tip: tip_id.to_string(),
             last_applied: None,
             tip_only: false,
+            cut_by_shallow: false,
+            unchecked_beyond: Vec::new(),
             commits: Vec::new(),
         };
         match mode {
@@ -226,15 +231,37 @@ impl Verifier {
         };
         let last_id = Self::resolve(&repo, last)?;
         out.last_applied = Some(last_id.to_string());
-        let hidden = Self::ancestors(&repo, last_id)?;
+        // In a shallow repository the commits listed in `.git/shallow` have
+        // parents that are not there: both walks stop at them.
+        let shallow: HashSet<ObjectId> = repo
+            .shallow_commits()
+            .map_err(|e| Error::OpenRepository {
+                path: self.path.clone(),
+                source: boxed(e),
+            })?
+            .map(|commits| commits.iter().copied().collect())
+            .unwrap_or_default();
+        let (hidden, cut) = Self::ancestors(&repo, last_id, &shallow)?;
+        out.cut_by_shallow = cut;
         let mut seen = HashSet::new();
         let mut queue = VecDeque::from([tip_id]);
         seen.insert(tip_id);
         while let Some(id) = queue.pop_front() {
             let data = self.read(&repo, id)?;
-            for parent in &data.parents {
-                if !hidden.contains(parent) && seen.insert(*parent) {
-                    queue.push_back(*parent);
+            if shallow.contains(&id) {
+                // Its parents are unknown. When the commit is itself covered
+                // by the last applied one (the tip is the last applied
+                // commit), so are they; otherwise commits of the range may
+                // lie beyond the boundary, unchecked.
+                if !hidden.contains(&id) {
+                    out.cut_by_shallow = true;
+                    out.unchecked_beyond.push(id.to_string());
+                }
+            } else {
+                for parent in &data.parents {
+                    if !hidden.contains(parent) && seen.insert(*parent) {
+                        queue.push_back(*parent);
+                    }
                 }
             }
             out.commits.push(Self::to_verdict(data));
@@ -242,11 +269,21 @@ impl Verifier {
         Ok(out)
     }
 
-    /// Every commit reachable from `from`, itself included.
-    fn ancestors(repo: &gix::Repository, from: ObjectId) -> Result<HashSet<ObjectId>, Error> {
+    /// Every commit reachable from `from`, itself included, stopping at the
+    /// `shallow` boundary; and whether the walk was cut there.
+    fn ancestors(
+        repo: &gix::Repository,
+        from: ObjectId,
+        shallow: &HashSet<ObjectId>,
+    ) -> Result<(HashSet<ObjectId>, bool), Error> {
         let mut seen = HashSet::from([from]);
         let mut queue = VecDeque::from([from]);
+        let mut cut = false;
         while let Some(id) = queue.pop_front() {
+            if shallow.contains(&id) {
+                cut = true;
+                continue;
+            }
             let commit = repo.find_commit(id).map_err(|e| Error::ReadCommit {
                 id: id.to_string(),
                 source: boxed(e),
@@ -258,7 +295,7 @@ impl Verifier {
                 }
             }
         }
-        Ok(seen)
+        Ok((seen, cut))
     }
 }
 

@@ -264,6 +264,151 @@ fn signed_merge_of_an_unsigned_branch() {
     assert!(tip.verify_range(Some(&base), &merge).unwrap().is_trusted());
 }
 
+/// A `git clone --depth` of the fixture's repository (through a `file://`
+/// URL, so that the depth is honoured); returns its path.
+fn shallow_clone(f: &common::Fixture, name: &str, depth: Option<u32>) -> std::path::PathBuf {
+    let dest = f.path(name);
+    let url = format!("file://{}", f.repo.display());
+    let depth = depth.map(|d| d.to_string());
+    let mut args = vec!["clone", "-q", "--bare"];
+    if let Some(d) = &depth {
+        args.extend(["--depth", d.as_str()]);
+    }
+    args.extend([url.as_str(), dest.to_str().unwrap()]);
+    f.git(&args);
+    dest
+}
+
+#[test]
+fn every_commit_in_a_shallow_clone() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&key));
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(f.commit_ssh(&key, &format!("signed {n}")));
+    }
+    let config = || ssh_config(Mode::EveryCommit, &allowed);
+
+    // Depth 2: HEAD~1 is at the shallow boundary; the range HEAD~1..HEAD is
+    // still checked in full.
+    let shallow = shallow_clone(&f, "shallow.git", Some(2));
+    assert!(shallow.join("shallow").is_file());
+    let v = Verifier::open(&shallow, config()).unwrap();
+    let range = v.verify_range(Some("HEAD~1"), "HEAD").unwrap();
+    assert!(range.is_trusted(), "{range:?}");
+    assert!(range.cut_by_shallow);
+    assert!(range.unchecked_beyond.is_empty());
+    assert_eq!(range.commits.len(), 1);
+    assert_eq!(range.commits[0].commit, ids[4]);
+    assert!(range.explain().contains("shallow"), "{}", range.explain());
+    assert!(matches!(
+        range.to_signature_verdict(),
+        SignatureVerdict::Trusted { .. }
+    ));
+    // The tip itself as the last applied commit, at the boundary (depth 1).
+    let one = shallow_clone(&f, "one.git", Some(1));
+    let v1 = Verifier::open(&one, config()).unwrap();
+    let range = v1.verify_range(Some("HEAD"), "HEAD").unwrap();
+    assert!(range.is_trusted(), "{range:?}");
+    assert_eq!(range.commits.len(), 1);
+
+    // A shallow mirror made by gitops-git's own `fetch_mirror`.
+    let mirror = f.path("mirror.git");
+    let url = format!("file://{}", f.repo.display());
+    let options =
+        gitops_git::FetchOptions::default().shallow(std::num::NonZeroU32::new(2).unwrap());
+    gitops_git::fetch_mirror(&url, &mirror, "main", &options, &mut |_| {}).unwrap();
+    let v = Verifier::open(&mirror, config()).unwrap();
+    let range = v.verify_range(Some(&ids[3]), "refs/heads/main").unwrap();
+    assert!(range.is_trusted(), "{range:?}");
+    assert!(range.cut_by_shallow);
+    assert_eq!(range.commits.len(), 1);
+
+    // A full clone: not cut.
+    let full = shallow_clone(&f, "full.git", None);
+    let v = Verifier::open(&full, config()).unwrap();
+    let range = v.verify_range(Some("HEAD~1"), "HEAD").unwrap();
+    assert!(range.is_trusted(), "{range:?}");
+    assert!(!range.cut_by_shallow);
+    assert!(!range.explain().contains("shallow"), "{}", range.explain());
+    let range = v.verify_range(Some(&ids[0]), "HEAD").unwrap();
+    assert_eq!(range.commits.len(), 4);
+}
+
+#[test]
+fn shallow_clone_still_finds_a_commit_hidden_under_a_signed_merge() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let allowed = format!("alice@example.com {}\n", f.ssh_public(&key));
+    f.commit_ssh(&key, "root");
+    let base = f.commit_ssh(&key, "base");
+    f.git(&["checkout", "-q", "-b", "side"]);
+    let hidden = f.commit("forged on a side branch");
+    let side_signed = f.commit_ssh(&key, "signed over the forged one");
+    f.git(&["checkout", "-q", "main"]);
+    let signed = f.commit_ssh(&key, "signed on main");
+    let signing = format!("user.signingkey={}", key.display());
+    f.git(&[
+        "-c",
+        "gpg.format=ssh",
+        "-c",
+        &signing,
+        "merge",
+        "-q",
+        "--no-ff",
+        "-S",
+        "-m",
+        "merge side",
+        "side",
+    ]);
+    let merge = f.head();
+    let config = || ssh_config(Mode::EveryCommit, &allowed);
+
+    // Deep enough for the range: the forged commit is found.
+    let deep = shallow_clone(&f, "deep.git", Some(4));
+    assert!(deep.join("shallow").is_file());
+    let v = Verifier::open(&deep, config()).unwrap();
+    let range = v.verify_range(Some(&base), &merge).unwrap();
+    assert!(!range.is_trusted(), "{range:?}");
+    assert_eq!(range.first_refused().unwrap().commit, hidden);
+    assert!(matches!(
+        range.to_signature_verdict(),
+        SignatureVerdict::Untrusted { .. }
+    ));
+
+    // Too shallow: the side branch reaches the boundary before the last
+    // applied commit's history; its unfetched parents (the forged commit)
+    // cannot be checked, so the range is not trusted although every commit
+    // that could be read is signed.
+    let cut = shallow_clone(&f, "cut.git", Some(2));
+    let v = Verifier::open(&cut, config()).unwrap();
+    let range = v.verify_range(Some(&signed), &merge).unwrap();
+    let ids: Vec<&str> = range.commits.iter().map(|c| c.commit.as_str()).collect();
+    assert_eq!(ids, [merge.as_str(), side_signed.as_str()]);
+    assert!(range.first_refused().is_none(), "{range:?}");
+    assert!(range.cut_by_shallow);
+    assert_eq!(range.unchecked_beyond, std::slice::from_ref(&side_signed));
+    assert!(!range.is_trusted());
+    assert!(
+        range.explain().starts_with("not trusted"),
+        "{}",
+        range.explain()
+    );
+    match range.to_signature_verdict() {
+        SignatureVerdict::Untrusted { reason } => {
+            assert!(reason.contains(&side_signed[..12]), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn revision_verifier_for_the_reconciler() {
     if !have_ssh() {
@@ -414,13 +559,15 @@ fn openpgp_expired_key_is_refused() {
 }
 
 #[test]
-fn openpgp_expiry_is_judged_at_signing_time() {
+fn openpgp_key_expired_now_is_refused_although_valid_at_signing_time() {
     if !have_gpg() {
         return;
     }
     let f = Fixture::new();
-    // Valid for one day from 2020-01-01; signed at noon that day: the
-    // signature stays good although the key has long expired since.
+    // Valid for one day from 2020-01-01; signed at noon that day, while the
+    // key was valid. The key has long expired since: as git (gpg's status
+    // `G` requires a key valid now), the signature is refused, or a leaked
+    // expired key could sign with a backdated creation time.
     let fpr = f.gpg_key(
         "Then <then@example.com>",
         "ed25519",
@@ -435,6 +582,20 @@ fn openpgp_expiry_is_judged_at_signing_time() {
     ]);
     let id = f.commit_gpg_at(&fpr, "20200101T120000", "signed while valid");
     let keyring = f.gpg_export(&[&fpr]);
+    let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    match refusal(&verdict) {
+        Refusal::Expired {
+            time, valid_until, ..
+        } => assert!(time > valid_until && *time > COMMIT_TIME, "{verdict:?}"),
+        other => panic!("{other:?}"),
+    }
+
+    // A key with an expiry still ahead is valid now and at signing time.
+    let fresh = f.gpg_key("Now <now@example.com>", "ed25519", &[]);
+    f.gpg(&["--quick-set-expire", &fresh, "10y"]);
+    let id = f.commit_gpg(&fresh, "signed by a key that expires later");
+    let keyring = f.gpg_export(&[&fresh]);
     let v = Verifier::open(&f.repo, pgp_config(Mode::Tip, &keyring)).unwrap();
     let verdict = v.verify_commit(&id).unwrap();
     assert!(verdict.verdict.is_trusted(), "{verdict:?}");

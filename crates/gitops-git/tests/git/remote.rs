@@ -224,3 +224,71 @@ async fn fetches_from_a_path_and_a_file_url() {
     .unwrap_err();
     assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
 }
+
+/// Set (to the upstream URL) in the child process of
+/// [`user_git_config_does_not_redirect_the_fetch`].
+const ISOLATION_CHILD: &str = "GITOPS_GIT_TEST_ISOLATION_URL";
+
+/// The user's git configuration (`url.*.insteadOf`) must not redirect
+/// `fetch_mirror`. Environment variables are process-wide, so the test runs
+/// itself again as a child process with `HOME` and `GIT_CONFIG_GLOBAL`
+/// pointing at a configuration that rewrites the upstream URL to a decoy.
+#[test]
+fn user_git_config_does_not_redirect_the_fetch() {
+    if let Some(url) = std::env::var_os(ISOLATION_CHILD) {
+        let url = url.into_string().unwrap();
+        let mirror = std::path::PathBuf::from(std::env::var_os("GITOPS_GIT_TEST_MIRROR").unwrap());
+        let expected = std::env::var("GITOPS_GIT_TEST_EXPECTED").unwrap();
+        let (outcome, _) = run(&url, &mirror, "main", &FetchOptions::default());
+        assert_eq!(outcome.commit, expected, "the fetch was redirected");
+        // Fetching again into the existing mirror (opened, not created).
+        let (again, _) = run(&url, &mirror, "main", &FetchOptions::default());
+        assert!(!again.created);
+        assert_eq!(again.commit, expected, "the fetch was redirected");
+        return;
+    }
+    let (repo, _, c2) = upstream();
+    let mut decoy = Repo::new();
+    decoy.write("decoy.txt", "decoy\n");
+    let decoy_commit = decoy.commit("decoy");
+    assert_ne!(decoy_commit, c2);
+
+    let home = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    let config = home.path().join(".gitconfig");
+    std::fs::write(
+        &config,
+        format!(
+            "[url \"file://{}\"]\n\tinsteadOf = {url}\n",
+            decoy.path().display()
+        ),
+    )
+    .unwrap();
+    let mirror = home.path().join("mirror.git");
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "remote::user_git_config_does_not_redirect_the_fetch",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ISOLATION_CHILD, &url)
+        .env("GITOPS_GIT_TEST_MIRROR", &mirror)
+        .env("GITOPS_GIT_TEST_EXPECTED", &c2)
+        .env("HOME", home.path())
+        .env("GIT_CONFIG_GLOBAL", &config)
+        .env_remove("GIT_CONFIG_NOSYSTEM")
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran no test: {stdout}"
+    );
+}

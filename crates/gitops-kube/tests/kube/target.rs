@@ -269,3 +269,244 @@ async fn delete_dry_run_keeps_the_object() {
     );
     assert!(target.get(cm.key()).await.unwrap().is_none());
 }
+
+/// A CRD deleted out of band (by another client) after this target cached
+/// its kind: observe and delete look the kind up again and find its
+/// objects absent, instead of failing with a misleading `NotFound`.
+#[tokio::test]
+async fn a_crd_deleted_out_of_band_makes_its_objects_absent() {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, DeleteParams};
+
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("stale-crd").await.unwrap();
+    let group = format!("{}.example.com", unique_name("stale"));
+    let crd_name = format!("gadgets.{group}");
+    let owner = OwnerId::new(unique_name("stale-owner")).unwrap();
+    let target = KubeTarget::new(cluster.client());
+    let crd = obj(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": crd_name},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}
+            }]
+        }
+    }));
+    target.apply(&crd, &opts()).await.unwrap();
+    let mut keys = BTreeSet::new();
+    for i in 0..3 {
+        let gadget = obj(json!({
+            "apiVersion": format!("{group}/v1"), "kind": "Gadget",
+            "metadata": {"name": format!("g{i}"), "namespace": ns,
+                         "labels": {OWNER_LABEL: owner.as_str()}},
+            "spec": {"i": i}
+        }));
+        target.apply(&gadget, &opts()).await.unwrap();
+        keys.insert(gadget.key().clone());
+    }
+    let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "bystander", "namespace": ns,
+                     "labels": {OWNER_LABEL: owner.as_str()}}, "data": {}}));
+    target.apply(&cm, &opts()).await.unwrap();
+    keys.insert(cm.key().clone());
+    let request = ObserveRequest {
+        keys: keys.clone(),
+        owner: Some(owner.clone()),
+    };
+    // The kind is cached and its objects are there.
+    assert_eq!(target.observe(&request).await.unwrap().objects.len(), 4);
+
+    // Another client deletes the CRD (and so its objects).
+    let crds: Api<CustomResourceDefinition> = Api::all(cluster.client());
+    crds.delete(&crd_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while crds.get_opt(&crd_name).await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "CRD not deleted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // The LIST path (three keys of the kind, an owner).
+    let live = target.observe(&request).await.unwrap();
+    assert_eq!(
+        live.objects.keys().collect::<Vec<_>>(),
+        vec![cm.key()],
+        "only the ConfigMap is left"
+    );
+    // The single-key GET path, on a target whose cache is stale again.
+    let single = KubeTarget::new(cluster.client());
+    let gadget_key = ObjectKey::new(&group, "Gadget", Some(&ns), "g0");
+    single
+        .apply(&crd, &opts())
+        .await
+        .expect("recreate the CRD to warm a second cache");
+    crds.delete(&crd_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    while crds.get_opt(&crd_name).await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "CRD not deleted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let live = single
+        .observe(&ObserveRequest {
+            keys: [gadget_key.clone()].into(),
+            owner: Some(owner.clone()),
+        })
+        .await
+        .unwrap();
+    assert!(live.objects.is_empty(), "{:?}", live.objects.keys());
+    // The same without an owner.
+    assert!(single.get(&gadget_key).await.unwrap().is_none());
+    // Delete of an object of the vanished kind: not found.
+    let again = KubeTarget::new(cluster.client());
+    again.apply(&crd, &opts()).await.unwrap();
+    crds.delete(&crd_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    while crds.get_opt(&crd_name).await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "CRD not deleted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        again
+            .delete(&gadget_key, &DeleteOptions::default())
+            .await
+            .unwrap(),
+        DeleteOutcome::NotFound
+    );
+}
+
+/// Owner ids that used to map to one inventory ConfigMap get their own,
+/// and an inventory is never written over another owner's.
+#[tokio::test]
+async fn inventories_of_distinct_owners_never_share_a_config_map() {
+    use gitops_kube::inventory::inventory_name;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, Patch, PatchParams};
+
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let inventory_ns = unique_name("inv-collide");
+    let target = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
+    let odd = OwnerId::new("Shop_Prod").unwrap();
+    let odd_name = inventory_name(&odd);
+    // The plain id spelling `Shop_Prod`'s ConfigMap name.
+    let lookalike =
+        OwnerId::new(odd_name.trim_start_matches("gitops-inventory-").to_owned()).unwrap();
+    assert_ne!(inventory_name(&lookalike), odd_name);
+
+    let mut odd_inventory = Inventory::new(odd.clone());
+    odd_inventory.objects.insert(
+        ObjectKey::new("", "ConfigMap", Some("shop"), "a"),
+        "v1".into(),
+    );
+    target.write_inventory(&odd_inventory).await.unwrap();
+    // The lookalike does not read `Shop_Prod`'s inventory as its own...
+    assert_eq!(target.read_inventory(&lookalike).await.unwrap(), None);
+    // ...and writing its own leaves `Shop_Prod`'s alone.
+    let mut lookalike_inventory = Inventory::new(lookalike.clone());
+    lookalike_inventory.objects.insert(
+        ObjectKey::new("", "ConfigMap", Some("shop"), "b"),
+        "v1".into(),
+    );
+    target.write_inventory(&lookalike_inventory).await.unwrap();
+    assert_eq!(
+        target.read_inventory(&odd).await.unwrap(),
+        Some(odd_inventory.clone())
+    );
+    assert_eq!(
+        target.read_inventory(&lookalike).await.unwrap(),
+        Some(lookalike_inventory)
+    );
+
+    // A ConfigMap under an owner's inventory name that records another
+    // owner (a hash collision) is not overwritten.
+    let victim = OwnerId::new("Victim_Owner").unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), &inventory_ns);
+    let squatter = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": inventory_name(&victim)},
+        "data": {"inventory.json": r#"{"owner":"someone-else","revision":null,"objects":[]}"#},
+    });
+    cms.patch(
+        &inventory_name(&victim),
+        &PatchParams::apply("gitops-test"),
+        &Patch::Apply(&squatter),
+    )
+    .await
+    .unwrap();
+    let err = target
+        .write_inventory(&Inventory::new(victim.clone()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Invalid { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("Victim_Owner") && message.contains("someone-else"),
+        "{message}"
+    );
+    let kept = cms.get(&inventory_name(&victim)).await.unwrap();
+    assert!(kept.data.unwrap()["inventory.json"].contains("someone-else"));
+    assert!(matches!(
+        target.read_inventory(&victim).await,
+        Err(TargetError::Invalid { .. })
+    ));
+}
+
+/// No manifest can adopt, rewrite or prune an inventory ConfigMap.
+#[tokio::test]
+async fn apply_and_delete_refuse_inventory_config_maps() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let inventory_ns = unique_name("inv-guard");
+    let target = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
+    let owner = OwnerId::new("guarded").unwrap();
+    let inventory = Inventory::new(owner.clone());
+    target.write_inventory(&inventory).await.unwrap();
+    let hijack = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "gitops-inventory-guarded", "namespace": inventory_ns,
+                     "labels": {OWNER_LABEL: "attacker"}},
+        "data": {"inventory.json": "{}"}}));
+    let err = target.apply(&hijack, &opts()).await.unwrap_err();
+    assert!(matches!(err, TargetError::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("inventor"), "{err}");
+    let dry = ApplyOptions {
+        dry_run: true,
+        ..opts()
+    };
+    assert!(matches!(
+        target.apply(&hijack, &dry).await,
+        Err(TargetError::Invalid { .. })
+    ));
+    assert!(matches!(
+        target.delete(hijack.key(), &DeleteOptions::default()).await,
+        Err(TargetError::Invalid { .. })
+    ));
+    assert_eq!(
+        target.read_inventory(&owner).await.unwrap(),
+        Some(inventory)
+    );
+    // Other ConfigMaps of the inventory namespace are not affected.
+    let plain = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": inventory_ns}, "data": {}}));
+    target.apply(&plain, &opts()).await.unwrap();
+    assert_eq!(
+        target
+            .delete(plain.key(), &DeleteOptions::default())
+            .await
+            .unwrap(),
+        DeleteOutcome::Deleted
+    );
+}
