@@ -424,23 +424,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 ..self.config.delete.clone()
             };
             for (i, step) in plan.steps.iter().enumerate() {
-                let t = Instant::now();
-                let result = match (&step.action, &step.object) {
-                    (Action::Delete, _) => self.target.delete(&step.key, &delete).await.map(|_| ()),
-                    (_, Some(object)) => self.target.apply(object, &apply).await.map(|_| ()),
-                    (_, None) => Ok(()),
-                };
-                let r = &mut report.steps[i];
-                r.duration_ms = ms(t.elapsed());
-                match result {
-                    Ok(()) => r.outcome = StepOutcome::Done,
-                    Err(e) => {
-                        r.outcome = StepOutcome::Failed;
-                        r.error = Some(e.to_string());
-                        report
-                            .errors
-                            .push(format!("dry run: {} {}: {e}", r.action, step.key));
-                    }
+                if let Err(e) = self
+                    .run_step(step, &apply, &delete, &mut report.steps[i])
+                    .await
+                {
+                    report
+                        .errors
+                        .push(format!("dry run: {} failed: {e}", report.steps[i].action));
                 }
             }
             report.status = if report.errors.is_empty() {
@@ -461,30 +451,28 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut failed = false;
         for i in 0..plan.steps.len() {
             let step = &plan.steps[i];
-            let t = Instant::now();
-            let result = match (&step.action, &step.object) {
-                (Action::Delete, _) => self
-                    .target
-                    .delete(&step.key, &self.config.delete)
-                    .await
-                    .map(|_| {
-                        deleted.insert(step.key.clone());
-                    }),
-                (_, Some(object)) => self.target.apply(object, &apply_options).await.map(|_| {
+            let delete_options = self.config.delete.clone();
+            match self
+                .run_step(step, &apply_options, &delete_options, &mut report.steps[i])
+                .await
+            {
+                Ok(()) if matches!(step.action, Action::Delete) => {
+                    deleted.insert(step.key.clone());
+                }
+                Ok(()) => {
                     applied.insert(step.key.clone(), step.api_version.clone());
-                }),
-                (_, None) => Ok(()),
-            };
-            let r = &mut report.steps[i];
-            r.duration_ms = ms(t.elapsed());
-            match result {
-                Ok(()) => r.outcome = StepOutcome::Done,
+                }
                 Err(e) => {
-                    r.outcome = StepOutcome::Failed;
-                    r.error = Some(e.to_string());
                     report
                         .errors
-                        .push(format!("{} {}: {e}", r.action, step.key));
+                        .push(format!("{} failed: {e}", report.steps[i].action));
+                    // The runtime may have applied it before the error
+                    // reached us (a timeout): keep it inventoried, so a
+                    // later prune can still find it (prune also needs our
+                    // label, so this never claims anything that isn't ours).
+                    if !matches!(step.action, Action::Delete) {
+                        applied.insert(step.key.clone(), step.api_version.clone());
+                    }
                     failed = true;
                     break;
                 }
@@ -574,6 +562,31 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             SyncStatus::Synced
         };
         report.plan = Some(plan);
+    }
+
+    /// Runs one step, recording its outcome and duration in `record`.
+    async fn run_step(
+        &self,
+        step: &crate::plan::Step,
+        apply: &ApplyOptions,
+        delete: &DeleteOptions,
+        record: &mut StepReport,
+    ) -> Result<(), crate::target::TargetError> {
+        let t = Instant::now();
+        let result = match (&step.action, &step.object) {
+            (Action::Delete, _) => self.target.delete(&step.key, delete).await.map(|_| ()),
+            (_, Some(object)) => self.target.apply(object, apply).await.map(|_| ()),
+            (_, None) => Ok(()),
+        };
+        record.duration_ms = ms(t.elapsed());
+        match &result {
+            Ok(()) => record.outcome = StepOutcome::Done,
+            Err(e) => {
+                record.outcome = StepOutcome::Failed;
+                record.error = Some(e.to_string());
+            }
+        }
+        result
     }
 
     async fn wait_healthy(&self, plan: &Plan, wave: i64, wait: &HealthWait) -> Result<(), String> {

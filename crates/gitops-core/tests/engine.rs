@@ -427,7 +427,12 @@ async fn a_failed_step_stops_the_sync_and_keeps_what_was_applied_in_the_inventor
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(inv.objects.len(), 1, "what was applied is inventoried");
+    let listed: Vec<String> = inv.objects.keys().map(ToString::to_string).collect();
+    assert_eq!(
+        listed,
+        ["ConfigMap/shop/settings", "Namespace/shop"],
+        "what was applied, and what was attempted (it may have reached the runtime), is inventoried"
+    );
     assert_eq!(
         inv.revision, None,
         "the revision is not recorded as applied"
