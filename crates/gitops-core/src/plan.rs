@@ -30,9 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use gitops_diff::{
-    BuiltinLists, CrdLists, DiffOptions, LayeredLists, ListSemantics, ObjectDiff, PathElement,
-};
+use gitops_diff::{CrdLists, DiffOptions, LayeredLists, ListSemantics, ObjectDiff, PathElement};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -551,7 +549,7 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
     let gk = GroupKind::of(applied);
     for rule in options.ignore.iter().filter(|r| r.matches(&gk)) {
         for p in &rule.json_pointers {
-            remove_pointer(applied, p);
+            gitops_diff::remove_pointer(applied, p);
         }
         let Some(live) = live else { continue };
         let Ok(entries) = gitops_diff::managed_fields(live) else {
@@ -566,36 +564,16 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
                 let plain = path.0.iter().all(|pe| match pe {
                     PathElement::Field(f) => {
                         ptr.push('/');
-                        ptr.push_str(&f.replace('~', "~0").replace('/', "~1"));
+                        ptr.push_str(&gitops_diff::pointer_escape(f));
                         true
                     }
                     _ => false,
                 });
                 if plain && !ptr.is_empty() {
-                    remove_pointer(applied, &ptr);
+                    gitops_diff::remove_pointer(applied, &ptr);
                 }
             }
         }
-    }
-}
-
-fn remove_pointer(v: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else {
-        return;
-    };
-    let last = last.replace("~1", "/").replace("~0", "~");
-    match v.pointer_mut(parent) {
-        Some(Value::Object(m)) => {
-            m.remove(&last);
-        }
-        Some(Value::Array(a)) => {
-            if let Ok(i) = last.parse::<usize>()
-                && i < a.len()
-            {
-                a.remove(i);
-            }
-        }
-        _ => {}
     }
 }
 
@@ -923,9 +901,4 @@ pub fn shared_resources(states: &[(&OwnerId, &DesiredState)]) -> Vec<SharedResou
             }
         })
         .collect()
-}
-
-/// The built-in list semantics, for callers assembling [`DiffOptions`].
-pub fn builtin_lists() -> Arc<dyn ListSemantics> {
-    Arc::new(BuiltinLists)
 }

@@ -192,38 +192,6 @@ impl Merger<'_> {
     }
 }
 
-fn remove_at(v: &mut Value, pointer: &str) {
-    let segs = crate::value::pointer_segments(pointer);
-    let Some((last, parents)) = segs.split_last() else {
-        return;
-    };
-    let mut cur = v;
-    for s in parents {
-        let next = match cur {
-            Value::Object(m) => m.get_mut(s),
-            Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            _ => None,
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
-    }
-    match cur {
-        Value::Object(m) => {
-            m.shift_remove(last);
-        }
-        Value::Array(a) => {
-            if let Ok(i) = last.parse::<usize>()
-                && i < a.len()
-            {
-                a.remove(i);
-            }
-        }
-        _ => {}
-    }
-}
-
 fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
@@ -341,7 +309,7 @@ pub fn server_side_apply(req: ApplyRequest<'_>) -> Result<Value, ApplyError> {
             continue;
         }
         if let Some((ptr, _)) = resolve(&result, p, lists, &gk) {
-            remove_at(&mut result, &ptr);
+            crate::value::remove_pointer(&mut result, &ptr);
         }
         // Remember it even if absent, so its descendants are skipped.
         removed.push(p);

@@ -20,7 +20,7 @@ use crate::lists::{BuiltinLists, ListSemantics, ListType};
 use crate::value::{
     canon_eq, cmp_values, fold_secret_string_data, is_empty_like, is_quantity_position,
     is_server_field, item_key, item_key_string, pointer_segments, prune_nulls, push_escaped,
-    scalar_eq, write_canonical, zero_is_omitted,
+    remove_pointer, scalar_eq, write_canonical, zero_is_omitted,
 };
 
 /// Differences to ignore for matching objects (like Argo CD's
@@ -297,38 +297,6 @@ fn set_in(root: &mut Value, segs: &[String], v: Value) {
         cur = m
             .entry(s.clone())
             .or_insert_with(|| Value::Object(Map::new()));
-    }
-}
-
-fn remove_pointer(v: &mut Value, pointer: &str) {
-    let segs = pointer_segments(pointer);
-    let Some((last, parents)) = segs.split_last() else {
-        return;
-    };
-    let mut cur = v;
-    for s in parents {
-        let next = match cur {
-            Value::Object(m) => m.get_mut(s),
-            Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            _ => None,
-        };
-        match next {
-            Some(n) => cur = n,
-            None => return,
-        }
-    }
-    match cur {
-        Value::Object(m) => {
-            m.shift_remove(last);
-        }
-        Value::Array(a) => {
-            if let Ok(i) = last.parse::<usize>()
-                && i < a.len()
-            {
-                a.remove(i);
-            }
-        }
-        _ => {}
     }
 }
 

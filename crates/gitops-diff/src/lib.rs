@@ -79,4 +79,4 @@ pub use fieldset::{
 };
 pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType};
 pub use render::{to_yaml, unified_diff};
-pub use value::{LAST_APPLIED_ANNOTATION, Quantity};
+pub use value::{LAST_APPLIED_ANNOTATION, Quantity, pointer_escape, remove_pointer};

@@ -138,6 +138,41 @@ pub fn item_key_string(
     any.then_some(out)
 }
 
+/// Removes the value an RFC 6901 pointer names, if present (map entries
+/// keep the order of the others; list items shift down). A pointer that
+/// names nothing changes nothing.
+pub fn remove_pointer(v: &mut Value, pointer: &str) {
+    let segs = pointer_segments(pointer);
+    let Some((last, parents)) = segs.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for s in parents {
+        let next = match cur {
+            Value::Object(m) => m.get_mut(s),
+            Value::Array(a) => s.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    match cur {
+        Value::Object(m) => {
+            m.shift_remove(last);
+        }
+        Value::Array(a) => {
+            if let Ok(i) = last.parse::<usize>()
+                && i < a.len()
+            {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Splits an RFC 6901 pointer into its unescaped segments.
 pub fn pointer_segments(p: &str) -> Vec<String> {
     if p.is_empty() {
