@@ -816,7 +816,7 @@ proptest! {
 fn corpus() -> Option<PathBuf> {
     let dir = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/corpus"
+        "/../../shared/corpus"
     ));
     if dir.is_dir() {
         Some(dir)
