@@ -87,6 +87,8 @@ pub use target::{
 };
 
 pub mod memory;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -11,8 +11,8 @@ use crate::key::{GroupKind, ObjectKey};
 use crate::object::Object;
 use crate::scope::{KindRegistry, Scope, crd_kind};
 use crate::target::{
-    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, ObserveRequest, OwnerId,
-    OwnershipConflict, Target, TargetError,
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, OWNER_LABEL, ObserveRequest,
+    OwnerId, OwnershipConflict, Target, TargetError,
 };
 
 #[derive(Debug)]
@@ -137,6 +137,22 @@ impl MemoryRuntime {
     /// All stored objects, in key order (for tests and reports).
     pub fn objects(&self) -> BTreeMap<ObjectKey, Value> {
         self.lock().objects.clone()
+    }
+
+    /// The stored objects labelled as `owner`'s (the [`OWNER_LABEL`]), in
+    /// key order: what a property test checks prune and adoption against.
+    pub fn owned_by(&self, owner: &OwnerId) -> BTreeMap<ObjectKey, Value> {
+        self.lock()
+            .objects
+            .iter()
+            .filter(|(_, v)| {
+                v.pointer("/metadata/labels")
+                    .and_then(|l| l.get(OWNER_LABEL))
+                    .and_then(Value::as_str)
+                    == Some(owner.as_str())
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Number of stored objects.
