@@ -1,6 +1,7 @@
 //! [`Object`]: a validated Kubernetes manifest.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -109,12 +110,25 @@ pub enum ObjectError {
 /// assert_eq!(o.labels().get("app").map(String::as_str), Some("web"));
 /// assert!(Object::new(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}})).is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` masks a Secret's values (see [`gitops_diff::secrets`]);
+/// serialisation does not (it is how the object is sent to a runtime).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "Value", into = "Value")]
 pub struct Object {
     // Shared: cloning an object (the renderer's cache, plans, reports) is a
     // reference-count bump; the setters copy on write.
     inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Object {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = gitops_diff::secrets::mask_object(&self.key().group_kind(), self.as_value());
+        f.debug_struct("Object")
+            .field("key", self.key())
+            .field("value", &value)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

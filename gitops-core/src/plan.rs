@@ -173,26 +173,64 @@ impl Action {
 }
 
 /// One executable step.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// Serialised (and in `Debug`), a Secret's values are masked (see
+/// [`gitops_diff::secrets`]) unless [`Plan::reveal_secrets`] was called.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     /// The object.
     pub key: ObjectKey,
     /// What to do.
-    #[serde(flatten)]
     pub action: Action,
     /// The effective wave.
     pub wave: i64,
     /// The API version to use.
     pub api_version: String,
     /// The manifest to apply (with the owner label), for create and update.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub object: Option<Object>,
     /// Where the object is declared.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
     /// Something a reader should know (adoption of an unlabelled object).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Serialise secret values in clear ([`Plan::reveal_secrets`]).
+    pub(crate) reveal_secrets: bool,
+}
+
+/// How a [`Step`] is serialised: the same fields, the object masked.
+#[derive(Serialize)]
+struct StepOut<'a> {
+    key: &'a ObjectKey,
+    #[serde(flatten)]
+    action: &'a Action,
+    wave: i64,
+    api_version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<std::borrow::Cow<'a, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provenance: Option<&'a Provenance>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StepOut {
+            key: &self.key,
+            action: &self.action,
+            wave: self.wave,
+            api_version: &self.api_version,
+            object: self.object.as_ref().map(|o| {
+                if self.reveal_secrets {
+                    std::borrow::Cow::Borrowed(o.as_value())
+                } else {
+                    gitops_diff::secrets::mask_object(&self.key.group_kind(), o.as_value())
+                }
+            }),
+            provenance: self.provenance.as_ref(),
+            note: self.note.as_deref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Why an object is not touched.
@@ -382,6 +420,18 @@ impl Plan {
         self.steps.is_empty()
     }
 
+    /// Opt-in: show secret values in clear in this plan's text and JSON
+    /// (by default a Secret's `data`/`stringData` values read `***`, as
+    /// `kubectl diff` shows them).
+    pub fn reveal_secrets(&mut self) {
+        for step in &mut self.steps {
+            step.reveal_secrets = true;
+            if let Action::Update { diff: Some(d) } = &mut step.action {
+                d.reveal_secrets();
+            }
+        }
+    }
+
     /// Counts.
     pub fn summary(&self) -> PlanSummary {
         let mut s = PlanSummary {
@@ -462,13 +512,8 @@ impl fmt::Display for Plan {
                         v.as_ref()
                             .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
                     };
-                    writeln!(
-                        f,
-                        "      {}: {} -> {}",
-                        c.path,
-                        show(&c.before),
-                        show(&c.after)
-                    )?;
+                    let (before, after) = c.shown();
+                    writeln!(f, "      {}: {} -> {}", c.path, show(&before), show(&after))?;
                 }
             }
         }
@@ -726,6 +771,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 provenance: Some(d.provenance.clone()),
                 object: Some(object),
                 note,
+                reveal_secrets: false,
             },
         ));
     }
@@ -793,6 +839,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     object: None,
                     provenance: None,
                     note: None,
+                    reveal_secrets: false,
                 },
             ));
         }

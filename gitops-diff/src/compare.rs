@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -82,7 +82,12 @@ pub enum Op {
 }
 
 /// One field-level difference.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// A change of a secret value ([`Change::sensitive`]: a `Secret`'s `data`)
+/// shows masked values in its `Debug` and serialised forms (see
+/// [`crate::secrets`]); the fields keep the real values.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Change {
     /// The field (readable when displayed).
     pub path: FieldPath,
@@ -94,11 +99,76 @@ pub struct Change {
     pub before: Option<Value>,
     /// The desired value (`None` for `Remove`).
     pub after: Option<Value>,
+    /// The values are secret: masked wherever the change is printed or
+    /// serialised.
+    pub sensitive: bool,
+}
+
+impl Change {
+    /// A change (not sensitive).
+    pub fn new(
+        path: FieldPath,
+        pointer: impl Into<String>,
+        op: Op,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Self {
+        Self {
+            path,
+            pointer: pointer.into(),
+            op,
+            before,
+            after,
+            sensitive: false,
+        }
+    }
+
+    /// The values as they may be shown: masked when sensitive.
+    pub fn shown(&self) -> (Option<Value>, Option<Value>) {
+        if self.sensitive {
+            crate::secrets::mask_change(self.before.as_ref(), self.after.as_ref())
+        } else {
+            (self.before.clone(), self.after.clone())
+        }
+    }
+}
+
+impl fmt::Debug for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (before, after) = self.shown();
+        f.debug_struct("Change")
+            .field("path", &self.path)
+            .field("pointer", &self.pointer)
+            .field("op", &self.op)
+            .field("before", &before)
+            .field("after", &after)
+            .field("sensitive", &self.sensitive)
+            .finish()
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (before, after) = self.shown();
+        let mut st = serializer.serialize_struct("Change", 6)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("pointer", &self.pointer)?;
+        st.serialize_field("op", &self.op)?;
+        st.serialize_field("before", &before)?;
+        st.serialize_field("after", &after)?;
+        if self.sensitive {
+            st.serialize_field("sensitive", &true)?;
+        } else {
+            st.skip_field("sensitive")?;
+        }
+        st.end()
+    }
 }
 
 /// The differences between a desired manifest and a live object, in a
 /// stable order (sorted by field path).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 pub struct ObjectDiff {
     /// The changes, sorted by path.
     pub changes: Vec<Change>,
@@ -106,6 +176,9 @@ pub struct ObjectDiff {
     /// whole live list, which the changes alone do not carry).
     #[serde(skip)]
     merge: Option<Value>,
+    /// The kind, when it holds secrets ([`ObjectDiff::render`] masks them).
+    #[serde(skip)]
+    secret_kind: Option<GroupKind>,
 }
 
 /// Errors of [`compare`].
@@ -164,6 +237,19 @@ fn cmp_pointers(a: &str, b: &str) -> Ordering {
     sa.len().cmp(&sb.len())
 }
 
+impl fmt::Debug for ObjectDiff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ObjectDiff");
+        d.field("changes", &self.changes);
+        match &self.secret_kind {
+            // The merge patch holds the values in clear.
+            Some(gk) => d.field("merge", &"(masked)").field("secret_kind", gk),
+            None => d.field("merge", &self.merge),
+        };
+        d.finish()
+    }
+}
+
 impl ObjectDiff {
     /// Builds a diff from changes (sorted here). Its merge patch is derived
     /// from the changes alone: list elements are not expressible, so prefer
@@ -173,6 +259,29 @@ impl ObjectDiff {
         ObjectDiff {
             changes,
             merge: None,
+            secret_kind: None,
+        }
+    }
+
+    /// Marks the secret values of an object of kind `gk` as sensitive
+    /// (done by [`compare`]; for diffs built with
+    /// [`from_changes`](Self::from_changes)).
+    pub fn mask_secrets(&mut self, gk: &GroupKind) {
+        if !crate::secrets::is_secret_kind(gk) {
+            return;
+        }
+        self.secret_kind = Some(gk.clone());
+        for c in &mut self.changes {
+            c.sensitive |= crate::secrets::is_secret_pointer(gk, &c.pointer);
+        }
+    }
+
+    /// Opt-in: print and serialise secret values in clear (for a user who
+    /// asked for them explicitly).
+    pub fn reveal_secrets(&mut self) {
+        self.secret_kind = None;
+        for c in &mut self.changes {
+            c.sensitive = false;
         }
     }
 
@@ -254,8 +363,11 @@ impl ObjectDiff {
         if json_patch::patch(&mut after, &self.json_patch().0).is_err() {
             return String::new();
         }
-        let before = strip_server_fields(live);
-        let after = strip_server_fields(&after);
+        let mut before = strip_server_fields(live);
+        let mut after = strip_server_fields(&after);
+        if let Some(gk) = &self.secret_kind {
+            (before, after) = crate::secrets::mask_pair(gk, &before, &after);
+        }
         crate::render::unified_diff(&before, &after, "live", "desired", colour)
     }
 }
@@ -354,13 +466,13 @@ impl<'a> Walker<'a, '_> {
 
     fn record(&mut self, op: Op, pointer: String, before: Option<&Value>, after: Option<&Value>) {
         let path = self.field_path();
-        self.changes.push(Change {
+        self.changes.push(Change::new(
             path,
             pointer,
             op,
-            before: before.cloned(),
-            after: after.map(prune_nulls),
-        });
+            before.cloned(),
+            after.map(prune_nulls),
+        ));
     }
 
     fn walk_map(&mut self, dm: &'a Map<String, Value>, lm: &Map<String, Value>) {
@@ -654,13 +766,13 @@ pub fn compare(
                     continue;
                 }
                 if let Some((ptr, v)) = resolve(&l, p, lists, &gk) {
-                    changes.push(Change {
-                        path: p.clone(),
-                        pointer: ptr,
-                        op: Op::Remove,
-                        before: Some(v.clone()),
-                        after: None,
-                    });
+                    changes.push(Change::new(
+                        p.clone(),
+                        ptr,
+                        Op::Remove,
+                        Some(v.clone()),
+                        None,
+                    ));
                     removed.push(p);
                 }
             }
@@ -668,6 +780,7 @@ pub fn compare(
     }
 
     let mut diff = ObjectDiff::from_changes(changes);
+    diff.mask_secrets(&gk);
     if !diff.is_empty() {
         diff.merge = Some(build_merge_patch(&diff, &l, &gk)?);
     }
@@ -1051,20 +1164,8 @@ mod tests {
     #[test]
     fn patch_orders_removals() {
         let d = ObjectDiff::from_changes(vec![
-            Change {
-                path: FieldPath::fields(&["a"]),
-                pointer: "/l/2".into(),
-                op: Op::Remove,
-                before: None,
-                after: None,
-            },
-            Change {
-                path: FieldPath::fields(&["b"]),
-                pointer: "/l/10".into(),
-                op: Op::Remove,
-                before: None,
-                after: None,
-            },
+            Change::new(FieldPath::fields(&["a"]), "/l/2", Op::Remove, None, None),
+            Change::new(FieldPath::fields(&["b"]), "/l/10", Op::Remove, None, None),
         ]);
         let p = serde_json::to_value(d.json_patch()).unwrap();
         assert_eq!(

@@ -67,6 +67,7 @@ mod compare;
 pub mod fieldset;
 mod lists;
 mod render;
+pub mod secrets;
 mod value;
 
 pub use apply::{ApplyError, ApplyRequest, FieldConflict, server_side_apply};
