@@ -396,9 +396,9 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     ///
     /// # Fields the runtime drops
     /// A field the revision declares that the runtime does not keep (right
-    /// after our apply it is neither in the stored object nor in our
-    /// field manager's `managedFields`, e.g. `spec.ipFamilies` on a server
-    /// without dual-stack) is reported once per revision as a
+    /// after our apply it is absent from the object the runtime returned,
+    /// e.g. `spec.ipFamilies` on a server without dual-stack, which
+    /// kube-apiserver 1.20 drops while recording it in our `managedFields`) is reported once per revision as a
     /// [`Warning::DroppedByServer`] and left out of comparisons while the
     /// object's manifest stays the same, so it is neither drift nor
     /// re-applied every sync. The record lives in this reconciler: after a
@@ -766,12 +766,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let (Some(applied), Some(d)) = (&step.object, desired.get(&step.key)) else {
             return;
         };
-        let lists = self.config.plan.diff.lists.as_ref();
         let fields = dropped::detect(
             applied.as_value(),
             stored,
             &self.config.plan.field_manager,
-            lists,
+            &self.config.plan.diff,
         );
         if fields.is_empty() {
             return;
@@ -962,7 +961,7 @@ fn report_refusals(plan: &Plan, refused: &[(usize, TargetError)], report: &mut S
 
 /// Fields the runtime does not keep.
 mod dropped {
-    use gitops_diff::{FieldPath, FieldSet, GroupKind, ListSemantics};
+    use gitops_diff::{DiffOptions, FieldPath, GroupKind, ListSemantics, Op};
     use serde_json::Value;
 
     /// The fields the runtime dropped from one object.
@@ -977,45 +976,29 @@ mod dropped {
         pub(super) warned: Option<String>,
     }
 
-    /// Fields `applied` declares that the runtime kept neither in `stored`
-    /// (what it returned for our apply) nor in `manager`'s `managedFields`
-    /// entry: the topmost such paths. Nothing when `stored` has no entry
-    /// for `manager` (then it cannot be told).
+    /// Fields `applied` declares that are absent from `stored`, the object
+    /// the runtime returned for our apply of `applied`: what a plan made
+    /// right after the apply would add again. Compared as the planner
+    /// compares (a Secret's `stringData` folded into `data`, defaults and
+    /// formats of the server, ignore rules), so only fields the runtime did
+    /// not keep remain. `managedFields` does not decide it:
+    /// kube-apiserver 1.20 records `spec.ipFamilies` as owned by the
+    /// applier while dropping it from the Service.
     pub(super) fn detect(
         applied: &Value,
         stored: &Value,
         manager: &str,
-        lists: &dyn ListSemantics,
+        options: &DiffOptions,
     ) -> Vec<FieldPath> {
-        let gk = GroupKind::of(applied);
-        let Ok(Some(owned)) = gitops_diff::owned_by(stored, manager) else {
+        let owned = gitops_diff::owned_by(stored, manager).ok().flatten();
+        let Ok(diff) = gitops_diff::compare(applied, stored, owned.as_ref(), options) else {
             return Vec::new();
         };
-        let declared = FieldSet::declared_by(applied, lists, &gk);
-        let mut out: Vec<FieldPath> = Vec::new();
-        for path in declared.iter() {
-            if owned.contains_prefix(path)
-                || owned.covers(path)
-                || gitops_diff::resolve(stored, path, lists, &gk).is_some()
-                || out.iter().any(|d| path.starts_with(d))
-            {
-                continue;
-            }
-            // Report the topmost field the runtime has none of.
-            let mut top = path.clone();
-            while top.0.len() > 1 {
-                let parent = FieldPath(top.0[..top.0.len() - 1].to_vec());
-                if owned.contains_prefix(&parent)
-                    || gitops_diff::resolve(stored, &parent, lists, &gk).is_some()
-                {
-                    break;
-                }
-                top = parent;
-            }
-            out.retain(|d| !d.starts_with(&top));
-            out.push(top);
-        }
-        out
+        diff.changes
+            .into_iter()
+            .filter(|c| c.op == Op::Add)
+            .map(|c| c.path)
+            .collect()
     }
 
     /// Removes `fields` from a manifest.
@@ -1043,26 +1026,33 @@ mod dropped {
                 "metadata": {"name": "s", "namespace": "n"}, "spec": spec})
         }
 
+        fn managed(fields: Value) -> Value {
+            json!([{
+                "manager": "gitops-rs", "operation": "Apply", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": fields
+            }])
+        }
+
+        /// What kube-apiserver 1.20 returns for a Service declaring
+        /// dual-stack fields: gone from the object, recorded as ours.
         #[test]
-        fn fields_neither_stored_nor_owned_are_dropped() {
+        fn declared_fields_absent_from_the_stored_object_are_dropped() {
             let applied = service(json!({
                 "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
                 "ports": [{"port": 80, "protocol": "TCP"}]
             }));
             let mut stored = service(json!({
-                "clusterIP": "10.0.0.1", "ports": [{"port": 80, "protocol": "TCP"}]
+                "clusterIP": "10.0.0.1", "sessionAffinity": "None",
+                "ports": [{"port": 80, "protocol": "TCP"}]
             }));
-            stored["metadata"]["managedFields"] = json!([{
-                "manager": "gitops-rs", "operation": "Apply", "apiVersion": "v1",
-                "fieldsType": "FieldsV1",
-                "fieldsV1": {"f:spec": {"f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {
-                    ".": {}, "f:port": {}, "f:protocol": {}}}}}
-            }]);
-            let found = detect(&applied, &stored, "gitops-rs", &BuiltinLists);
+            stored["metadata"]["managedFields"] = managed(json!({"f:spec": {
+                "f:ipFamilies": {}, "f:ipFamilyPolicy": {},
+                "f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {
+                    ".": {}, "f:port": {}, "f:protocol": {}}}
+            }}));
+            let found = detect(&applied, &stored, "gitops-rs", &DiffOptions::default());
             let names: Vec<String> = found.iter().map(ToString::to_string).collect();
             assert_eq!(names, ["spec.ipFamilies", "spec.ipFamilyPolicy"]);
-            // Another manager's view says nothing.
-            assert!(detect(&applied, &stored, "someone", &BuiltinLists).is_empty());
             let mut stripped = applied.clone();
             strip(&mut stripped, &found, &BuiltinLists);
             assert_eq!(
@@ -1072,14 +1062,20 @@ mod dropped {
         }
 
         #[test]
-        fn a_field_kept_in_managed_fields_only_is_not_dropped() {
-            let applied = service(json!({"ipFamilyPolicy": "SingleStack"}));
-            let mut stored = service(json!({}));
-            stored["metadata"]["managedFields"] = json!([{
-                "manager": "gitops-rs", "operation": "Apply", "apiVersion": "v1",
-                "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:ipFamilyPolicy": {}}}
-            }]);
-            assert!(detect(&applied, &stored, "gitops-rs", &BuiltinLists).is_empty());
+        fn what_the_server_stores_differently_is_not_dropped() {
+            // `stringData` is stored folded into `data`.
+            let applied = json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "n"}, "stringData": {"k": "v"}});
+            let mut stored = json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "n"}, "data": {"k": "dg=="},
+                "type": "Opaque"});
+            stored["metadata"]["managedFields"] =
+                managed(json!({"f:stringData": {".": {}, "f:k": {}}}));
+            assert!(detect(&applied, &stored, "gitops-rs", &DiffOptions::default()).is_empty());
+            // A value the server changed was kept, not dropped.
+            let applied = service(json!({"type": "ClusterIP"}));
+            let stored = service(json!({"type": "NodePort"}));
+            assert!(detect(&applied, &stored, "gitops-rs", &DiffOptions::default()).is_empty());
         }
     }
 }

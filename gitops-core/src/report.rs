@@ -97,9 +97,9 @@ pub enum StepOutcome {
 #[non_exhaustive]
 pub enum Warning {
     /// The runtime did not keep fields the revision declares for an object:
-    /// right after our apply they were neither in the stored object nor in
-    /// our field manager's `managedFields` entry (a feature the server has
-    /// turned off, such as `spec.ipFamilies` without dual-stack). They are
+    /// right after our apply they were absent from the object it returned
+    /// (a feature the server has turned off, such as `spec.ipFamilies`
+    /// without dual-stack, or a mutating admission removing them). They are
     /// not treated as drift while the object's manifest stays the same.
     /// Reported once per revision.
     DroppedByServer {
