@@ -399,3 +399,68 @@ async fn a_request_the_server_fails_on_names_the_object() {
         );
     }
 }
+
+/// The same APIService through the reconciler: the dry run before any
+/// write fails on it, the report names it and says what happened, and
+/// nothing of the revision is written.
+#[tokio::test]
+async fn a_sync_with_an_object_the_server_fails_on_writes_nothing() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    if !cluster.is_local() || server_minor(cluster).await >= 21 {
+        eprintln!("SKIPPED: needs the local 1.20 server");
+        return;
+    }
+    let e = env(cluster, "apiservice").await;
+    let name = format!("v1.{}.example.com", unique_name("agg"));
+    let api_service = format!(
+        "apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {{name: {name}}}
+spec:
+  group: {group}
+  version: v1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  insecureSkipTLSVerify: true
+  service: {{name: api, namespace: {ns}, port: 443}}
+",
+        group = name.trim_start_matches("v1."),
+        ns = e.ns
+    );
+    e.source.commit(
+        "main",
+        [
+            ("cm.yaml", config_map("c", &e.ns)),
+            ("apiservice.yaml", api_service),
+        ],
+        "ada",
+        "an aggregated API",
+    );
+    let report = e
+        .reconciler
+        .reconcile_once("main")
+        .await
+        .unwrap_err()
+        .report;
+    assert_eq!(report.status, SyncStatus::Refused, "{report}");
+    let failed = report
+        .steps
+        .iter()
+        .find(|s| s.key.kind == "APIService")
+        .unwrap();
+    assert_eq!(failed.outcome, StepOutcome::Refused);
+    let error = failed.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "APIService.apiregistration.k8s.io/{name}: the API server failed or closed the connection"
+        )),
+        "{error}"
+    );
+    let c = ObjectKey::new("", "ConfigMap", Some(&e.ns), "c");
+    assert!(
+        e.reconciler.target().get(&c).await.unwrap().is_none(),
+        "nothing written"
+    );
+}
