@@ -99,8 +99,8 @@ pub use memory::runtime::MemoryRuntime;
 pub use memory::source::MemorySource;
 pub use plan::{
     Action, Conflict, PRUNE_ANNOTATION, Plan, PlanOptions, PlanSummary, Refusal, SharedResource,
-    Skipped, Step, WAVE_ANNOTATION, plan, shared_resources,
+    Skipped, Step, WAVE_ANNOTATION, observe_keys, plan, shared_resources,
 };
 pub use policy::{Policy, Violation};
 pub use reconcile::{HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier};
-pub use report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus};
+pub use report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};

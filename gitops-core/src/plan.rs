@@ -295,6 +295,17 @@ pub enum Refusal {
         /// What is wrong.
         message: String,
     },
+    /// A namespaced object whose namespace neither the desired state
+    /// declares nor the runtime has: applying it would fail, after the
+    /// objects before it had been applied.
+    MissingNamespace {
+        /// The object.
+        key: ObjectKey,
+        /// The namespace that does not exist.
+        namespace: String,
+        /// Where the object is declared.
+        provenance: Provenance,
+    },
     /// An annotation the planner reads has an invalid value.
     InvalidAnnotation {
         /// The object.
@@ -325,6 +336,14 @@ impl fmt::Display for Refusal {
                 max_share * 100.0
             ),
             Refusal::InvalidOption { message } => write!(f, "invalid plan options: {message}"),
+            Refusal::MissingNamespace {
+                key,
+                namespace,
+                provenance,
+            } => write!(
+                f,
+                "{provenance}: {key}: namespace {namespace:?} is neither declared in the revision nor present in the runtime"
+            ),
             Refusal::InvalidAnnotation {
                 key,
                 annotation,
@@ -622,10 +641,51 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
     }
 }
 
+/// What a caller of [`plan`] observes: the desired objects, the objects the
+/// inventory lists, and the Namespaces the desired objects live in (so the
+/// planner can tell a missing namespace from one that exists).
+pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BTreeSet<ObjectKey> {
+    let mut keys: BTreeSet<ObjectKey> = desired.keys().cloned().collect();
+    keys.extend(
+        desired
+            .keys()
+            .filter_map(|k| k.namespace.as_deref())
+            .map(|ns| ObjectKey::new("", "Namespace", None, ns)),
+    );
+    if let Some(inv) = inventory {
+        keys.extend(inv.objects.keys().cloned());
+    }
+    keys
+}
+
+/// Namespaced objects whose namespace is neither declared nor live (a live
+/// Namespace being deleted counts as missing: it accepts no new objects).
+fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> {
+    desired
+        .iter()
+        .filter_map(|(key, d)| {
+            let ns = key.namespace.as_deref()?;
+            let ns_key = ObjectKey::new("", "Namespace", None, ns);
+            let live_ns = live
+                .objects
+                .get(&ns_key)
+                .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
+            (!desired.contains(&ns_key) && live_ns.is_none()).then(|| Refusal::MissingNamespace {
+                key: key.clone(),
+                namespace: ns.to_owned(),
+                provenance: d.provenance.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Computes the plan that makes `live` match `desired` for `options.owner`.
 ///
-/// `live` holds the observed objects (the desired ones and the inventory's)
-/// and the owner's inventory. Pure and deterministic.
+/// `live` holds the observed objects: those [`observe_keys`] lists (the
+/// desired ones, the inventory's, and the Namespaces of the desired ones)
+/// and the owner's inventory. A namespaced object whose Namespace is
+/// neither declared nor in `live` is refused ([`Refusal::MissingNamespace`]).
+/// Pure and deterministic.
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
     let builtin = KindRegistry::builtin();
     let owner = options.owner.as_str();
@@ -879,6 +939,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     if desired.is_empty() && !options.allow_empty {
         refusals.push(Refusal::EmptyDesiredState);
     }
+    refusals.extend(missing_namespaces(desired, live));
     if !(0.0..=1.0).contains(&options.max_prune_share) {
         refusals.push(Refusal::InvalidOption {
             message: format!(

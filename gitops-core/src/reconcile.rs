@@ -12,14 +12,15 @@ use crate::audit::AuditSink;
 use crate::desired::DesiredState;
 use crate::health::{self, HealthStatus};
 use crate::key::ObjectKey;
-use crate::plan::{Action, Plan, PlanOptions, plan};
+use crate::object::Object;
+use crate::plan::{Action, Plan, PlanOptions, observe_keys, plan};
 use crate::policy::Policy;
 use crate::render::{OptionsError, RenderOptions, Renderer};
-use crate::report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus};
+use crate::report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};
 use crate::revision::{Revision, SignatureVerdict};
 use crate::source::Source;
 use crate::target::{
-    ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Target,
+    ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Target, TargetError,
 };
 use crate::util::Delay;
 
@@ -127,6 +128,8 @@ pub struct Reconciler<S, T> {
     renderer: Mutex<Renderer>,
     audit: Option<Arc<dyn AuditSink>>,
     verifier: Option<Arc<dyn RevisionVerifier>>,
+    /// Fields the runtime dropped from objects we applied, by object.
+    dropped: Mutex<BTreeMap<ObjectKey, dropped::Record>>,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -144,6 +147,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             renderer: Mutex::new(renderer),
             audit: None,
             verifier: None,
+            dropped: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -263,10 +267,9 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.policy_violations = violations;
             return None;
         }
-        let mut keys: BTreeSet<ObjectKey> = desired.keys().cloned().collect();
-        if let Some(inv) = &inventory {
-            keys.extend(inv.objects.keys().cloned());
-        }
+        self.forget_stale_dropped(&desired);
+        let desired = self.without_dropped(desired);
+        let keys = observe_keys(&desired, inventory.as_ref());
         let mut live = match self
             .target
             .observe(&ObserveRequest {
@@ -359,10 +362,51 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// recorded by the audit sink whatever happens.
     ///
     /// A reference that cannot be read, a revision that does not render, a
-    /// policy violation, a conflict or a refused guard apply nothing. Steps
-    /// run in plan order and stop at the first failure. After the steps the
-    /// runtime is observed again and planned against: anything left is
-    /// reported as not converged.
+    /// policy violation, a conflict or a refused guard apply nothing; so
+    /// does a namespaced object whose Namespace is neither declared nor in
+    /// the runtime ([`Refusal::MissingNamespace`](crate::Refusal)).
+    ///
+    /// # Nothing half-applied
+    /// Before the first write, every step of the plan is sent to the
+    /// runtime as a server-side dry run ([`ApplyOptions::dry_run`],
+    /// [`DeleteOptions::dry_run`]): the runtime validates it as it would
+    /// the real request and persists nothing. If it refuses any, the sync
+    /// ends [`SyncStatus::Refused`] with *every* refusal in the report
+    /// (each step marked [`StepOutcome::Refused`] with the runtime's
+    /// message) and nothing written.
+    ///
+    /// A dry run cannot validate an object whose Namespace or CRD the same
+    /// plan creates (the runtime answers "namespace not found" or "kind not
+    /// served"). Such an object is not taken for refused: those Namespaces
+    /// and CRDs are applied first (they are cluster-scoped and need nothing
+    /// else of the plan), then the waiting objects are dry-run again, and
+    /// the rest is applied only if they all pass. So the only writes that
+    /// can precede a refusal are those Namespaces and CRDs; they are
+    /// inventoried, and pruned by a later revision that no longer
+    /// declares them.
+    ///
+    /// The remaining window: a runtime can still refuse a real request after
+    /// accepting its dry run (an admission webhook whose service the plan
+    /// has just started, a quota used up meanwhile, a concurrent writer, a
+    /// lost connection). Steps then stop at the first failure; what was
+    /// applied, and the step that failed, stay in the inventory, and the
+    /// inventory keeps the previous revision. The next sync plans again
+    /// from the live state, dry-runs what is left and applies it: it picks
+    /// up where this one stopped.
+    ///
+    /// # Fields the runtime drops
+    /// A field the revision declares that the runtime does not keep (right
+    /// after our apply it is absent from the object the runtime returned,
+    /// e.g. `spec.ipFamilies` on a server without dual-stack, which
+    /// kube-apiserver 1.20 drops while recording it in our `managedFields`) is reported once per revision as a
+    /// [`Warning::DroppedByServer`] and left out of comparisons while the
+    /// object's manifest stays the same, so it is neither drift nor
+    /// re-applied every sync. The record lives in this reconciler: after a
+    /// restart the object is applied once more (not reported as drift) and
+    /// the record is made again.
+    ///
+    /// After the steps the runtime is observed again and planned against:
+    /// anything left is reported as not converged.
     pub async fn reconcile_once(&self, reference: &str) -> Result<SyncReport, ReconcileError> {
         let t0 = Instant::now();
         let mut report = SyncReport::start(self.config.owner().as_str());
@@ -408,39 +452,50 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.plan = Some(plan);
             return;
         }
-        // A server-side dry run (the apply or delete options ask for one):
-        // every step is sent with dry-run, so the runtime validates it, but
-        // nothing is persisted, no inventory is written, and the result is a
-        // plan, not a sync.
+        // Every step is first sent as a server-side dry run: the runtime
+        // validates it and nothing is persisted. Only when the runtime
+        // accepts all of them is anything written.
+        let all: Vec<usize> = (0..plan.steps.len()).collect();
+        let checked = self.preflight(&plan, &all, true, report).await;
+        // A server-side dry run only (the apply or delete options ask for
+        // one): no inventory is written, and the result is a plan.
         let server_dry_run = self.config.apply.dry_run || self.config.delete.dry_run;
         if server_dry_run {
-            let apply = ApplyOptions {
-                field_manager: self.config.plan.field_manager.clone(),
-                dry_run: true,
-                ..self.config.apply.clone()
-            };
-            let delete = DeleteOptions {
-                dry_run: true,
-                ..self.config.delete.clone()
-            };
-            for (i, step) in plan.steps.iter().enumerate() {
-                if let Err(e) = self
-                    .run_step(step, &apply, &delete, &mut report.steps[i])
-                    .await
-                {
-                    report
-                        .errors
-                        .push(format!("dry run: {} failed: {e}", report.steps[i].action));
-                }
+            for (i, needs) in &checked.deferred {
+                let needs: Vec<String> = needs
+                    .iter()
+                    .map(|j| plan.steps[*j].key.to_string())
+                    .collect();
+                report.warnings.push(Warning::NotValidated {
+                    key: plan.steps[*i].key.clone(),
+                    reason: format!("it needs {}, which this plan creates", needs.join(" and ")),
+                });
             }
-            report.status = if report.errors.is_empty() {
+            report.status = if checked.refused.is_empty() {
                 SyncStatus::Planned
             } else {
-                SyncStatus::StepFailed
+                report_refusals(&plan, &checked.refused, report);
+                SyncStatus::Refused
             };
             report.plan = Some(plan);
             return;
         }
+        if !checked.refused.is_empty() {
+            report_refusals(&plan, &checked.refused, report);
+            report.status = SyncStatus::Refused;
+            report.plan = Some(plan);
+            return;
+        }
+        // Steps the dry run could not validate because they need a
+        // Namespace or CRD the plan creates: those are applied first, then
+        // the waiting steps are validated, then the rest is applied.
+        let enablers: BTreeSet<usize> = checked.deferred.values().flatten().copied().collect();
+        let order: Vec<usize> = enablers
+            .iter()
+            .copied()
+            .chain(all.iter().copied().filter(|i| !enablers.contains(i)))
+            .collect();
+        let checkpoint = (!checked.deferred.is_empty()).then_some(enablers.len());
         let owner = self.config.owner().clone();
         let apply_options = ApplyOptions {
             field_manager: self.config.plan.field_manager.clone(),
@@ -449,18 +504,40 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut applied: BTreeMap<ObjectKey, String> = BTreeMap::new();
         let mut deleted: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut failed = false;
-        for i in 0..plan.steps.len() {
+        let mut refused = false;
+        for (pos, &i) in order.iter().enumerate() {
+            if checkpoint == Some(pos) {
+                let waiting: Vec<usize> = checked.deferred.keys().copied().collect();
+                // What they needed exists now: whatever the runtime
+                // answers is its verdict.
+                let again = self.preflight(&plan, &waiting, false, report).await;
+                if !again.refused.is_empty() {
+                    report_refusals(&plan, &again.refused, report);
+                    refused = true;
+                    failed = true;
+                    break;
+                }
+            }
             let step = &plan.steps[i];
             let delete_options = self.config.delete.clone();
             match self
                 .run_step(step, &apply_options, &delete_options, &mut report.steps[i])
                 .await
             {
-                Ok(()) if matches!(step.action, Action::Delete) => {
+                Ok(_) if matches!(step.action, Action::Delete) => {
                     deleted.insert(step.key.clone());
                 }
-                Ok(()) => {
+                Ok(stored) => {
                     applied.insert(step.key.clone(), step.api_version.clone());
+                    if let Some(stored) = stored {
+                        self.note_dropped(
+                            desired,
+                            step,
+                            &stored,
+                            &mut report.steps[i],
+                            &mut report.warnings,
+                        );
+                    }
                 }
                 Err(e) => {
                     report
@@ -477,11 +554,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     break;
                 }
             }
-            let wave_ends = plan
-                .steps
-                .get(i + 1)
-                .is_none_or(|n| n.wave != step.wave || matches!(n.action, Action::Delete));
+            // Health waits are for waves in plan order, not for the
+            // Namespaces and CRDs applied ahead of it.
+            let next = order.get(pos + 1).map(|n| &plan.steps[*n]);
+            let wave_ends =
+                next.is_none_or(|n| n.wave != step.wave || matches!(n.action, Action::Delete));
+            let ahead = checkpoint.is_some_and(|c| pos < c);
             if wave_ends
+                && !ahead
                 && !matches!(step.action, Action::Delete)
                 && let Some(wait) = &self.config.wait_for_health
                 && let Err(e) = self.wait_healthy(&plan, step.wave, wait).await
@@ -491,6 +571,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 break;
             }
         }
+        self.warn_dropped(desired, report);
         report.drift_corrected = report
             .steps
             .iter()
@@ -523,16 +604,18 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             failed = true;
         }
         if failed {
-            report.status = SyncStatus::StepFailed;
+            report.status = if refused {
+                SyncStatus::Refused
+            } else {
+                SyncStatus::StepFailed
+            };
             report.plan = Some(plan);
             return;
         }
-        // Verify convergence: observe again and plan again.
-        let keys: BTreeSet<ObjectKey> = desired
-            .keys()
-            .cloned()
-            .chain(record.objects.keys().cloned())
-            .collect();
+        // Verify convergence: observe again and plan again (without the
+        // fields the runtime just dropped).
+        let desired = &self.without_dropped(desired.clone());
+        let keys = observe_keys(desired, Some(&record));
         match self
             .target
             .observe(&ObserveRequest {
@@ -571,22 +654,164 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         apply: &ApplyOptions,
         delete: &DeleteOptions,
         record: &mut StepReport,
-    ) -> Result<(), crate::target::TargetError> {
+    ) -> Result<Option<serde_json::Value>, TargetError> {
         let t = Instant::now();
         let result = match (&step.action, &step.object) {
-            (Action::Delete, _) => self.target.delete(&step.key, delete).await.map(|_| ()),
-            (_, Some(object)) => self.target.apply(object, apply).await.map(|_| ()),
-            (_, None) => Ok(()),
+            (Action::Delete, _) => self.target.delete(&step.key, delete).await.map(|_| None),
+            (_, Some(object)) => self.target.apply(object, apply).await.map(Some),
+            (_, None) => Ok(None),
         };
         record.duration_ms = ms(t.elapsed());
         match &result {
-            Ok(()) => record.outcome = StepOutcome::Done,
+            Ok(_) => record.outcome = StepOutcome::Done,
             Err(e) => {
                 record.outcome = StepOutcome::Failed;
                 record.error = Some(e.to_string());
             }
         }
         result
+    }
+
+    /// Sends `steps` of the plan as server-side dry runs; marks the refused
+    /// ones in the report. With `defer`, a step refused for lacking a
+    /// Namespace or CRD that the plan creates is not refused but deferred.
+    async fn preflight(
+        &self,
+        plan: &Plan,
+        steps: &[usize],
+        defer: bool,
+        report: &mut SyncReport,
+    ) -> Checked {
+        let apply = ApplyOptions {
+            field_manager: self.config.plan.field_manager.clone(),
+            dry_run: true,
+            ..self.config.apply.clone()
+        };
+        let delete = DeleteOptions {
+            dry_run: true,
+            ..self.config.delete.clone()
+        };
+        let mut checked = Checked::default();
+        for &i in steps {
+            let step = &plan.steps[i];
+            let result = match (&step.action, &step.object) {
+                (Action::Delete, _) => self.target.delete(&step.key, &delete).await.map(|_| ()),
+                (_, Some(object)) => self.target.apply(object, &apply).await.map(|_| ()),
+                (_, None) => Ok(()),
+            };
+            if let Err(e) = result {
+                let needs = if defer {
+                    enablers(plan, i, &e)
+                } else {
+                    Vec::new()
+                };
+                match needs.is_empty() {
+                    false => {
+                        checked.deferred.insert(i, needs);
+                    }
+                    true => {
+                        mark_refused(&mut report.steps[i], &e);
+                        checked.refused.push((i, e));
+                    }
+                }
+            }
+        }
+        checked
+    }
+
+    /// Forgets the dropped fields of objects whose manifest changed or that
+    /// are no longer declared.
+    fn forget_stale_dropped(&self, desired: &DesiredState) {
+        lock(&self.dropped).retain(|key, record| {
+            desired
+                .get(key)
+                .is_some_and(|d| d.object.as_value() == &record.manifest)
+        });
+    }
+
+    /// The desired state without the fields the runtime is known to drop
+    /// (for objects whose manifest is the one they were recorded for).
+    fn without_dropped(&self, mut desired: DesiredState) -> DesiredState {
+        let records = lock(&self.dropped);
+        let lists = self.config.plan.diff.lists.as_ref();
+        for (key, record) in records.iter() {
+            let Some(d) = desired.get(key) else { continue };
+            if d.object.as_value() != &record.manifest {
+                continue; // stripped already, or another manifest
+            }
+            let mut value = record.manifest.clone();
+            dropped::strip(&mut value, &record.fields, lists);
+            let Ok(object) = Object::new(value) else {
+                continue; // stripping made it invalid: compare it whole
+            };
+            if let Some(mut d) = desired.remove(key) {
+                d.object = object;
+                // Re-inserting the key just removed cannot collide.
+                let _ = desired.insert(d);
+            }
+        }
+        desired
+    }
+
+    /// After applying `step`: records the declared fields the runtime did
+    /// not keep, and warns about them.
+    fn note_dropped(
+        &self,
+        desired: &DesiredState,
+        step: &crate::plan::Step,
+        stored: &serde_json::Value,
+        record: &mut StepReport,
+        warnings: &mut Vec<Warning>,
+    ) {
+        let (Some(applied), Some(d)) = (&step.object, desired.get(&step.key)) else {
+            return;
+        };
+        let fields = dropped::detect(
+            applied.as_value(),
+            stored,
+            &self.config.plan.field_manager,
+            &self.config.plan.diff,
+        );
+        if fields.is_empty() {
+            return;
+        }
+        // Re-applying fields the runtime drops corrects nothing.
+        if let Action::Update { diff: Some(diff) } = &step.action
+            && diff
+                .changes
+                .iter()
+                .all(|c| fields.iter().any(|f| c.path.starts_with(f)))
+        {
+            record.drift = false;
+        }
+        warnings.push(Warning::DroppedByServer {
+            key: step.key.clone(),
+            fields: fields.iter().map(ToString::to_string).collect(),
+        });
+        lock(&self.dropped).insert(
+            step.key.clone(),
+            dropped::Record {
+                manifest: d.object.as_value().clone(),
+                fields,
+                warned: desired.revision().map(|r| r.id.clone()),
+            },
+        );
+    }
+
+    /// Warns, once per revision, about the fields the runtime drops from
+    /// declared objects.
+    fn warn_dropped(&self, desired: &DesiredState, report: &mut SyncReport) {
+        let revision = desired.revision().map(|r| r.id.clone());
+        let mut records = lock(&self.dropped);
+        for (key, record) in records.iter_mut() {
+            if desired.contains(key) && record.warned != revision {
+                record.warned.clone_from(&revision);
+                report.warnings.push(Warning::DroppedByServer {
+                    key: key.clone(),
+                    fields: record.fields.iter().map(ToString::to_string).collect(),
+                });
+            }
+        }
     }
 
     async fn wait_healthy(&self, plan: &Plan, wave: i64, wait: &HealthWait) -> Result<(), String> {
@@ -646,4 +871,211 @@ fn residual(plan: &Plan, live: &LiveState) -> Vec<ObjectKey> {
         })
         .map(|s| s.key.clone())
         .collect()
+}
+
+fn lock<X>(m: &Mutex<X>) -> std::sync::MutexGuard<'_, X> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a server-side dry run of some steps found.
+#[derive(Debug, Default)]
+struct Checked {
+    /// Steps the runtime refused, with its answer, in plan order.
+    refused: Vec<(usize, TargetError)>,
+    /// Steps that cannot be validated yet, each with the steps that create
+    /// the Namespace and CRD it needs.
+    deferred: BTreeMap<usize, Vec<usize>>,
+}
+
+/// When step `i` was refused for lacking its Namespace or the CRD of its
+/// kind and the plan creates that: the steps of the plan that create its
+/// Namespace and its CRD (a runtime reports one missing thing at a time;
+/// the object can be validated once both exist). Otherwise nothing.
+fn enablers(plan: &Plan, i: usize, error: &TargetError) -> Vec<usize> {
+    let key = &plan.steps[i].key;
+    let applies = |s: &crate::plan::Step| !matches!(s.action, Action::Delete);
+    let namespace = key
+        .namespace
+        .as_deref()
+        .map(|ns| ObjectKey::new("", "Namespace", None, ns))
+        .and_then(|ns| plan.steps.iter().position(|s| applies(s) && s.key == ns));
+    let gk = key.group_kind();
+    let crd = plan.steps.iter().position(|s| {
+        applies(s)
+            && s.key.is("apiextensions.k8s.io", "CustomResourceDefinition")
+            && s.object
+                .as_ref()
+                .and_then(|o| crate::scope::crd_kind(o).ok())
+                .is_some_and(|(crd_gk, _, _)| crd_gk == gk)
+    });
+    let explained = match error {
+        TargetError::NamespaceNotFound { namespace: ns, .. } => {
+            namespace.is_some() && key.namespace.as_deref() == Some(ns.as_str())
+        }
+        TargetError::UnknownKind { .. } => crd.is_some(),
+        _ => false,
+    };
+    if !explained {
+        return Vec::new();
+    }
+    namespace
+        .into_iter()
+        .chain(crd)
+        .filter(|j| *j != i)
+        .collect()
+}
+
+fn mark_refused(record: &mut StepReport, error: &TargetError) {
+    record.outcome = StepOutcome::Refused;
+    record.error = Some(error.to_string());
+}
+
+/// Lists every refusal in the report's errors, with a summary first.
+fn report_refusals(plan: &Plan, refused: &[(usize, TargetError)], report: &mut SyncReport) {
+    let written = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == StepOutcome::Done)
+        .count();
+    report.errors.push(if written == 0 {
+        format!(
+            "the runtime refused {} of {} steps in a server-side dry run; nothing was applied",
+            refused.len(),
+            plan.steps.len()
+        )
+    } else {
+        format!(
+            "the runtime refused {} of {} steps in a server-side dry run; only the {written} \
+             Namespaces and CRDs they needed were applied",
+            refused.len(),
+            plan.steps.len()
+        )
+    });
+    for (i, e) in refused {
+        report.errors.push(format!(
+            "dry run refused {} {}: {e}",
+            report.steps[*i].action, plan.steps[*i].key
+        ));
+    }
+}
+
+/// Fields the runtime does not keep.
+mod dropped {
+    use gitops_diff::{DiffOptions, FieldPath, GroupKind, ListSemantics, Op};
+    use serde_json::Value;
+
+    /// The fields the runtime dropped from one object.
+    #[derive(Debug)]
+    pub(super) struct Record {
+        /// The manifest as declared when they were dropped: the record holds
+        /// only while the manifest stays the same.
+        pub(super) manifest: Value,
+        /// The fields dropped (topmost paths).
+        pub(super) fields: Vec<FieldPath>,
+        /// The revision last warned about them.
+        pub(super) warned: Option<String>,
+    }
+
+    /// Fields `applied` declares that are absent from `stored`, the object
+    /// the runtime returned for our apply of `applied`: what a plan made
+    /// right after the apply would add again. Compared as the planner
+    /// compares (a Secret's `stringData` folded into `data`, defaults and
+    /// formats of the server, ignore rules), so only fields the runtime did
+    /// not keep remain. `managedFields` does not decide it:
+    /// kube-apiserver 1.20 records `spec.ipFamilies` as owned by the
+    /// applier while dropping it from the Service.
+    pub(super) fn detect(
+        applied: &Value,
+        stored: &Value,
+        manager: &str,
+        options: &DiffOptions,
+    ) -> Vec<FieldPath> {
+        let owned = gitops_diff::owned_by(stored, manager).ok().flatten();
+        let Ok(diff) = gitops_diff::compare(applied, stored, owned.as_ref(), options) else {
+            return Vec::new();
+        };
+        diff.changes
+            .into_iter()
+            .filter(|c| c.op == Op::Add)
+            .map(|c| c.path)
+            .collect()
+    }
+
+    /// Removes `fields` from a manifest.
+    pub(super) fn strip(value: &mut Value, fields: &[FieldPath], lists: &dyn ListSemantics) {
+        let gk = GroupKind::of(value);
+        let mut pointers: Vec<String> = fields
+            .iter()
+            .filter_map(|f| gitops_diff::resolve(value, f, lists, &gk).map(|(p, _)| p))
+            .collect();
+        // Deepest and last first, so list indices stay valid.
+        pointers.sort();
+        for p in pointers.iter().rev() {
+            gitops_diff::remove_pointer(value, p);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use gitops_diff::BuiltinLists;
+        use serde_json::json;
+
+        fn service(spec: Value) -> Value {
+            json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "s", "namespace": "n"}, "spec": spec})
+        }
+
+        fn managed(fields: Value) -> Value {
+            json!([{
+                "manager": "gitops-rs", "operation": "Apply", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": fields
+            }])
+        }
+
+        /// What kube-apiserver 1.20 returns for a Service declaring
+        /// dual-stack fields: gone from the object, recorded as ours.
+        #[test]
+        fn declared_fields_absent_from_the_stored_object_are_dropped() {
+            let applied = service(json!({
+                "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                "ports": [{"port": 80, "protocol": "TCP"}]
+            }));
+            let mut stored = service(json!({
+                "clusterIP": "10.0.0.1", "sessionAffinity": "None",
+                "ports": [{"port": 80, "protocol": "TCP"}]
+            }));
+            stored["metadata"]["managedFields"] = managed(json!({"f:spec": {
+                "f:ipFamilies": {}, "f:ipFamilyPolicy": {},
+                "f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {
+                    ".": {}, "f:port": {}, "f:protocol": {}}}
+            }}));
+            let found = detect(&applied, &stored, "gitops-rs", &DiffOptions::default());
+            let names: Vec<String> = found.iter().map(ToString::to_string).collect();
+            assert_eq!(names, ["spec.ipFamilies", "spec.ipFamilyPolicy"]);
+            let mut stripped = applied.clone();
+            strip(&mut stripped, &found, &BuiltinLists);
+            assert_eq!(
+                stripped,
+                service(json!({"ports": [{"port": 80, "protocol": "TCP"}]}))
+            );
+        }
+
+        #[test]
+        fn what_the_server_stores_differently_is_not_dropped() {
+            // `stringData` is stored folded into `data`.
+            let applied = json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "n"}, "stringData": {"k": "v"}});
+            let mut stored = json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "s", "namespace": "n"}, "data": {"k": "dg=="},
+                "type": "Opaque"});
+            stored["metadata"]["managedFields"] =
+                managed(json!({"f:stringData": {".": {}, "f:k": {}}}));
+            assert!(detect(&applied, &stored, "gitops-rs", &DiffOptions::default()).is_empty());
+            // A value the server changed was kept, not dropped.
+            let applied = service(json!({"type": "ClusterIP"}));
+            let stored = service(json!({"type": "NodePort"}));
+            assert!(detect(&applied, &stored, "gitops-rs", &DiffOptions::default()).is_empty());
+        }
+    }
 }

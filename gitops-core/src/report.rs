@@ -30,6 +30,12 @@ pub enum SyncStatus {
     Blocked,
     /// The runtime could not be observed; nothing was applied.
     ObserveFailed,
+    /// The runtime refused objects of the revision in the server-side dry
+    /// run that precedes every write (or that dry run could not complete);
+    /// every refusal is listed, and nothing was applied (except the
+    /// Namespaces and CRDs that other objects needed before they could be
+    /// validated; see [`Reconciler`](crate::Reconciler)).
+    Refused,
     /// A step failed; the steps after it were not run.
     StepFailed,
     /// Every step succeeded but the runtime still differs.
@@ -80,6 +86,49 @@ pub enum StepOutcome {
     Failed,
     /// Not run because an earlier step failed.
     NotRun,
+    /// Refused by the runtime in the server-side dry run before any write
+    /// (see the error); not applied.
+    Refused,
+}
+
+/// Something a reader of a report should know that did not fail the sync.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Warning {
+    /// The runtime did not keep fields the revision declares for an object:
+    /// right after our apply they were absent from the object it returned
+    /// (a feature the server has turned off, such as `spec.ipFamilies`
+    /// without dual-stack, or a mutating admission removing them). They are
+    /// not treated as drift while the object's manifest stays the same.
+    /// Reported once per revision.
+    DroppedByServer {
+        /// The object.
+        key: ObjectKey,
+        /// The fields dropped (readable paths).
+        fields: Vec<String>,
+    },
+    /// A server-side dry run could not validate the object because it
+    /// needs a Namespace or a CRD that the same plan creates.
+    NotValidated {
+        /// The object.
+        key: ObjectKey,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::DroppedByServer { key, fields } => write!(
+                f,
+                "{key}: the runtime dropped declared fields {} (not kept by this server; ignored until the manifest changes)",
+                fields.join(", ")
+            ),
+            Warning::NotValidated { key, reason } => write!(f, "{key}: not validated: {reason}"),
+        }
+    }
 }
 
 /// One step of the plan and what became of it.
@@ -168,6 +217,9 @@ pub struct SyncReport {
     /// Errors, as messages.
     #[serde(default)]
     pub errors: Vec<String>,
+    /// Warnings: what did not fail the sync but a reader should know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     /// The full plan (not part of the audit line; not read back).
     #[serde(skip)]
     pub plan: Option<Plan>,
@@ -189,6 +241,7 @@ impl SyncReport {
             policy_violations: Vec::new(),
             not_converged: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             plan: None,
         }
     }
@@ -234,6 +287,9 @@ impl fmt::Display for SyncReport {
         }
         for e in &self.errors {
             writeln!(f, "  error: {e}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  warning: {w}")?;
         }
         Ok(())
     }

@@ -11,17 +11,56 @@ use crate::discovery::DiscoveryError;
 pub(crate) fn from_kube(key: &ObjectKey, error: kube::Error) -> TargetError {
     match error {
         kube::Error::Api(status) => from_status(key, *status),
-        e @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_)) => {
-            TargetError::Unavailable {
-                message: format!("{key}: {e}"),
-                source: Some(Box::new(e)),
-            }
-        }
+        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => TargetError::Unavailable {
+            message: format!("{key}: {}: {}", transport_failure(&e), causes(&e)),
+            source: Some(Box::new(e)),
+        },
+        e @ kube::Error::ReadEvents(_) => TargetError::Unavailable {
+            message: format!("{key}: {e}"),
+            source: Some(Box::new(e)),
+        },
         other => TargetError::Other {
             message: format!("{key}: {other}"),
             source: Some(Box::new(other)),
         },
     }
+}
+
+/// What a transport-level failure of one request means, from the types in
+/// its chain of causes: the connection could not be made, or the server
+/// failed or closed it while handling the request (a server that panics on
+/// a request drops the connection: hyper's `SendRequest` error, "connection
+/// closed before message completed").
+fn transport_failure(error: &(dyn std::error::Error + 'static)) -> &'static str {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(client) = e.downcast_ref::<hyper_util::client::legacy::Error>()
+            && client.is_connect()
+        {
+            return "cannot connect to the API server";
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && h.is_timeout()
+        {
+            return "the API server did not answer this request in time";
+        }
+        cause = e.source();
+    }
+    "the API server failed or closed the connection while handling this request"
+}
+
+/// The messages of an error and its causes, joined (each once).
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !out.iter().any(|o| o.contains(&text)) {
+            out.push(text);
+        }
+        cause = e.source();
+    }
+    out.join(": ")
 }
 
 /// Whether `error` is a `404` that is not a `Status` about a missing object:
@@ -246,6 +285,65 @@ mod tests {
             from_status(&key, s(404, "NotFound")),
             TargetError::NotFound { .. }
         ));
+    }
+
+    /// Patches a ConfigMap through a client whose server is at `addr`.
+    async fn patch_at(addr: std::net::SocketAddr) -> TargetError {
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, "ns");
+        let body = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap"});
+        let params = kube::api::PatchParams::apply("t");
+        let error = api
+            .patch("cm", &params, &kube::api::Patch::Apply(&body))
+            .await
+            .unwrap_err();
+        from_kube(&ObjectKey::new("", "ConfigMap", Some("ns"), "cm"), error)
+    }
+
+    #[tokio::test]
+    async fn a_server_closing_the_connection_names_the_object_and_says_so() {
+        // A server that reads the request and hangs up without answering,
+        // as kube-apiserver 1.20 does when applying an APIService panics.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            use std::io::Read;
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+        });
+        let error = patch_at(addr).await;
+        server.join().unwrap();
+        assert!(error.is_transient(), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("runtime unavailable: ConfigMap/ns/cm: "),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "the API server failed or closed the connection while handling this request"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("SendRequest"), "the cause is kept: {text}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_cannot_be_reached_is_told_apart() {
+        let addr = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let error = patch_at(addr).await;
+        assert!(error.is_transient(), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("ConfigMap/ns/cm: cannot connect to the API server"),
+            "{text}"
+        );
     }
 
     #[test]

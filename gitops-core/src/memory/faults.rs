@@ -61,6 +61,11 @@ struct Counters {
 /// misbehaves. Injected failures are [`TargetError::Unavailable`] whose
 /// message starts with `injected fault`.
 ///
+/// Faults model failures of writes: server-side dry runs (`dry_run` in
+/// the apply or delete options) go to the wrapped target unchanged and are
+/// not counted, so a fault hits a write whose dry run passed (the window a
+/// reconciler cannot close by validating first).
+///
 /// ```
 /// # futures::executor::block_on(async {
 /// use gitops_core::{ApplyOptions, Fault, FaultyTarget, MemoryRuntime, Object, Operation, Target};
@@ -178,6 +183,9 @@ impl<T: Target> Target for FaultyTarget<T> {
     }
 
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
+        if options.dry_run {
+            return self.inner.apply(object, options).await;
+        }
         self.enter(Operation::Apply, Some(object.key())).await?;
         self.inner.apply(object, options).await
     }
@@ -187,6 +195,9 @@ impl<T: Target> Target for FaultyTarget<T> {
         key: &ObjectKey,
         options: &DeleteOptions,
     ) -> Result<DeleteOutcome, TargetError> {
+        if options.dry_run {
+            return self.inner.delete(key, options).await;
+        }
         self.enter(Operation::Delete, Some(key)).await?;
         self.inner.delete(key, options).await
     }
