@@ -9,6 +9,7 @@
 
 mod corpus;
 mod harness;
+mod prune;
 mod reconcile;
 mod target;
 mod watch;
