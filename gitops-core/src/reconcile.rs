@@ -372,6 +372,24 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// run in plan order and stop at the first failure. After the steps the
     /// runtime is observed again and planned against: anything left is
     /// reported as not converged.
+    ///
+    /// The owner's inventory: before the first write, the objects the plan
+    /// will create are added to it, so nothing created escapes a later
+    /// prune if the sync stops midway; at the end it is written once more,
+    /// only if its content changed (a no-op sync writes nothing). Both writes
+    /// are compare-and-swap on the version read for the plan: when another
+    /// reconciler of the same owner wrote in between, nothing is applied (the
+    /// first write) or what this sync applied is merged into the other's
+    /// record and the sync fails (the last). The window left: if that other
+    /// reconciler, syncing another revision, saw an object this one was about
+    /// to create still absent (and so dropped it from the record), and this
+    /// process then dies before its last write, that object stays live and
+    /// unlisted. One reconciler per owner (a Lease) closes it.
+    ///
+    /// A deletion whose runtime cascade ([`Target::dependents`]) reaches
+    /// objects that are not ours is refused at plan time
+    /// ([`Refusal::ForeignCascade`](crate::plan::Refusal::ForeignCascade)),
+    /// and checked again right before the delete.
     pub async fn reconcile_once(&self, reference: &str) -> Result<SyncReport, ReconcileError> {
         let t0 = Instant::now();
         let mut report = SyncReport::start(self.config.owner().as_str());

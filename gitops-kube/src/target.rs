@@ -1029,6 +1029,42 @@ mod tests {
     }
 
     #[test]
+    fn generated_objects_and_aliases_are_left_out_of_dependents() {
+        let gk = GroupKind::new("", "ConfigMap");
+        let meta = |v: Value| -> ObjectMeta { serde_json::from_value(v).unwrap() };
+        let mut seen = BTreeSet::new();
+        let declared = meta(json!({"name": "a", "namespace": "ns", "uid": "1",
+            "labels": {OWNER_LABEL: "team-b"},
+            "managedFields": [{"manager": "kubectl", "operation": "Apply"}]}));
+        let found = declared_ref(&gk, &declared, &mut seen).unwrap();
+        assert_eq!(found.key, ObjectKey::new("", "ConfigMap", Some("ns"), "a"));
+        assert_eq!(found.owner.as_deref(), Some("team-b"));
+        // The same object again (served under another group): once only.
+        assert!(declared_ref(&gk, &declared, &mut seen).is_none());
+        let system = meta(
+            json!({"name": "kube-root-ca.crt", "namespace": "ns", "uid": "2",
+            "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"}]}),
+        );
+        assert!(declared_ref(&gk, &system, &mut seen).is_none());
+        let touched = meta(json!({"name": "edited", "namespace": "ns", "uid": "3",
+            "managedFields": [{"manager": "kube-controller-manager", "operation": "Update"},
+                              {"manager": "kubectl", "operation": "Update"}]}));
+        assert!(
+            declared_ref(&gk, &touched, &mut seen).is_some(),
+            "someone edited it"
+        );
+        let owned = meta(json!({"name": "rs", "namespace": "ns", "uid": "4",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                 "name": "web", "uid": "9"}]}));
+        assert!(declared_ref(&gk, &owned, &mut seen).is_none());
+        let unknown = meta(json!({"name": "old", "namespace": "ns", "uid": "5"}));
+        assert!(
+            declared_ref(&gk, &unknown, &mut seen).is_some(),
+            "no managedFields: cannot tell, so declared"
+        );
+    }
+
+    #[test]
     fn inventory_config_maps_are_recognised() {
         let ns = "gitops-system";
         let inv = ObjectKey::new("", "ConfigMap", Some(ns), "gitops-inventory-shop");
