@@ -82,8 +82,8 @@ pub use snapshot::{Blob, BlobId, Snapshot, SpecialEntry};
 pub use source::{BoxError, Source, SourceError, SourceExt};
 pub use target::{
     ApplyOptions, DEFAULT_FIELD_MANAGER, DeleteOptions, DeleteOutcome, InvalidOwnerId, Inventory,
-    LiveState, OWNER_LABEL, ObserveRequest, OwnerId, OwnershipConflict, Propagation, Target,
-    TargetError, TargetExt,
+    LiveRef, LiveState, OWNER_LABEL, ObserveRequest, OwnerId, OwnershipConflict, Propagation,
+    Target, TargetError, TargetExt,
 };
 
 pub mod memory;

@@ -38,7 +38,7 @@ use crate::desired::{DesiredState, Provenance};
 use crate::key::{GroupKind, ObjectKey};
 use crate::object::Object;
 use crate::scope::KindRegistry;
-use crate::target::{DEFAULT_FIELD_MANAGER, Inventory, LiveState, OWNER_LABEL, OwnerId};
+use crate::target::{DEFAULT_FIELD_MANAGER, Inventory, LiveRef, LiveState, OWNER_LABEL, OwnerId};
 
 /// Annotation that puts an object in a sync wave (an integer; lower first).
 pub const WAVE_ANNOTATION: &str = "gitops-rs.io/wave";
@@ -192,6 +192,11 @@ pub struct Step {
     pub provenance: Option<Provenance>,
     /// Something a reader should know (adoption of an unlabelled object).
     pub note: Option<String>,
+    /// For a deletion: the objects the runtime deletes with this one (the
+    /// contents of a Namespace, the custom resources of a CRD), all ours.
+    /// The reconciler checks again right before deleting that the cascade
+    /// reaches nothing else.
+    pub cascade: Vec<ObjectKey>,
     /// Serialise secret values in clear ([`Plan::reveal_secrets`]).
     pub(crate) reveal_secrets: bool,
 }
@@ -210,6 +215,8 @@ struct StepOut<'a> {
     provenance: Option<&'a Provenance>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[ObjectKey]>::is_empty")]
+    cascade: &'a [ObjectKey],
 }
 
 impl Serialize for Step {
@@ -228,6 +235,7 @@ impl Serialize for Step {
             }),
             provenance: self.provenance.as_ref(),
             note: self.note.as_deref(),
+            cascade: &self.cascade,
         }
         .serialize(serializer)
     }
@@ -283,12 +291,24 @@ pub enum Refusal {
     EmptyDesiredState,
     /// The plan would prune too much of the inventory.
     MassPrune {
-        /// Objects the plan would delete.
+        /// Objects the plan would delete, counting those the runtime deletes
+        /// with them (the contents of a deleted Namespace).
         deletions: usize,
         /// Objects in the inventory.
         inventory: usize,
         /// The configured maximum share.
         max_share: f64,
+    },
+    /// Deleting an object would delete, through the runtime's cascade,
+    /// objects that are not ours (not both in our inventory and labelled
+    /// with our owner label): another owner's objects in our Namespace, or
+    /// another owner's custom resources of our CRD; or objects of ours
+    /// annotated [`PRUNE_ANNOTATION`]`=disabled`.
+    ForeignCascade {
+        /// The object the plan would delete.
+        key: ObjectKey,
+        /// The objects its deletion would destroy and that prune may not.
+        foreign: Vec<LiveRef>,
     },
     /// The plan options are invalid.
     InvalidOption {
@@ -334,6 +354,16 @@ impl fmt::Display for Refusal {
                 f,
                 "the plan would prune {deletions} of {inventory} inventoried objects, more than {:.0}% (allow_mass_prune overrides)",
                 max_share * 100.0
+            ),
+            Refusal::ForeignCascade { key, foreign } => write!(
+                f,
+                "{key} is no longer declared, but deleting it would also delete {} object(s) that are not ours (ours: in our inventory and labelled {OWNER_LABEL}) or are annotated {PRUNE_ANNOTATION}=disabled: {}; not pruned (move or remove those objects, or annotate it {PRUNE_ANNOTATION}=disabled)",
+                foreign.len(),
+                foreign
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Refusal::InvalidOption { message } => write!(f, "invalid plan options: {message}"),
             Refusal::MissingNamespace {
@@ -525,6 +555,10 @@ impl fmt::Display for Plan {
             if let Some(n) = &s.note {
                 writeln!(f, "      note: {n}")?;
             }
+            if !s.cascade.is_empty() {
+                let keys: Vec<String> = s.cascade.iter().map(ToString::to_string).collect();
+                writeln!(f, "      deletes with it: {}", keys.join(", "))?;
+            }
             if let Action::Update { diff: Some(d) } = &s.action {
                 for c in &d.changes {
                     let show = |v: &Option<Value>| {
@@ -573,6 +607,14 @@ fn still_needed(key: &ObjectKey, live: &Value, desired: &DesiredState) -> Option
         });
     }
     None
+}
+
+/// Whether a live object is annotated never to be pruned.
+fn is_protected(live: &Value) -> bool {
+    live.pointer("/metadata/annotations")
+        .and_then(|a| a.get(PRUNE_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("disabled")
 }
 
 fn live_wave(live: &Value) -> i64 {
@@ -832,6 +874,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 object: Some(object),
                 note,
                 reveal_secrets: false,
+                cascade: Vec::new(),
             },
         ));
     }
@@ -869,11 +912,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 next_inventory.insert(key.clone(), api_version.clone());
                 continue;
             }
-            let protected = l
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(PRUNE_ANNOTATION))
-                .and_then(Value::as_str)
-                == Some("disabled");
+            let protected = is_protected(l);
             if protected || !options.prune {
                 skipped.push(Skipped {
                     key: key.clone(),
@@ -886,6 +925,30 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 next_inventory.insert(key.clone(), api_version.clone());
                 continue;
             }
+            // What the runtime deletes with it must all be ours.
+            let mut cascade = Vec::new();
+            let mut foreign = Vec::new();
+            for d in live.dependents.get(key).into_iter().flatten() {
+                if &d.key == key {
+                    continue;
+                }
+                let protected = live.objects.get(&d.key).is_some_and(is_protected);
+                if d.owner.as_deref() == Some(owner) && inv.contains(&d.key) && !protected {
+                    cascade.push(d.key.clone());
+                } else {
+                    foreign.push(d.clone());
+                }
+            }
+            if !foreign.is_empty() {
+                foreign.sort();
+                foreign.dedup();
+                refusals.push(Refusal::ForeignCascade {
+                    key: key.clone(),
+                    foreign,
+                });
+            }
+            cascade.sort();
+            cascade.dedup();
             let wave = live_wave(l);
             let rank = kind_rank(&key.group_kind(), &builtin);
             deletes.push((
@@ -900,6 +963,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     provenance: None,
                     note: None,
                     reveal_secrets: false,
+                    cascade,
                 },
             ));
         }
@@ -948,11 +1012,17 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             ),
         });
     } else if !deletes.is_empty() && inventory_len > 0 && !options.allow_mass_prune {
+        // Every object gone after the plan counts: the deleted ones and what
+        // the runtime deletes with them (a Namespace's contents).
+        let gone: BTreeSet<&ObjectKey> = deletes
+            .iter()
+            .flat_map(|(_, _, s)| std::iter::once(&s.key).chain(&s.cascade))
+            .collect();
         // Deleting a single object (a rename in a small app) is never "mass".
         let allowed = (options.max_prune_share * inventory_len as f64).max(1.0);
-        if deletes.len() as f64 > allowed {
+        if gone.len() as f64 > allowed {
             refusals.push(Refusal::MassPrune {
-                deletions: deletes.len(),
+                deletions: gone.len(),
                 inventory: inventory_len,
                 max_share: options.max_prune_share,
             });
@@ -1009,4 +1079,76 @@ pub fn shared_resources(states: &[(&OwnerId, &DesiredState)]) -> Vec<SharedResou
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::desired::DesiredState;
+    use crate::render::{RenderOptions, Renderer};
+    use crate::snapshot::Snapshot;
+
+    fn desired(files: &[(&str, &str)]) -> DesiredState {
+        let snapshot = Snapshot::from_files(files.iter().map(|(p, d)| (*p, d.as_bytes().to_vec())));
+        Renderer::new(RenderOptions::default())
+            .unwrap()
+            .render(&snapshot)
+            .unwrap()
+    }
+
+    fn ours(v: Value) -> Value {
+        let mut v = v;
+        v["metadata"]["labels"] = serde_json::json!({ OWNER_LABEL: "shop" });
+        v
+    }
+
+    /// Objects of ours that the plan does not delete itself (here: not
+    /// observed) but a Namespace's deletion takes with it count in the guard.
+    #[test]
+    fn the_mass_prune_guard_counts_cascaded_objects() {
+        let owner = OwnerId::new("shop").unwrap();
+        let ns = ObjectKey::new("", "Namespace", None, "shop");
+        let keep = ObjectKey::new("", "Namespace", None, "keep");
+        let mut inventory = Inventory::new(owner.clone());
+        inventory.objects.insert(ns.clone(), "v1".into());
+        inventory.objects.insert(keep.clone(), "v1".into());
+        let mut live = LiveState::default();
+        let namespace = |n: &str| {
+            ours(
+                serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}),
+            )
+        };
+        live.objects.insert(ns.clone(), namespace("shop"));
+        live.objects.insert(keep.clone(), namespace("keep"));
+        let mut dependents = Vec::new();
+        for name in ["a", "b", "c"] {
+            let k = ObjectKey::new("", "ConfigMap", Some("shop"), name);
+            inventory.objects.insert(k.clone(), "v1".into());
+            dependents.push(LiveRef::new(k, Some("shop".into())));
+        }
+        live.inventory = Some(inventory);
+        let desired = desired(&[(
+            "keep.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: keep}\n",
+        )]);
+        let options = PlanOptions::new(owner);
+        let unchecked = plan(&desired, &live, &options);
+        assert!(
+            unchecked.refusals.is_empty(),
+            "one delete of five: {unchecked}"
+        );
+        live.dependents.insert(ns.clone(), dependents);
+        let checked = plan(&desired, &live, &options);
+        assert_eq!(
+            checked.refusals,
+            vec![Refusal::MassPrune {
+                deletions: 4,
+                inventory: 5,
+                max_share: 0.5
+            }],
+            "{checked}"
+        );
+        assert_eq!(checked.steps[0].cascade.len(), 3);
+    }
 }

@@ -286,7 +286,16 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
         };
         live.inventory = inventory.clone();
-        let plan = plan(&desired, &live, &self.config.plan);
+        let plan = match self.plan_with_cascades(&desired, &mut live).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                report.status = SyncStatus::ObserveFailed;
+                report
+                    .errors
+                    .push(format!("asking the runtime what prune would delete: {e}"));
+                return None;
+            }
+        };
         report.summary = plan.summary();
         let violations = self.config.policy.check_plan(&plan);
         if !violations.is_empty() {
@@ -407,6 +416,25 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     ///
     /// After the steps the runtime is observed again and planned against:
     /// anything left is reported as not converged.
+    ///
+    /// # The inventory
+    /// The owner's inventory: before the first write, the objects the plan
+    /// will create are added to it, so nothing created escapes a later
+    /// prune if the sync stops midway; at the end it is written once more,
+    /// only if its content changed (a no-op sync writes nothing). Both writes
+    /// are compare-and-swap on the version read for the plan: when another
+    /// reconciler of the same owner wrote in between, nothing is applied (the
+    /// first write) or what this sync applied is merged into the other's
+    /// record and the sync fails (the last). The window left: if that other
+    /// reconciler, syncing another revision, saw an object this one was about
+    /// to create still absent (and so dropped it from the record), and this
+    /// process then dies before its last write, that object stays live and
+    /// unlisted. One reconciler per owner (a Lease) closes it.
+    ///
+    /// A deletion whose runtime cascade ([`Target::dependents`]) reaches
+    /// objects that are not ours is refused at plan time
+    /// ([`Refusal::ForeignCascade`](crate::plan::Refusal::ForeignCascade)),
+    /// and checked again right before the delete.
     pub async fn reconcile_once(&self, reference: &str) -> Result<SyncReport, ReconcileError> {
         let t0 = Instant::now();
         let mut report = SyncReport::start(self.config.owner().as_str());
@@ -505,6 +533,18 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut deleted: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut failed = false;
         let mut refused = false;
+        // Nothing we create may escape a later prune: list it first.
+        let stored = match self.record_intent(&plan, inventory.as_ref()).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                report.errors.push(format!(
+                    "recording the objects to create in the inventory before applying: {e}"
+                ));
+                report.status = SyncStatus::StepFailed;
+                report.plan = Some(plan);
+                return;
+            }
+        };
         for (pos, &i) in order.iter().enumerate() {
             if checkpoint == Some(pos) {
                 let waiting: Vec<usize> = checked.deferred.keys().copied().collect();
@@ -583,7 +623,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         // deleted, so nothing we created escapes a later prune.
         let objects = if failed {
             let mut o = inventory.map(|i| i.objects).unwrap_or_default();
-            o.extend(applied);
+            o.extend(applied.clone());
             o.retain(|k, _| !deleted.contains(k));
             o
         } else {
@@ -594,13 +634,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         } else {
             desired.revision().map(|r| r.id.clone())
         };
-        let record = Inventory {
-            owner: owner.clone(),
-            revision,
-            objects,
-        };
-        if let Err(e) = self.target.write_inventory(&record).await {
-            report.errors.push(format!("recording the inventory: {e}"));
+        let mut record = Inventory::new(owner.clone());
+        record.revision = revision;
+        record.objects = objects;
+        if let Err(e) = self
+            .record_inventory(stored.as_ref(), &mut record, &applied, &deleted)
+            .await
+        {
+            report.errors.push(e);
             failed = true;
         }
         if failed {
@@ -657,7 +698,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     ) -> Result<Option<serde_json::Value>, TargetError> {
         let t = Instant::now();
         let result = match (&step.action, &step.object) {
-            (Action::Delete, _) => self.target.delete(&step.key, delete).await.map(|_| None),
+            (Action::Delete, _) => self.delete_checked(step, delete).await.map(|_| None),
             (_, Some(object)) => self.target.apply(object, apply).await.map(Some),
             (_, None) => Ok(None),
         };
@@ -812,6 +853,155 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 });
             }
         }
+    }
+
+    /// Plans, then asks the runtime what each deletion of the plan would
+    /// delete with it ([`Target::dependents`]), and plans again with that
+    /// when a deletion cascades: the planner refuses a deletion whose
+    /// cascade reaches objects that are not ours, and counts cascaded
+    /// deletions in the mass-prune guard.
+    async fn plan_with_cascades(
+        &self,
+        desired: &DesiredState,
+        live: &mut LiveState,
+    ) -> Result<Plan, crate::target::TargetError> {
+        let first = plan(desired, live, &self.config.plan);
+        let mut cascades = false;
+        for step in &first.steps {
+            if matches!(step.action, Action::Delete) {
+                let dependents = self.target.dependents(&step.key).await?;
+                cascades |= dependents.iter().any(|d| d.key != step.key);
+                live.dependents.insert(step.key.clone(), dependents);
+            }
+        }
+        Ok(if cascades {
+            plan(desired, live, &self.config.plan)
+        } else {
+            first
+        })
+    }
+
+    /// Deletes a step's object after checking again, right before, that the
+    /// runtime's cascade reaches only what the plan said (objects may have
+    /// been created in a Namespace since it was planned).
+    async fn delete_checked(
+        &self,
+        step: &crate::plan::Step,
+        options: &DeleteOptions,
+    ) -> Result<crate::target::DeleteOutcome, crate::target::TargetError> {
+        let owner = self.config.owner().as_str();
+        let foreign: Vec<String> = self
+            .target
+            .dependents(&step.key)
+            .await?
+            .into_iter()
+            .filter(|d| {
+                d.key != step.key
+                    && !(step.cascade.contains(&d.key) && d.owner.as_deref() == Some(owner))
+            })
+            .map(|d| d.to_string())
+            .collect();
+        if !foreign.is_empty() {
+            return Err(crate::target::TargetError::Other {
+                message: format!(
+                    "{}: not deleted: deleting it would now also delete objects that are not ours \
+                     (created since the plan was made): {}",
+                    step.key,
+                    foreign.join(", ")
+                ),
+                source: None,
+            });
+        }
+        self.target.delete(&step.key, options).await
+    }
+
+    /// Before the first write: when the plan applies objects the inventory
+    /// does not list yet (creates, adoptions), records them (with the
+    /// revision last applied) so that if the sync stops midway, or the final
+    /// inventory write fails, nothing it created escapes a later prune.
+    /// Compare-and-swap on the inventory read for the plan: a concurrent
+    /// reconciler of the same owner makes this fail before anything is
+    /// applied. Returns the inventory now stored.
+    async fn record_intent(
+        &self,
+        plan: &Plan,
+        inventory: Option<&Inventory>,
+    ) -> Result<Option<Inventory>, crate::target::TargetError> {
+        let mut intent = inventory
+            .cloned()
+            .unwrap_or_else(|| Inventory::new(self.config.owner().clone()));
+        let mut new = false;
+        for step in &plan.steps {
+            if !matches!(step.action, Action::Delete) && !intent.contains(&step.key) {
+                intent
+                    .objects
+                    .insert(step.key.clone(), step.api_version.clone());
+                new = true;
+            }
+        }
+        if !new {
+            return Ok(inventory.cloned());
+        }
+        intent.version = Some(self.target.write_inventory(&intent).await?);
+        Ok(Some(intent))
+    }
+
+    /// Writes the inventory at the end of a sync, compare-and-swap over
+    /// `stored` (the inventory last read or written), and only when it
+    /// records something new: a sync that changes nothing writes nothing.
+    ///
+    /// When another writer changed the inventory in between, reads it again
+    /// and merges into it what this sync applied and deleted, so that nothing
+    /// it created escapes a later prune; the sync still fails, as it ran on
+    /// a stale view of the runtime.
+    async fn record_inventory(
+        &self,
+        stored: Option<&Inventory>,
+        record: &mut Inventory,
+        applied: &BTreeMap<ObjectKey, String>,
+        deleted: &BTreeSet<ObjectKey>,
+    ) -> Result<(), String> {
+        if stored.is_some_and(|s| s.same_content(record)) {
+            return Ok(());
+        }
+        record.version = stored.and_then(|s| s.version.clone());
+        let first = match self.target.write_inventory(record).await {
+            Ok(version) => {
+                record.version = Some(version);
+                return Ok(());
+            }
+            Err(e @ crate::target::TargetError::InventoryConflict { .. }) => e,
+            Err(e) => return Err(format!("recording the inventory: {e}")),
+        };
+        // Another writer: merge what we did into what it recorded.
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let current = self
+                .target
+                .read_inventory(&record.owner)
+                .await
+                .map_err(|e| format!("recording the inventory: {first}; reading it again: {e}"))?;
+            let mut merged = current.unwrap_or_else(|| Inventory::new(record.owner.clone()));
+            for (k, v) in applied {
+                merged.objects.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            merged.objects.retain(|k, _| !deleted.contains(k));
+            match self.target.write_inventory(&merged).await {
+                Ok(version) => {
+                    merged.version = Some(version);
+                    *record = merged;
+                    return Err(format!(
+                        "recording the inventory: {first}; what this sync applied was merged \
+                         into the other writer's inventory; the next sync converges"
+                    ));
+                }
+                Err(crate::target::TargetError::InventoryConflict { .. }) => continue,
+                Err(e) => return Err(format!("recording the inventory: {first}; merging: {e}")),
+            }
+        }
+        Err(format!(
+            "recording the inventory: {first}; still changing after {ATTEMPTS} merges"
+        ))
     }
 
     async fn wait_healthy(&self, plan: &Plan, wave: i64, wait: &HealthWait) -> Result<(), String> {

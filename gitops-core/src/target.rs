@@ -85,7 +85,11 @@ impl fmt::Display for OwnerId {
 
 /// What an owner applied, recorded in the runtime after every sync, so that
 /// prune decisions survive a restart of the process.
+///
+/// Writes are compare-and-swap on [`version`](Inventory::version): see
+/// [`Target::write_inventory`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Inventory {
     /// Whose inventory this is.
     pub owner: OwnerId,
@@ -96,6 +100,13 @@ pub struct Inventory {
     /// (Serialised as a list of `{group, kind, namespace, name, apiVersion}`.)
     #[serde(with = "key_map")]
     pub objects: BTreeMap<ObjectKey, String>,
+    /// The runtime's version of the stored inventory this one was read from
+    /// (a Kubernetes `resourceVersion`), `None` for an inventory not read
+    /// from the runtime. [`Target::write_inventory`] replaces the stored
+    /// inventory only if it still has this version (`None`: only if none is
+    /// stored), so that a concurrent writer fails instead of losing an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// Serde helpers for maps keyed by [`ObjectKey`], which JSON cannot use as
@@ -145,12 +156,62 @@ impl Inventory {
             owner,
             revision: None,
             objects: BTreeMap::new(),
+            version: None,
         }
     }
 
     /// Whether the inventory lists an object.
     pub fn contains(&self, key: &ObjectKey) -> bool {
         self.objects.contains_key(key)
+    }
+
+    /// Whether two inventories record the same thing (owner, revision and
+    /// objects), whatever their [`version`](Inventory::version): writing one
+    /// over the other would change nothing.
+    pub fn same_content(&self, other: &Inventory) -> bool {
+        self.owner == other.owner
+            && self.revision == other.revision
+            && self.objects == other.objects
+    }
+}
+
+/// A live object as the cascade of a deletion would find it: its key and
+/// the value of its [`OWNER_LABEL`], if any. See [`Target::dependents`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LiveRef {
+    /// The object.
+    pub key: ObjectKey,
+    /// Its owner label's value (`None`: unlabelled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl LiveRef {
+    /// A reference to a live object with its owner label.
+    pub fn new(key: ObjectKey, owner: Option<String>) -> Self {
+        Self { key, owner }
+    }
+
+    /// Reads the key and owner label of a live object (`None` when it is not
+    /// a valid object).
+    pub fn of(live: &Value) -> Option<Self> {
+        let object = crate::object::Object::new(live.clone()).ok()?;
+        let owner = live
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(OWNER_LABEL))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Some(Self::new(object.key().clone(), owner))
+    }
+}
+
+impl fmt::Display for LiveRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.owner {
+            Some(o) => write!(f, "{} (owner {o:?})", self.key),
+            None => write!(f, "{} (no owner label)", self.key),
+        }
     }
 }
 
@@ -180,6 +241,20 @@ pub enum TargetError {
         key: ObjectKey,
         /// Who owns what.
         conflicts: Vec<OwnershipConflict>,
+    },
+    /// A compare-and-swap write of an owner's inventory found another
+    /// version stored than the one it was based on: someone else (another
+    /// reconciler of the same owner) wrote it in between. Nothing was
+    /// written; read the inventory again.
+    #[error(
+        "the inventory of owner {owner} was changed by another writer since {} was read; nothing was written",
+        .expected.as_deref().map_or_else(|| "its absence".to_owned(), |v| format!("version {v}"))
+    )]
+    InventoryConflict {
+        /// Whose inventory.
+        owner: OwnerId,
+        /// The version the write was based on (`None`: none was stored).
+        expected: Option<String>,
     },
     /// The runtime refused the object as invalid.
     #[error("{key} is invalid: {message}")]
@@ -318,6 +393,18 @@ pub struct LiveState {
     /// `None` in [`Target::observe`]; the reconciler fills it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<Inventory>,
+    /// What deleting an object would delete with it through the runtime's
+    /// cascade ([`Target::dependents`]), for the objects the caller asked
+    /// about (targets leave it empty in [`Target::observe`]; the reconciler
+    /// fills it for the objects its plan deletes). The planner refuses to
+    /// delete an object whose cascade reaches objects that are not ours;
+    /// an object without an entry was not checked.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "dependents_map"
+    )]
+    pub dependents: BTreeMap<ObjectKey, Vec<LiveRef>>,
 }
 
 impl LiveState {
@@ -345,9 +432,24 @@ impl LiveState {
 ///   same errors are reported. The returned value is the stored object.
 /// - [`delete`](Target::delete) deletes one object; deleting a missing object
 ///   is [`DeleteOutcome::NotFound`], not an error.
+/// - [`dependents`](Target::dependents) lists every object that deleting
+///   `key` would delete with it through the runtime's cascade and that
+///   someone declared: everything in a Namespace, every custom resource of
+///   a CRD (in all namespaces). Objects the runtime itself generates and
+///   deletes with their owner (Events, objects with `ownerReferences`) may
+///   be left out. A missing object, or a kind that cascades nothing, has no
+///   dependents. The reconciler refuses to prune an object whose dependents
+///   are not all its own, so an answer must never leave out a declared
+///   object: when a backend cannot tell, it fails.
 /// - [`read_inventory`](Target::read_inventory) returns what
 ///   [`write_inventory`](Target::write_inventory) last recorded for an owner,
-///   or `None`; inventories of different owners are independent.
+///   or `None`; inventories of different owners are independent. The
+///   inventory read carries the stored [`version`](Inventory::version).
+/// - [`write_inventory`](Target::write_inventory) is compare-and-swap: it
+///   replaces the stored inventory only if its version is the one the
+///   written inventory carries (`None`: only if none is stored), otherwise it
+///   writes nothing and fails with [`TargetError::InventoryConflict`]. It
+///   returns the new version.
 #[async_trait]
 pub trait Target: Send + Sync + fmt::Debug {
     /// Reads live objects.
@@ -363,11 +465,16 @@ pub trait Target: Send + Sync + fmt::Debug {
         options: &DeleteOptions,
     ) -> Result<DeleteOutcome, TargetError>;
 
-    /// Reads an owner's inventory.
+    /// What deleting `key` would delete with it (see the contract).
+    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError>;
+
+    /// Reads an owner's inventory, with its stored version.
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError>;
 
-    /// Records an owner's inventory, replacing the previous one.
-    async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError>;
+    /// Records an owner's inventory, replacing the previous one if it still
+    /// has the version `inventory.version` (compare-and-swap); returns the
+    /// new version.
+    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError>;
 }
 
 /// Conveniences on every [`Target`].
@@ -398,16 +505,51 @@ macro_rules! forward_target {
             async fn delete(&self, key: &ObjectKey, options: &DeleteOptions) -> Result<DeleteOutcome, TargetError> {
                 (**self).delete(key, options).await
             }
+            async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
+                (**self).dependents(key).await
+            }
             async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
                 (**self).read_inventory(owner).await
             }
-            async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
+            async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
                 (**self).write_inventory(inventory).await
             }
         }
     )*};
 }
 forward_target!(&T, Box<T>, Arc<T>);
+
+mod dependents_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::LiveRef;
+    use crate::key::ObjectKey;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        key: ObjectKey,
+        dependents: Vec<LiveRef>,
+    }
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<ObjectKey, Vec<LiveRef>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(|(k, v)| Entry {
+            key: k.clone(),
+            dependents: v.clone(),
+        }))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<ObjectKey, Vec<LiveRef>>, D::Error> {
+        let entries: Vec<Entry> = Vec::deserialize(d)?;
+        Ok(entries.into_iter().map(|e| (e.key, e.dependents)).collect())
+    }
+}
 
 mod live_map {
     use std::collections::BTreeMap;

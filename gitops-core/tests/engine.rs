@@ -519,6 +519,27 @@ fn model_types_round_trip_through_json() {
         json!({"group": "", "kind": "Namespace", "name": "shop", "apiVersion": "v1"})
     );
     assert_eq!(serde_json::from_value::<Inventory>(json).unwrap(), inv);
+    inv.version = Some("42".into());
+    let json = serde_json::to_value(&inv).unwrap();
+    assert_eq!(serde_json::from_value::<Inventory>(json).unwrap(), inv);
+    // Live state with the cascade of a deletion.
+    let mut live = gitops_core::LiveState::default();
+    live.dependents.insert(
+        key("", "Namespace", None, "shop"),
+        vec![gitops_core::LiveRef::new(
+            key("", "ConfigMap", Some("shop"), "c"),
+            Some("team-b".into()),
+        )],
+    );
+    let json = serde_json::to_value(&live).unwrap();
+    assert_eq!(
+        json["dependents"][0]["dependents"][0]["owner"],
+        json!("team-b")
+    );
+    assert_eq!(
+        serde_json::from_value::<gitops_core::LiveState>(json).unwrap(),
+        live
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 use gitops_core::{
-    ApplyOptions, DeleteOptions, DeleteOutcome, Fault, FaultyTarget, Inventory, LiveState,
+    ApplyOptions, DeleteOptions, DeleteOutcome, Fault, FaultyTarget, Inventory, LiveRef, LiveState,
     MemoryRuntime, MemorySource, Object, ObjectKey, ObserveRequest, Operation, OwnerId, Reconciler,
     ReconcilerConfig, Refusal, StepOutcome, SyncStatus, Target, TargetError, TargetExt, Warning,
 };
@@ -98,8 +98,11 @@ impl<T: Target> Target for Refusing<T> {
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         self.0.read_inventory(owner).await
     }
-    async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
+    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
         self.0.write_inventory(inventory).await
+    }
+    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
+        self.0.dependents(key).await
     }
 }
 
@@ -134,8 +137,11 @@ impl<T: Target> Target for DropsDualStack<T> {
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         self.0.read_inventory(owner).await
     }
-    async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
+    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
         self.0.write_inventory(inventory).await
+    }
+    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
+        self.0.dependents(key).await
     }
 }
 

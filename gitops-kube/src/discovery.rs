@@ -186,6 +186,38 @@ impl ApiCatalog {
         self.inner.read().await.failed_in_group(group)
     }
 
+    /// Reads the whole catalog again and returns every kind it serves, each
+    /// once, at its group's preferred version (sorted by group and kind),
+    /// with the group versions whose discovery failed (`group/version`, or
+    /// `version` for the core group): while those are not empty, some kinds
+    /// may be missing.
+    ///
+    /// # Errors
+    /// When the discovery endpoints cannot be read.
+    pub async fn fresh_kinds(
+        &self,
+    ) -> Result<(Vec<Arc<ResolvedKind>>, Vec<String>), DiscoveryError> {
+        self.refresh().await?;
+        let c = self.inner.read().await;
+        let mut kinds: Vec<(&GroupKind, &Arc<ResolvedKind>)> = c.by_gk.iter().collect();
+        kinds.sort_by(|a, b| a.0.cmp(b.0));
+        let failed = c
+            .failed
+            .iter()
+            .map(|(g, v)| {
+                if g.is_empty() {
+                    v.clone()
+                } else {
+                    format!("{g}/{v}")
+                }
+            })
+            .collect();
+        Ok((
+            kinds.into_iter().map(|(_, k)| Arc::clone(k)).collect(),
+            failed,
+        ))
+    }
+
     /// Reads the whole catalog again.
     ///
     /// # Errors

@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::key::{GroupKind, ObjectKey};
 use crate::object::Object;
 use crate::target::{
-    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, ObserveRequest, OwnerId,
-    Target, TargetError,
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveRef, LiveState, ObserveRequest,
+    OwnerId, Target, TargetError,
 };
 use crate::util::Delay;
 
@@ -24,6 +24,8 @@ pub enum Operation {
     Apply,
     /// [`Target::delete`].
     Delete,
+    /// [`Target::dependents`].
+    Dependents,
     /// [`Target::read_inventory`].
     ReadInventory,
     /// [`Target::write_inventory`].
@@ -202,12 +204,17 @@ impl<T: Target> Target for FaultyTarget<T> {
         self.inner.delete(key, options).await
     }
 
+    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
+        self.enter(Operation::Dependents, Some(key)).await?;
+        self.inner.dependents(key).await
+    }
+
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         self.enter(Operation::ReadInventory, None).await?;
         self.inner.read_inventory(owner).await
     }
 
-    async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
+    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
         self.enter(Operation::WriteInventory, None).await?;
         self.inner.write_inventory(inventory).await
     }

@@ -11,8 +11,8 @@ use crate::key::{GroupKind, ObjectKey};
 use crate::object::Object;
 use crate::scope::{KindRegistry, Scope, crd_kind};
 use crate::target::{
-    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveState, OWNER_LABEL, ObserveRequest,
-    OwnerId, OwnershipConflict, Target, TargetError,
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveRef, LiveState, OWNER_LABEL,
+    ObserveRequest, OwnerId, OwnershipConflict, Target, TargetError,
 };
 
 #[derive(Debug)]
@@ -45,7 +45,9 @@ struct State {
 ///   cluster-scoped object with a namespace, and a custom resource whose CRD
 ///   is not there; a CRD becomes `Established` and serves its kind at once;
 /// - deleting a Namespace deletes what is in it; deleting a CRD deletes its
-///   custom resources.
+///   custom resources ([`Target::dependents`] lists them beforehand);
+/// - inventories are versioned and written compare-and-swap, as
+///   [`Target::write_inventory`] requires.
 ///
 /// Time is a logical clock (one second per write, from 2026-01-01), so runs
 /// are reproducible.
@@ -358,6 +360,30 @@ impl State {
         Ok(merged)
     }
 
+    /// What deleting `key` deletes with it: the objects in a Namespace, the
+    /// custom resources of a CRD (the same rules as [`State::delete`]).
+    fn dependents(&self, key: &ObjectKey) -> Vec<LiveRef> {
+        if !self.objects.contains_key(key) {
+            return Vec::new();
+        }
+        let in_cascade: Box<dyn Fn(&ObjectKey) -> bool> = if key.is("", "Namespace") {
+            Box::new(|k: &ObjectKey| k.namespace.as_deref() == Some(key.name.as_str()))
+        } else if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
+            && let Some(crd) = self.crds.get(&key.name)
+            && let Ok(obj) = Object::new(crd.clone())
+            && let Ok((gk, _, _)) = crd_kind(&obj)
+        {
+            Box::new(move |k: &ObjectKey| k.group == gk.group && k.kind == gk.kind)
+        } else {
+            return Vec::new();
+        };
+        self.objects
+            .iter()
+            .filter(|(k, _)| in_cascade(k))
+            .filter_map(|(_, v)| LiveRef::of(v))
+            .collect()
+    }
+
     fn delete(&mut self, key: &ObjectKey, options: &DeleteOptions) -> DeleteOutcome {
         if !self.objects.contains_key(key) {
             return DeleteOutcome::NotFound;
@@ -412,6 +438,7 @@ impl Target for MemoryRuntime {
         let state = self.lock();
         Ok(LiveState {
             inventory: None,
+            dependents: BTreeMap::new(),
             objects: request
                 .keys
                 .iter()
@@ -432,14 +459,32 @@ impl Target for MemoryRuntime {
         Ok(self.lock().delete(key, options))
     }
 
+    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
+        Ok(self.lock().dependents(key))
+    }
+
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         Ok(self.lock().inventories.get(owner).cloned())
     }
 
-    async fn write_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
-        self.lock()
+    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
+        let mut state = self.lock();
+        let stored = state
             .inventories
-            .insert(inventory.owner.clone(), inventory.clone());
-        Ok(())
+            .get(&inventory.owner)
+            .and_then(|i| i.version.clone());
+        if stored != inventory.version {
+            return Err(TargetError::InventoryConflict {
+                owner: inventory.owner.clone(),
+                expected: inventory.version.clone(),
+            });
+        }
+        // Inventories share the objects' version sequence, as ConfigMaps do.
+        state.resource_version += 1;
+        let version = state.resource_version.to_string();
+        let mut record = inventory.clone();
+        record.version = Some(version.clone());
+        state.inventories.insert(inventory.owner.clone(), record);
+        Ok(version)
     }
 }

@@ -3,7 +3,8 @@
 //! Call [`run_all`] with the backend and a prefix that is unique for the
 //! run (namespaces `PREFIX-…` are created; a shared cluster needs unique
 //! names). Objects are plain `v1` ConfigMaps and Namespaces, so the suite
-//! runs against any Kubernetes version.
+//! runs against any Kubernetes version; [`dependents_of_a_crd`] also creates
+//! an `apiextensions.k8s.io/v1` CRD (Kubernetes 1.16 and later).
 
 use std::collections::BTreeSet;
 
@@ -12,8 +13,8 @@ use serde_json::{Value, json};
 use crate::key::ObjectKey;
 use crate::object::Object;
 use crate::target::{
-    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, ObserveRequest, OwnerId, Target,
-    TargetError, TargetExt,
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveRef, OWNER_LABEL, ObserveRequest,
+    OwnerId, Target, TargetError, TargetExt,
 };
 
 fn obj(v: Value) -> Object {
@@ -67,6 +68,9 @@ pub async fn run_all(t: &dyn Target, prefix: &str) {
     unknown_kind_is_refused(t, prefix).await;
     delete_and_missing_objects(t, prefix).await;
     inventories_round_trip(t, prefix).await;
+    inventory_writes_are_compare_and_swap(t, prefix).await;
+    dependents_of_a_namespace(t, prefix).await;
+    dependents_of_a_crd(t, prefix).await;
 }
 
 /// Apply creates an object; observe returns it with server metadata and
@@ -242,10 +246,11 @@ pub async fn inventories_round_trip(t: &dyn Target, prefix: &str) {
     );
     inv.objects
         .insert(ObjectKey::new("", "Namespace", None, "shop"), "v1".into());
-    t.write_inventory(&inv).await.expect("write");
+    inv.version = Some(t.write_inventory(&inv).await.expect("write"));
     assert_eq!(
         t.read_inventory(&a).await.expect("read").as_ref(),
-        Some(&inv)
+        Some(&inv),
+        "read returns what was written, with the version write returned"
     );
     assert!(
         t.read_inventory(&b).await.expect("read other").is_none(),
@@ -253,9 +258,176 @@ pub async fn inventories_round_trip(t: &dyn Target, prefix: &str) {
     );
     inv.objects.clear();
     inv.revision = Some("fedcba9876543210".into());
-    t.write_inventory(&inv).await.expect("overwrite");
+    inv.version = Some(t.write_inventory(&inv).await.expect("overwrite"));
     assert_eq!(
         t.read_inventory(&a).await.expect("read").as_ref(),
         Some(&inv)
     );
+}
+
+/// Inventory writes are compare-and-swap on the version read: writing over
+/// a version that is no longer stored (or creating one that exists) fails
+/// with [`TargetError::InventoryConflict`] and writes nothing.
+pub async fn inventory_writes_are_compare_and_swap(t: &dyn Target, prefix: &str) {
+    let owner = OwnerId::new(format!("{prefix}-cas")).expect("valid owner id");
+    let mut first = Inventory::new(owner.clone());
+    first.revision = Some("1111".into());
+    let v1 = t.write_inventory(&first).await.expect("create");
+    // A second writer that also saw no inventory loses.
+    let mut late = Inventory::new(owner.clone());
+    late.revision = Some("late".into());
+    match t.write_inventory(&late).await {
+        Err(TargetError::InventoryConflict { owner: o, expected }) => {
+            assert_eq!(o, owner);
+            assert_eq!(expected, None);
+        }
+        other => {
+            panic!("creating an existing inventory: expected InventoryConflict, got {other:?}")
+        }
+    }
+    // Two writers read v1; the first wins, the second fails.
+    let read = t
+        .read_inventory(&owner)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(read.version.as_deref(), Some(v1.as_str()));
+    let mut a = read.clone();
+    a.revision = Some("2222".into());
+    a.objects
+        .insert(ObjectKey::new("", "ConfigMap", Some("x"), "a"), "v1".into());
+    let v2 = t.write_inventory(&a).await.expect("first writer");
+    assert_ne!(v2, v1, "a write changes the version");
+    let mut b = read;
+    b.revision = Some("3333".into());
+    match t.write_inventory(&b).await {
+        Err(e @ TargetError::InventoryConflict { .. }) => {
+            assert!(e.to_string().contains(owner.as_str()), "{e}");
+        }
+        other => panic!("a stale write: expected InventoryConflict, got {other:?}"),
+    }
+    let stored = t
+        .read_inventory(&owner)
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        stored.revision.as_deref(),
+        Some("2222"),
+        "the stale write wrote nothing"
+    );
+    assert_eq!(stored.objects, a.objects);
+    assert_eq!(stored.version.as_deref(), Some(v2.as_str()));
+}
+
+fn labelled_config_map(ns: &str, name: &str, owner: Option<&str>) -> Object {
+    let mut v = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns, "labels": {"suite": "conformance"}},
+        "data": {"k": "v"},
+    });
+    if let Some(o) = owner {
+        v["metadata"]["labels"][OWNER_LABEL] = json!(o);
+    }
+    obj(v)
+}
+
+/// The dependents of a Namespace are the objects in it, each with its owner
+/// label; objects elsewhere are not; a ConfigMap and a missing object
+/// cascade nothing.
+pub async fn dependents_of_a_namespace(t: &dyn Target, prefix: &str) {
+    let ns = format!("{prefix}-cascade");
+    let other_ns = format!("{prefix}-cascade-other");
+    ensure_namespace(t, &ns).await;
+    ensure_namespace(t, &other_ns).await;
+    let ours = labelled_config_map(&ns, "ours", Some("team-a"));
+    let theirs = labelled_config_map(&ns, "theirs", Some("team-b"));
+    let nobody = labelled_config_map(&ns, "nobody", None);
+    let elsewhere = labelled_config_map(&other_ns, "elsewhere", Some("team-a"));
+    for o in [&ours, &theirs, &nobody, &elsewhere] {
+        t.apply(o, &opts("suite")).await.expect("apply");
+    }
+    let ns_key = ObjectKey::new("", "Namespace", None, ns.clone());
+    let found: BTreeSet<LiveRef> = t
+        .dependents(&ns_key)
+        .await
+        .expect("dependents")
+        .into_iter()
+        .collect();
+    for (o, owner) in [
+        (&ours, Some("team-a")),
+        (&theirs, Some("team-b")),
+        (&nobody, None),
+    ] {
+        let expected = LiveRef::new(o.key().clone(), owner.map(str::to_owned));
+        assert!(found.contains(&expected), "{expected} in {found:?}");
+    }
+    assert!(
+        found
+            .iter()
+            .all(|d| d.key.namespace.as_deref() == Some(ns.as_str())),
+        "only objects in the namespace: {found:?}"
+    );
+    assert!(
+        t.dependents(ours.key())
+            .await
+            .expect("dependents")
+            .is_empty(),
+        "a ConfigMap cascades nothing"
+    );
+    let missing = ObjectKey::new("", "Namespace", None, format!("{prefix}-cascade-none"));
+    assert!(
+        t.dependents(&missing).await.expect("dependents").is_empty(),
+        "a missing object cascades nothing"
+    );
+}
+
+/// The dependents of a CRD are its custom resources in every namespace.
+pub async fn dependents_of_a_crd(t: &dyn Target, prefix: &str) {
+    let group = format!("{prefix}.conformance.gitops-rs.io");
+    let crd = obj(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("gadgets.{group}")},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }}}
+            }]
+        }
+    }));
+    t.apply(&crd, &opts("suite")).await.expect("apply the CRD");
+    let gadget = |ns: &str, name: &str, owner: &str| {
+        obj(json!({
+            "apiVersion": format!("{group}/v1"), "kind": "Gadget",
+            "metadata": {"name": name, "namespace": ns, "labels": {OWNER_LABEL: owner}},
+            "spec": {}
+        }))
+    };
+    let (ns_a, ns_b) = (format!("{prefix}-gadgets-a"), format!("{prefix}-gadgets-b"));
+    ensure_namespace(t, &ns_a).await;
+    ensure_namespace(t, &ns_b).await;
+    let one = gadget(&ns_a, "one", "team-a");
+    let two = gadget(&ns_b, "two", "team-b");
+    for o in [&one, &two] {
+        t.apply(o, &opts("suite"))
+            .await
+            .expect("apply a custom resource");
+    }
+    let found: BTreeSet<LiveRef> = t
+        .dependents(crd.key())
+        .await
+        .expect("dependents")
+        .into_iter()
+        .collect();
+    let expected = BTreeSet::from([
+        LiveRef::new(one.key().clone(), Some("team-a".into())),
+        LiveRef::new(two.key().clone(), Some("team-b".into())),
+    ]);
+    assert_eq!(found, expected, "every custom resource, in every namespace");
 }

@@ -10,6 +10,7 @@
 mod corpus;
 mod harness;
 mod hermetic;
+mod prune;
 mod reconcile;
 mod target;
 mod watch;

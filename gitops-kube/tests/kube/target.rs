@@ -180,7 +180,7 @@ async fn observe_by_owner_label_and_inventory_survives_a_new_target() {
     );
 
     inventory.revision = Some("rev-1".into());
-    target.write_inventory(&inventory).await.unwrap();
+    inventory.version = Some(target.write_inventory(&inventory).await.unwrap());
     // A fresh target (a restarted controller) reads the same inventory.
     let restarted = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
     assert_eq!(
@@ -411,7 +411,7 @@ async fn inventories_of_distinct_owners_never_share_a_config_map() {
         ObjectKey::new("", "ConfigMap", Some("shop"), "a"),
         "v1".into(),
     );
-    target.write_inventory(&odd_inventory).await.unwrap();
+    odd_inventory.version = Some(target.write_inventory(&odd_inventory).await.unwrap());
     // The lookalike does not read `Shop_Prod`'s inventory as its own...
     assert_eq!(target.read_inventory(&lookalike).await.unwrap(), None);
     // ...and writing its own leaves `Shop_Prod`'s alone.
@@ -420,7 +420,7 @@ async fn inventories_of_distinct_owners_never_share_a_config_map() {
         ObjectKey::new("", "ConfigMap", Some("shop"), "b"),
         "v1".into(),
     );
-    target.write_inventory(&lookalike_inventory).await.unwrap();
+    lookalike_inventory.version = Some(target.write_inventory(&lookalike_inventory).await.unwrap());
     assert_eq!(
         target.read_inventory(&odd).await.unwrap(),
         Some(odd_inventory.clone())
@@ -473,8 +473,8 @@ async fn apply_and_delete_refuse_inventory_config_maps() {
     let inventory_ns = unique_name("inv-guard");
     let target = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
     let owner = OwnerId::new("guarded").unwrap();
-    let inventory = Inventory::new(owner.clone());
-    target.write_inventory(&inventory).await.unwrap();
+    let mut inventory = Inventory::new(owner.clone());
+    inventory.version = Some(target.write_inventory(&inventory).await.unwrap());
     let hijack = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "gitops-inventory-guarded", "namespace": inventory_ns,
                      "labels": {OWNER_LABEL: "attacker"}},
