@@ -347,21 +347,15 @@ struct Node<'a> {
 }
 
 impl Node<'_> {
-    fn to_json(&self) -> Value {
+    /// The node's children as `fieldsV1`; `.` (the node itself is a
+    /// member) comes first, as the API server writes it.
+    fn to_json(&self, member: bool) -> Value {
         let mut out = Map::new();
+        if member && !self.children.is_empty() {
+            out.insert(".".to_string(), Value::Object(Map::new()));
+        }
         for (pe, child) in &self.children {
-            let v = if child.children.is_empty() {
-                Value::Object(Map::new())
-            } else {
-                let mut v = child.to_json();
-                if child.member
-                    && let Value::Object(m) = &mut v
-                {
-                    m.insert(".".to_string(), Value::Object(Map::new()));
-                }
-                v
-            };
-            out.insert(pe.to_fields_v1_key(), v);
+            out.insert(pe.to_fields_v1_key(), child.to_json(child.member));
         }
         Value::Object(out)
     }
@@ -382,7 +376,7 @@ impl FieldSet {
     }
 
     /// Produces the canonical `fieldsV1` encoding: keys sorted as the API
-    /// server sorts them, `.` last. `from_fields_v1(to_fields_v1(s)) == s`.
+    /// server sorts them, `.` first. `from_fields_v1(to_fields_v1(s)) == s`.
     pub fn to_fields_v1(&self) -> Value {
         let mut root = Node::default();
         for p in &self.members {
@@ -392,7 +386,7 @@ impl FieldSet {
             }
             node.member = true;
         }
-        root.to_json()
+        root.to_json(false)
     }
 
     /// The fields a manifest sets, as the API server records them for an
@@ -767,9 +761,9 @@ mod tests {
         assert!(!s.contains(&FieldPath::fields(&["spec"])));
         let back = s.to_fields_v1();
         assert_eq!(FieldSet::from_fields_v1(&back).unwrap(), s);
-        // "." is written last, keys sorted
+        // "." is written first (as a 1.20 API server does), keys sorted
         let text = back.to_string();
-        assert!(text.contains(r#""f:labels":{"f:app":{},".":{}}"#), "{text}");
+        assert!(text.contains(r#""f:labels":{".":{},"f:app":{}}"#), "{text}");
     }
 
     #[test]

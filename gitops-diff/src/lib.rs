@@ -69,7 +69,9 @@ mod lists;
 mod render;
 mod value;
 
-pub use apply::{ApplyError, ApplyRequest, FieldConflict, server_side_apply};
+pub use apply::{
+    ApplyError, ApplyRequest, FieldConflict, UpdateRequest, server_side_apply, server_side_update,
+};
 pub use compare::{
     Change, DiffError, DiffOptions, IgnoreRule, ObjectDiff, Op, compare, strip_server_fields,
 };
@@ -77,6 +79,8 @@ pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,
 };
-pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType};
+pub use lists::{
+    BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType, MapType,
+};
 pub use render::{to_yaml, unified_diff};
 pub use value::{LAST_APPLIED_ANNOTATION, Quantity, pointer_escape, remove_pointer};

@@ -129,6 +129,17 @@ impl MemoryRuntime {
         rt
     }
 
+    /// Stores what `merge` computes from the live object (the hook of
+    /// [`MemoryRuntime::update`]).
+    pub(super) fn write(
+        &self,
+        object: &Object,
+        dry_run: bool,
+        merge: impl FnOnce(Option<&Value>, &dyn ListSemantics, &str) -> Result<Value, ApplyError>,
+    ) -> Result<Value, TargetError> {
+        self.lock().write(object, dry_run, merge)
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every write leaves the maps consistent before anything can panic.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -217,6 +228,26 @@ impl State {
     }
 
     fn apply(&mut self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
+        self.write(object, options.dry_run, |live, lists, time| {
+            gitops_diff::server_side_apply(ApplyRequest {
+                live,
+                applied: object.as_value(),
+                manager: &options.field_manager,
+                force: options.force,
+                lists,
+                time: Some(time),
+            })
+        })
+    }
+
+    /// Stores the object `merge` computes from the live one (an apply or an
+    /// update), with the server's bookkeeping.
+    fn write(
+        &mut self,
+        object: &Object,
+        dry_run: bool,
+        merge: impl FnOnce(Option<&Value>, &dyn ListSemantics, &str) -> Result<Value, ApplyError>,
+    ) -> Result<Value, TargetError> {
         let key = object.key().clone();
         self.check_scope(object)?;
         let crd = if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
@@ -231,15 +262,7 @@ impl State {
         let time = crate::time::rfc3339(self.clock + 1);
         let lists = Arc::clone(&self.lists);
         let live = self.objects.get(&key);
-        let mut merged = gitops_diff::server_side_apply(ApplyRequest {
-            live,
-            applied: object.as_value(),
-            manager: &options.field_manager,
-            force: options.force,
-            lists: lists.as_ref(),
-            time: Some(&time),
-        })
-        .map_err(|e| match e {
+        let mut merged = merge(live, lists.as_ref(), &time).map_err(|e| match e {
             ApplyError::Conflict { conflicts } => {
                 let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for c in conflicts {
@@ -284,7 +307,7 @@ impl State {
             None => {
                 // Dry runs do not consume uids, so ids do not depend on them.
                 let uid = self.uid + 1;
-                if !options.dry_run {
+                if !dry_run {
                     self.uid = uid;
                 }
                 (
@@ -326,7 +349,7 @@ impl State {
                 message: format!("the merged object is not valid: {e}"),
             });
         }
-        if !options.dry_run {
+        if !dry_run {
             self.resource_version += 1;
             self.clock += 1;
             if let Some((gk, scope, list_kind)) = crd {

@@ -10,5 +10,6 @@
 mod corpus;
 mod harness;
 mod reconcile;
+mod ssa_scenarios;
 mod target;
 mod watch;
