@@ -145,6 +145,17 @@ fn strip(set: FieldSet) -> FieldSet {
     set.iter().filter(|p| !stripped(p)).cloned().collect()
 }
 
+/// The fields an apply of `object` records for its manager, as the API
+/// server records them (see [`FieldSet::declared_by`]).
+pub(crate) fn applied_field_set(
+    object: &Value,
+    lists: &dyn ListSemantics,
+    gk: &GroupKind,
+) -> FieldSet {
+    let s = Typed { gk, lists };
+    strip(s.set_of(object).0)
+}
+
 /// A field set as a tree, for walking a value and a set together.
 #[derive(Default, Debug)]
 struct Tree<'s> {
@@ -657,8 +668,10 @@ fn check_identity<'v>(
         if !live.is_object() {
             return Err(ApplyError::NotAnObject { which: "live" });
         }
-        for (field, ptr, a) in [("kind", "/kind", kind), ("metadata.name", "/metadata/name", name)]
-        {
+        for (field, ptr, a) in [
+            ("kind", "/kind", kind),
+            ("metadata.name", "/metadata/name", name),
+        ] {
             let l = str_at(live, ptr);
             if l.is_some_and(|l| l != a) {
                 return Err(ApplyError::Mismatch {
@@ -681,12 +694,7 @@ fn settle_others(
     cmp: &Comparison,
     force: bool,
 ) -> Result<(), ApplyError> {
-    let changed: FieldSet = cmp
-        .modified
-        .iter()
-        .chain(&cmp.added)
-        .cloned()
-        .collect();
+    let changed: FieldSet = cmp.modified.iter().chain(&cmp.added).cloned().collect();
     let removed: FieldSet = cmp.removed.iter().cloned().collect();
     let mut conflicts = Vec::new();
     for e in entries.iter().filter(|e| !is_writer(e)) {
@@ -933,13 +941,7 @@ pub fn server_side_update(req: UpdateRequest<'_>) -> Result<Value, ApplyError> {
     };
     let cmp = s.comparison(req.live, &new);
     settle_others(&mut entries, is_ours, &cmp, true)?;
-    let changed: FieldSet = strip(
-        cmp.modified
-            .iter()
-            .chain(&cmp.added)
-            .cloned()
-            .collect(),
-    );
+    let changed: FieldSet = strip(cmp.modified.iter().chain(&cmp.added).cloned().collect());
     let removed: FieldSet = cmp.removed.iter().cloned().collect();
     let mut result = new;
     match entries.iter_mut().find(|e| is_ours(e)) {

@@ -390,18 +390,13 @@ impl FieldSet {
     }
 
     /// The fields a manifest sets, as the API server records them for an
-    /// Apply: scalars, atomic lists, empty maps and list elements are members;
-    /// `apiVersion`, `kind`, `metadata.name`, `metadata.namespace`, `status`
-    /// and server-populated metadata are not recorded. `null` values are
-    /// treated as absent.
+    /// Apply (structured-merge-diff's `ToFieldSet`): scalars (an explicit
+    /// `null` included), atomic lists and maps, list items, and the keys of
+    /// granular maps are members; a struct field holding an empty map is
+    /// not. `apiVersion`, `kind`, `metadata.name`, `metadata.namespace`,
+    /// `status` and server-populated metadata are not recorded.
     pub fn declared_by(object: &Value, lists: &dyn ListSemantics, gk: &GroupKind) -> FieldSet {
-        let mut set = Vec::new();
-        let mut path = Vec::new();
-        let mut names = Vec::new();
-        if let Value::Object(map) = object {
-            declare_map(map, lists, gk, &mut path, &mut names, &mut set);
-        }
-        set.into_iter().collect()
+        crate::apply::applied_field_set(object, lists, gk)
     }
 
     /// Inserts a path; returns whether it was new.
@@ -527,70 +522,6 @@ fn parse_node(
         r?;
     }
     Ok(())
-}
-
-fn declare_map<'a>(
-    map: &'a Map<String, Value>,
-    lists: &dyn ListSemantics,
-    gk: &GroupKind,
-    path: &mut Vec<PathElement>,
-    names: &mut Vec<&'a str>,
-    set: &mut Vec<FieldPath>,
-) {
-    for (k, v) in map {
-        names.push(k);
-        if !is_server_field(names) && !v.is_null() {
-            path.push(PathElement::Field(k.clone()));
-            declare_value(v, lists, gk, path, names, set);
-            path.pop();
-        }
-        names.pop();
-    }
-}
-
-fn declare_value<'a>(
-    v: &'a Value,
-    lists: &dyn ListSemantics,
-    gk: &GroupKind,
-    path: &mut Vec<PathElement>,
-    names: &mut Vec<&'a str>,
-    set: &mut Vec<FieldPath>,
-) {
-    match v {
-        Value::Object(m) if m.is_empty() => {
-            set.push(FieldPath(path.clone()));
-        }
-        Value::Object(m) => declare_map(m, lists, gk, path, names, set),
-        Value::Array(items) => match lists.list_type(gk, names) {
-            Some(ListType::Set) => {
-                for item in items {
-                    path.push(PathElement::Value(item.clone()));
-                    set.push(FieldPath(path.clone()));
-                    path.pop();
-                }
-            }
-            Some(ListType::Map(keys)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let pe = match item_key(item, &keys, lists, gk, names) {
-                        Some(k) => PathElement::Key(k),
-                        None => PathElement::Index(i),
-                    };
-                    path.push(pe);
-                    set.push(FieldPath(path.clone()));
-                    if let Value::Object(m) = item {
-                        declare_map(m, lists, gk, path, names, set);
-                    }
-                    path.pop();
-                }
-            }
-            _ => {
-                set.push(FieldPath(path.clone()));
-            }
-        },
-        _ => {
-            set.push(FieldPath(path.clone()));
-        }
-    }
 }
 
 /// One entry of `metadata.managedFields`.
@@ -812,7 +743,9 @@ mod tests {
         assert_eq!(
             v,
             json!({
-                "f:metadata": {"f:annotations": {}, "f:labels": {"f:app": {}}},
+                // An empty map in a struct field is not recorded (as a 1.20
+                // API server records `annotations: {}`).
+                "f:metadata": {"f:labels": {"f:app": {}}},
                 "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
                     "k:{\"name\":\"app\"}": {
                         "f:args": {}, "f:image": {}, "f:name": {},

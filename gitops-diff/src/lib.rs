@@ -79,8 +79,6 @@ pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,
 };
-pub use lists::{
-    BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType, MapType,
-};
+pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType, MapType};
 pub use render::{to_yaml, unified_diff};
 pub use value::{LAST_APPLIED_ANNOTATION, Quantity, pointer_escape, remove_pointer};

@@ -390,7 +390,11 @@ fn walk_schema(
     if is_object && !path.is_empty() {
         let map_type = match obj.get("x-kubernetes-map-type").and_then(Value::as_str) {
             Some("atomic") => Some(MapType::Atomic),
-            Some("granular") | None if obj.get("additionalProperties").is_some_and(Value::is_object) => {
+            Some("granular") | None
+                if obj
+                    .get("additionalProperties")
+                    .is_some_and(Value::is_object) =>
+            {
                 Some(MapType::Granular)
             }
             _ => None,

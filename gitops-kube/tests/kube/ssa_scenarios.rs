@@ -32,10 +32,7 @@ enum Step {
     /// An update: the live object (or, when there is none, the
     /// `apiVersion`/`kind`/`metadata` of the patch) with an RFC 7386 merge
     /// patch applied, written whole.
-    Update {
-        manager: &'static str,
-        patch: Value,
-    },
+    Update { manager: &'static str, patch: Value },
 }
 
 /// How two runtimes' objects are compared.
@@ -197,7 +194,10 @@ fn scenarios() -> Vec<Scenario> {
             name: "empty maps and explicit nulls in built-in kinds",
             compare: Exact,
             steps: vec![
-                apply("alice", cm_meta(json!({"annotations": {}, "labels": {"x": "1"}}), json!({}))),
+                apply(
+                    "alice",
+                    cm_meta(json!({"annotations": {}, "labels": {"x": "1"}}), json!({})),
+                ),
                 apply("alice", cm_meta(json!({"labels": {}}), json!({"a": null}))),
                 apply("alice", cm(json!({"a": "1"}))),
             ],
@@ -208,7 +208,10 @@ fn scenarios() -> Vec<Scenario> {
             steps: vec![
                 apply(
                     "alice",
-                    cm_meta(json!({"labels": {"app": "x", "tier": "web"}}), json!({"a": "1"})),
+                    cm_meta(
+                        json!({"labels": {"app": "x", "tier": "web"}}),
+                        json!({"a": "1"}),
+                    ),
                 ),
                 update("labeler", json!({"metadata": {"labels": {"team": "t"}}})),
                 apply("alice", cm_meta(json!({}), json!({"a": "1"}))),
@@ -220,7 +223,9 @@ fn scenarios() -> Vec<Scenario> {
             steps: vec![
                 apply(
                     "alice",
-                    containers(json!([{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}])),
+                    containers(
+                        json!([{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}]),
+                    ),
                 ),
                 update(
                     "editor",
@@ -228,7 +233,10 @@ fn scenarios() -> Vec<Scenario> {
                         {"name": "app", "image": "a:1"},
                         {"name": "side", "image": "s:1", "workingDir": "/w"}]}}}}),
                 ),
-                apply("alice", containers(json!([{"name": "app", "image": "a:1"}]))),
+                apply(
+                    "alice",
+                    containers(json!([{"name": "app", "image": "a:1"}])),
+                ),
             ],
         },
         Scenario {
@@ -237,17 +245,25 @@ fn scenarios() -> Vec<Scenario> {
             steps: vec![
                 apply(
                     "alice",
-                    containers(json!([{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1", "args": ["x"]}])),
+                    containers(
+                        json!([{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1", "args": ["x"]}]),
+                    ),
                 ),
                 force("bob", containers(json!([{"name": "side", "image": "s:2"}]))),
-                apply("alice", containers(json!([{"name": "app", "image": "a:1"}]))),
+                apply(
+                    "alice",
+                    containers(json!([{"name": "app", "image": "a:1"}])),
+                ),
             ],
         },
         Scenario {
             name: "keyed list order follows the applier",
             compare: OwnedAndSubset,
             steps: vec![
-                apply("alice", containers(json!([{"name": "a", "image": "i"}, {"name": "c", "image": "i"}]))),
+                apply(
+                    "alice",
+                    containers(json!([{"name": "a", "image": "i"}, {"name": "c", "image": "i"}])),
+                ),
                 apply(
                     "alice",
                     containers(json!([
@@ -287,10 +303,16 @@ fn scenarios() -> Vec<Scenario> {
             name: "a label selector is replaced whole",
             compare: OwnedAndSubset,
             steps: vec![
-                apply("alice", netpol(json!({"matchLabels": {"app": "a", "tier": "t"}}))),
+                apply(
+                    "alice",
+                    netpol(json!({"matchLabels": {"app": "a", "tier": "t"}})),
+                ),
                 apply("bob", netpol(json!({"matchLabels": {"app": "a"}}))),
                 force("bob", netpol(json!({"matchLabels": {"app": "a"}}))),
-                apply("alice", netpol(json!({"matchLabels": {"app": "a", "tier": "t"}}))),
+                apply(
+                    "alice",
+                    netpol(json!({"matchLabels": {"app": "a", "tier": "t"}})),
+                ),
             ],
         },
         Scenario {
@@ -354,10 +376,15 @@ fn scenarios() -> Vec<Scenario> {
                 ),
                 apply(
                     "alice",
-                    probe(json!({"nested": {"inner": {"a": "1"}}, "tags": ["w", "x", "z"],
-                        "items": [{"name": "c", "value": "3"}, {"name": "a", "value": "1"}]})),
+                    probe(
+                        json!({"nested": {"inner": {"a": "1"}}, "tags": ["w", "x", "z"],
+                        "items": [{"name": "c", "value": "3"}, {"name": "a", "value": "1"}]}),
+                    ),
                 ),
-                apply("alice", probe(json!({"tags": ["x"], "nested": {"inner": {"b": "2"}}}))),
+                apply(
+                    "alice",
+                    probe(json!({"tags": ["x"], "nested": {"inner": {"b": "2"}}})),
+                ),
             ],
         },
         Scenario {
@@ -366,7 +393,10 @@ fn scenarios() -> Vec<Scenario> {
             name: "custom resource: a nested map emptied by a removal is refused (1.20)",
             compare: Exact,
             steps: vec![
-                apply("alice", probe(json!({"nested": {"inner": {"a": "1"}, "c": "c"}}))),
+                apply(
+                    "alice",
+                    probe(json!({"nested": {"inner": {"a": "1"}, "c": "c"}})),
+                ),
                 apply("alice", probe(json!({"nested": {"c": "c"}}))),
                 apply("alice", probe(json!({"nested": {"c": "d"}, "tags": ["t"]}))),
             ],
@@ -377,13 +407,18 @@ fn scenarios() -> Vec<Scenario> {
             steps: vec![
                 apply(
                     "alice",
-                    probe(json!({"items": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}]})),
+                    probe(
+                        json!({"items": [{"name": "a", "value": "1"}, {"name": "b", "value": "2"}]}),
+                    ),
                 ),
                 update(
                     "editor",
                     json!({"spec": {"items": [{"name": "a", "value": "1"}, {"name": "b", "value": "2", "extra": "e"}]}}),
                 ),
-                apply("alice", probe(json!({"items": [{"name": "a", "value": "1"}]}))),
+                apply(
+                    "alice",
+                    probe(json!({"items": [{"name": "a", "value": "1"}]})),
+                ),
             ],
         },
         Scenario {
@@ -392,11 +427,16 @@ fn scenarios() -> Vec<Scenario> {
             steps: vec![
                 apply(
                     "alice",
-                    probe(json!({"selector": {"a": "1", "b": "2"}, "free": {"k": {"x": "1"}},
-                        "opt": null})),
+                    probe(
+                        json!({"selector": {"a": "1", "b": "2"}, "free": {"k": {"x": "1"}},
+                        "opt": null}),
+                    ),
                 ),
                 apply("bob", probe(json!({"selector": {"a": "1"}}))),
-                force("bob", probe(json!({"selector": {"a": "1"}, "free": {"k": {"y": "2"}}}))),
+                force(
+                    "bob",
+                    probe(json!({"selector": {"a": "1"}, "free": {"k": {"y": "2"}}})),
+                ),
                 apply("alice", probe(json!({"opt": "set"}))),
                 apply("alice", probe(json!({}))),
             ],
@@ -432,7 +472,12 @@ enum Outcome {
 
 #[async_trait]
 trait Runtime: Sync {
-    async fn apply(&self, object: &Object, manager: &str, force: bool) -> Result<Value, TargetError>;
+    async fn apply(
+        &self,
+        object: &Object,
+        manager: &str,
+        force: bool,
+    ) -> Result<Value, TargetError>;
     async fn update(&self, object: Value, manager: &str) -> Result<Value, String>;
     async fn get(&self, key: &ObjectKey) -> Option<Value>;
 }
@@ -441,7 +486,12 @@ struct Memory(MemoryRuntime);
 
 #[async_trait]
 impl Runtime for Memory {
-    async fn apply(&self, object: &Object, manager: &str, force: bool) -> Result<Value, TargetError> {
+    async fn apply(
+        &self,
+        object: &Object,
+        manager: &str,
+        force: bool,
+    ) -> Result<Value, TargetError> {
         let options = ApplyOptions {
             field_manager: manager.into(),
             force,
@@ -467,7 +517,12 @@ struct Kube {
 
 #[async_trait]
 impl Runtime for Kube {
-    async fn apply(&self, object: &Object, manager: &str, force: bool) -> Result<Value, TargetError> {
+    async fn apply(
+        &self,
+        object: &Object,
+        manager: &str,
+        force: bool,
+    ) -> Result<Value, TargetError> {
         let options = ApplyOptions {
             field_manager: manager.into(),
             force,
@@ -479,12 +534,18 @@ impl Runtime for Kube {
     async fn update(&self, object: Value, manager: &str) -> Result<Value, String> {
         let (group, version) = match object["apiVersion"].as_str().unwrap().rsplit_once('/') {
             Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), object["apiVersion"].as_str().unwrap().to_string()),
+            None => (
+                String::new(),
+                object["apiVersion"].as_str().unwrap().to_string(),
+            ),
         };
         let kind = object["kind"].as_str().unwrap();
         let gvk = GroupVersionKind::gvk(&group, &version, kind);
         let ar = ApiResource::from_gvk(&gvk);
-        let ns = object["metadata"]["namespace"].as_str().unwrap().to_string();
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &ar);
         let pp = PostParams {
@@ -741,8 +802,9 @@ fn owned_equal(mem: &Value, kube: &Value, managed: &BTreeMap<(String, String), V
 
 async fn memory_runtime(ns: &str) -> Memory {
     let rt = MemoryRuntime::with_system_namespaces();
-    let nsobj = Object::new(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
-        .unwrap();
+    let nsobj =
+        Object::new(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .unwrap();
     rt.apply(&nsobj, &ApplyOptions::default()).await.unwrap();
     rt.apply(&Object::new(crd()).unwrap(), &ApplyOptions::default())
         .await
