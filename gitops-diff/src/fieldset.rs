@@ -14,8 +14,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::lists::{ListSemantics, ListType};
-use crate::value::{cmp_values, is_server_field, item_key, pointer_escape};
+use crate::lists::ListSemantics;
+use crate::value::{cmp_values, item_key, pointer_escape};
 
 /// A Kubernetes group and kind (`group` is `""` for the core group).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

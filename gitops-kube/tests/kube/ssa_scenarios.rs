@@ -203,6 +203,27 @@ fn scenarios() -> Vec<Scenario> {
             ],
         },
         Scenario {
+            name: "created by an update (kubectl create), then an applier conflicts",
+            compare: Exact,
+            steps: vec![
+                update(
+                    "creator",
+                    cm_meta(json!({"labels": {"x": "1"}}), json!({"a": "1"})),
+                ),
+                apply("alice", cm(json!({"a": "2"}))),
+                apply("alice", cm(json!({"a": "1", "b": "2"}))),
+            ],
+        },
+        Scenario {
+            name: "an update removes an applied field",
+            compare: Exact,
+            steps: vec![
+                apply("alice", cm(json!({"a": "1", "b": "2"}))),
+                update("editor", json!({"data": {"b": null}})),
+                apply("alice", cm(json!({"a": "1", "b": "2"}))),
+            ],
+        },
+        Scenario {
             name: "labels added by an update, removed by the applier",
             compare: Exact,
             steps: vec![
@@ -399,6 +420,16 @@ fn scenarios() -> Vec<Scenario> {
                 ),
                 apply("alice", probe(json!({"nested": {"c": "c"}}))),
                 apply("alice", probe(json!({"nested": {"c": "d"}, "tags": ["t"]}))),
+            ],
+        },
+        Scenario {
+            name: "custom resource: sets with two appliers",
+            compare: Exact,
+            steps: vec![
+                apply("alice", probe(json!({"tags": ["a", "b"]}))),
+                apply("bob", probe(json!({"tags": ["c", "b"]}))),
+                apply("alice", probe(json!({"tags": ["a"]}))),
+                apply("bob", probe(json!({"tags": ["b"]}))),
             ],
         },
         Scenario {
