@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::duplicates::{DuplicateListKey, duplicate_list_keys};
 use crate::fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
 };
@@ -90,10 +91,10 @@ pub enum ApplyError {
     /// An associative list of the applied object has two items with one
     /// key, or a set one value twice (the API server refuses it: the key
     /// would name two items).
-    #[error("the applied object has duplicate entries for {path}")]
+    #[error("the applied object is invalid: {duplicate}")]
     DuplicateKey {
-        /// The duplicated item.
-        path: FieldPath,
+        /// The first duplicated key found.
+        duplicate: DuplicateListKey,
     },
     /// The result would hold `null` at a field of a custom resource whose
     /// schema does not allow it. A 1.20 API server gets there when an apply
@@ -153,7 +154,7 @@ pub(crate) fn applied_field_set(
     gk: &GroupKind,
 ) -> FieldSet {
     let s = Typed { gk, lists };
-    strip(s.set_of(object).0)
+    strip(s.set_of(object))
 }
 
 /// A field set as a tree, for walking a value and a set together.
@@ -231,15 +232,13 @@ impl Typed<'_> {
 
     /// The field set of a value (structured-merge-diff's `ToFieldSet`):
     /// scalars (`null` included), atomic lists and maps, list items, and
-    /// the keys of granular maps are members. Duplicate list items are
-    /// collected into `dups`.
+    /// the keys of granular maps are members.
     fn field_set<'a>(
         &self,
         v: &'a Value,
         path: &mut Vec<PathElement>,
         names: &mut Vec<&'a str>,
         out: &mut Vec<FieldPath>,
-        dups: &mut Vec<FieldPath>,
     ) {
         match v {
             Value::Object(m) => {
@@ -251,7 +250,7 @@ impl Typed<'_> {
                 for (k, c) in m {
                     names.push(k);
                     path.push(PathElement::Field(k.clone()));
-                    self.field_set(c, path, names, out, dups);
+                    self.field_set(c, path, names, out);
                     if mt == MapType::Granular {
                         out.push(FieldPath(path.clone()));
                     }
@@ -265,17 +264,10 @@ impl Typed<'_> {
                     out.push(FieldPath(path.clone()));
                     return;
                 }
-                let mut seen: Vec<PathElement> = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
-                    let pe = item_element(self, item, &lt, i, names);
-                    path.push(pe.clone());
-                    if seen.contains(&pe) {
-                        dups.push(FieldPath(path.clone()));
-                    } else {
-                        seen.push(pe);
-                    }
+                    path.push(item_element(self, item, &lt, i, names));
                     if let (ListType::Map(_), Value::Object(_)) = (&lt, item) {
-                        self.field_set(item, path, names, out, dups);
+                        self.field_set(item, path, names, out);
                     }
                     out.push(FieldPath(path.clone()));
                     path.pop();
@@ -289,11 +281,10 @@ impl Typed<'_> {
         }
     }
 
-    fn set_of(&self, v: &Value) -> (FieldSet, Vec<FieldPath>) {
+    fn set_of(&self, v: &Value) -> FieldSet {
         let mut out = Vec::new();
-        let mut dups = Vec::new();
-        self.field_set(v, &mut Vec::new(), &mut Vec::new(), &mut out, &mut dups);
-        (out.into_iter().collect(), dups)
+        self.field_set(v, &mut Vec::new(), &mut Vec::new(), &mut out);
+        out.into_iter().collect()
     }
 
     /// Merges `r` (an applied configuration) into `l` (the live value):
@@ -782,11 +773,13 @@ pub fn server_side_apply(req: ApplyRequest<'_>) -> Result<Value, ApplyError> {
         gk: &gk,
         lists: req.lists,
     };
-    let (config_set, dups) = s.set_of(applied);
-    if let Some(path) = dups.into_iter().next() {
-        return Err(ApplyError::DuplicateKey { path });
+    if let Some(duplicate) = duplicate_list_keys(&gk, applied, req.lists)
+        .into_iter()
+        .next()
+    {
+        return Err(ApplyError::DuplicateKey { duplicate });
     }
-    let config_set = strip(config_set);
+    let config_set = strip(s.set_of(applied));
     let mut entries = match req.live {
         Some(l) => managed_fields(l)?,
         None => Vec::new(),
@@ -811,12 +804,12 @@ pub fn server_side_apply(req: ApplyRequest<'_>) -> Result<Value, ApplyError> {
             .iter()
             .filter(|e| !is_ours(e))
             .fold(config_set.clone(), |acc, e| acc.union(&e.fields));
-        let (merged_set, _) = s.set_of(&merged);
+        let merged_set = s.set_of(&merged);
         let pruned = s.remove_set(&merged, &last);
-        let (pruned_set, _) = s.set_of(&pruned);
+        let pruned_set = s.set_of(&pruned);
         // Add back what another manager (or this apply) owns...
         let pruned = s.remove_set(&merged, &merged_set.difference(&pruned_set.union(&managed)));
-        let (pruned_set, _) = s.set_of(&pruned);
+        let pruned_set = s.set_of(&pruned);
         // ...and what this manager did not own last time.
         s.remove_set(
             &merged,
