@@ -1065,6 +1065,57 @@ mod tests {
     }
 
     #[test]
+    fn merge_order_keeps_live_order_then_appends() {
+        let pe = |s: &str| PathElement::Value(json!(s));
+        let lhs = [pe("a"), pe("c")];
+        let rhs = [pe("a"), pe("b"), pe("c"), pe("d")];
+        assert_eq!(
+            merge_order(&lhs, &rhs),
+            vec![
+                (Some(0), Some(0)),
+                (Some(1), Some(2)),
+                (None, Some(1)),
+                (None, Some(3))
+            ]
+        );
+        assert_eq!(merge_order(&rhs[1..2], &[]), vec![(Some(0), None)]);
+    }
+
+    #[test]
+    fn comparison_reports_inner_nodes_added_and_removed() {
+        let gk = GroupKind::new("", "ConfigMap");
+        let s = Typed {
+            gk: &gk,
+            lists: &BuiltinLists,
+        };
+        let old = cm(json!({"a": "1", "b": "2"}));
+        let mut new = cm(json!({"a": "9"}));
+        new["metadata"]["labels"] = json!({"x": "1"});
+        let c = s.comparison(Some(&old), &new);
+        let show = |v: &[FieldPath]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(show(&c.modified), ["data.a"]);
+        assert_eq!(show(&c.removed), ["data.b"]);
+        assert_eq!(show(&c.added), ["metadata.labels.x", "metadata.labels"]);
+    }
+
+    #[test]
+    fn remove_leaves_null_for_an_emptied_map() {
+        let gk = GroupKind::new("example.com", "Thing");
+        let s = Typed {
+            gk: &gk,
+            lists: &BuiltinLists,
+        };
+        let v = json!({"spec": {"inner": {"a": "1"}, "c": "c"}});
+        let set: FieldSet = [FieldPath::fields(&["spec", "inner", "a"])]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            s.remove_set(&v, &set),
+            json!({"spec": {"inner": null, "c": "c"}})
+        );
+    }
+
+    #[test]
     fn errors() {
         let bad = json!({"kind": "ConfigMap"});
         assert!(matches!(

@@ -59,8 +59,10 @@
 //!   fields owned by given field managers.
 //! * **Output** ([`ObjectDiff`]): field-level changes in a stable order, RFC 6902
 //!   JSON Patch, RFC 7386 merge patch, YAML unified diff ([`unified_diff`]).
-//! * **Server-side apply** ([`server_side_apply`]): the merge and ownership
-//!   bookkeeping of the API server, for the in-memory runtime.
+//! * **Server-side apply** ([`server_side_apply`]) and **updates**
+//!   ([`server_side_update`]): the merge and ownership bookkeeping of the
+//!   API server (structured-merge-diff v4, as Kubernetes 1.20 runs it), for
+//!   the in-memory runtime; [`MapType`] tells atomic and granular maps.
 
 mod apply;
 mod compare;

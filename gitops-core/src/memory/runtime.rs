@@ -40,7 +40,10 @@ struct State {
 /// - server-side apply through [`gitops_diff::server_side_apply`]: records
 ///   `managedFields` per field manager in the `FieldsV1` format, reports a
 ///   conflict when another manager owns a field we set to another value
-///   (unless forced), removes fields a manager stops declaring;
+///   (unless forced), removes fields a manager stops declaring, as a
+///   1.20 API server does (checked against one in gitops-kube's tests);
+/// - updates (whole-object writes with operation `Update`, as `kubectl
+///   edit` or a controller makes them) through [`MemoryRuntime::update`];
 /// - refuses a namespaced object whose Namespace does not exist, a
 ///   cluster-scoped object with a namespace, and a custom resource whose CRD
 ///   is not there; a CRD becomes `Established` and serves its kind at once;
