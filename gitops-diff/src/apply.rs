@@ -581,10 +581,15 @@ impl Typed<'_> {
     }
 }
 
+/// List fields of built-in types without `omitempty` (an empty one is
+/// stored as `[]`): `PodSpec.containers`, RBAC `rules`, CRD `versions`.
+const NOT_OMITTED_LISTS: &[&str] = &["containers", "rules", "versions"];
+
 /// What decoding into a built-in Go type and encoding again does to a
 /// value: a `null` entry of a string map becomes `""`, any other `null`
-/// field is dropped (`omitempty` pointers, maps and lists), and so is an
-/// empty string map (`omitempty`).
+/// field is dropped (`omitempty` pointers, maps and lists), and so are an
+/// empty string map and an empty list (`omitempty`; see
+/// [`NOT_OMITTED_LISTS`]).
 fn go_round_trip(gk: &GroupKind, v: &mut Value, names: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
@@ -601,6 +606,9 @@ fn go_round_trip(gk: &GroupKind, v: &mut Value, names: &mut Vec<String>) {
             m.retain(|k, c| {
                 if c.is_null() {
                     return false;
+                }
+                if c.as_array().is_some_and(Vec::is_empty) {
+                    return NOT_OMITTED_LISTS.contains(&k.as_str());
                 }
                 let mut n: Vec<&str> = refs.clone();
                 n.push(k);
