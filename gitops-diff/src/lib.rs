@@ -49,7 +49,9 @@
 //!   default (`protocol: TCP`) is not a removal.
 //! * **Lists** ([`ListSemantics`]): associative lists by key
 //!   ([`BuiltinLists`] for built-in types, [`CrdLists`] from a CRD's schema,
-//!   [`LayeredLists`] to combine), sets by value, atomic lists whole.
+//!   [`LayeredLists`] to combine), sets by value, atomic lists whole; maps
+//!   granular or atomic ([`MapType`]). Updates (whole-object writes by a
+//!   field manager) are [`server_side_update`].
 //! * **Canonical values**: quantities in quantity positions (`0.5` = `500m`,
 //!   `1Gi` = `1024Mi`), integers vs floats, `null`/empty vs absent; int-or-string
 //!   values stay distinct (`8080` ≠ `"8080"`); for built-in kinds a declared
@@ -59,10 +61,8 @@
 //!   fields owned by given field managers.
 //! * **Output** ([`ObjectDiff`]): field-level changes in a stable order, RFC 6902
 //!   JSON Patch, RFC 7386 merge patch, YAML unified diff ([`unified_diff`]).
-//! * **Server-side apply** ([`server_side_apply`]) and **updates**
-//!   ([`server_side_update`]): the merge and ownership bookkeeping of the
-//!   API server (structured-merge-diff v4, as Kubernetes 1.20 runs it), for
-//!   the in-memory runtime; [`MapType`] tells atomic and granular maps.
+//! * **Server-side apply** ([`server_side_apply`]): the merge and ownership
+//!   bookkeeping of the API server, for the in-memory runtime.
 
 mod apply;
 mod compare;
