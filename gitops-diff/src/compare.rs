@@ -788,8 +788,9 @@ pub fn compare(
 }
 
 /// Whether a desired value declares something (mirrors
-/// [`FieldSet::declared_by`]: scalars, atomic lists and empty maps are
-/// members; maps and associative lists declare what they contain).
+/// [`FieldSet::declared_by`]: scalars, an explicit `null`, atomic lists and
+/// empty maps are members; maps and associative lists declare what they
+/// contain).
 fn declares<'a>(
     v: &'a Value,
     lists: &dyn ListSemantics,
@@ -797,7 +798,7 @@ fn declares<'a>(
     names: &mut Vec<&'a str>,
 ) -> bool {
     match v {
-        Value::Null => false,
+        Value::Null => true,
         Value::Object(m) => {
             m.is_empty()
                 || m.iter().any(|(k, c)| {
@@ -887,7 +888,8 @@ fn undeclared<'p>(
                 (Some(Value::Array(a)), PathElement::Index(i)) => a.get(*i),
                 _ => None,
             };
-            let next = next.filter(|v| !v.is_null());
+            // An explicit `null` declares the field (an apply records and
+            // owns it), so it is not a removal.
             if let PathElement::Field(f) = pe {
                 names.push(f);
             }

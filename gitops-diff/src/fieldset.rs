@@ -14,8 +14,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::lists::{ListSemantics, ListType};
-use crate::value::{cmp_values, is_server_field, item_key, pointer_escape};
+use crate::lists::ListSemantics;
+use crate::value::{cmp_values, item_key, pointer_escape};
 
 /// A Kubernetes group and kind (`group` is `""` for the core group).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -347,21 +347,15 @@ struct Node<'a> {
 }
 
 impl Node<'_> {
-    fn to_json(&self) -> Value {
+    /// The node's children as `fieldsV1`; `.` (the node itself is a
+    /// member) comes first, as the API server writes it.
+    fn to_json(&self, member: bool) -> Value {
         let mut out = Map::new();
+        if member && !self.children.is_empty() {
+            out.insert(".".to_string(), Value::Object(Map::new()));
+        }
         for (pe, child) in &self.children {
-            let v = if child.children.is_empty() {
-                Value::Object(Map::new())
-            } else {
-                let mut v = child.to_json();
-                if child.member
-                    && let Value::Object(m) = &mut v
-                {
-                    m.insert(".".to_string(), Value::Object(Map::new()));
-                }
-                v
-            };
-            out.insert(pe.to_fields_v1_key(), v);
+            out.insert(pe.to_fields_v1_key(), child.to_json(child.member));
         }
         Value::Object(out)
     }
@@ -382,7 +376,7 @@ impl FieldSet {
     }
 
     /// Produces the canonical `fieldsV1` encoding: keys sorted as the API
-    /// server sorts them, `.` last. `from_fields_v1(to_fields_v1(s)) == s`.
+    /// server sorts them, `.` first. `from_fields_v1(to_fields_v1(s)) == s`.
     pub fn to_fields_v1(&self) -> Value {
         let mut root = Node::default();
         for p in &self.members {
@@ -392,22 +386,17 @@ impl FieldSet {
             }
             node.member = true;
         }
-        root.to_json()
+        root.to_json(false)
     }
 
     /// The fields a manifest sets, as the API server records them for an
-    /// Apply: scalars, atomic lists, empty maps and list elements are members;
-    /// `apiVersion`, `kind`, `metadata.name`, `metadata.namespace`, `status`
-    /// and server-populated metadata are not recorded. `null` values are
-    /// treated as absent.
+    /// Apply (structured-merge-diff's `ToFieldSet`): scalars (an explicit
+    /// `null` included), atomic lists and maps, list items, and the keys of
+    /// granular maps are members; a struct field holding an empty map is
+    /// not. `apiVersion`, `kind`, `metadata.name`, `metadata.namespace`,
+    /// `status` and server-populated metadata are not recorded.
     pub fn declared_by(object: &Value, lists: &dyn ListSemantics, gk: &GroupKind) -> FieldSet {
-        let mut set = Vec::new();
-        let mut path = Vec::new();
-        let mut names = Vec::new();
-        if let Value::Object(map) = object {
-            declare_map(map, lists, gk, &mut path, &mut names, &mut set);
-        }
-        set.into_iter().collect()
+        crate::apply::applied_field_set(object, lists, gk)
     }
 
     /// Inserts a path; returns whether it was new.
@@ -533,70 +522,6 @@ fn parse_node(
         r?;
     }
     Ok(())
-}
-
-fn declare_map<'a>(
-    map: &'a Map<String, Value>,
-    lists: &dyn ListSemantics,
-    gk: &GroupKind,
-    path: &mut Vec<PathElement>,
-    names: &mut Vec<&'a str>,
-    set: &mut Vec<FieldPath>,
-) {
-    for (k, v) in map {
-        names.push(k);
-        if !is_server_field(names) && !v.is_null() {
-            path.push(PathElement::Field(k.clone()));
-            declare_value(v, lists, gk, path, names, set);
-            path.pop();
-        }
-        names.pop();
-    }
-}
-
-fn declare_value<'a>(
-    v: &'a Value,
-    lists: &dyn ListSemantics,
-    gk: &GroupKind,
-    path: &mut Vec<PathElement>,
-    names: &mut Vec<&'a str>,
-    set: &mut Vec<FieldPath>,
-) {
-    match v {
-        Value::Object(m) if m.is_empty() => {
-            set.push(FieldPath(path.clone()));
-        }
-        Value::Object(m) => declare_map(m, lists, gk, path, names, set),
-        Value::Array(items) => match lists.list_type(gk, names) {
-            Some(ListType::Set) => {
-                for item in items {
-                    path.push(PathElement::Value(item.clone()));
-                    set.push(FieldPath(path.clone()));
-                    path.pop();
-                }
-            }
-            Some(ListType::Map(keys)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let pe = match item_key(item, &keys, lists, gk, names) {
-                        Some(k) => PathElement::Key(k),
-                        None => PathElement::Index(i),
-                    };
-                    path.push(pe);
-                    set.push(FieldPath(path.clone()));
-                    if let Value::Object(m) = item {
-                        declare_map(m, lists, gk, path, names, set);
-                    }
-                    path.pop();
-                }
-            }
-            _ => {
-                set.push(FieldPath(path.clone()));
-            }
-        },
-        _ => {
-            set.push(FieldPath(path.clone()));
-        }
-    }
 }
 
 /// One entry of `metadata.managedFields`.
@@ -767,9 +692,9 @@ mod tests {
         assert!(!s.contains(&FieldPath::fields(&["spec"])));
         let back = s.to_fields_v1();
         assert_eq!(FieldSet::from_fields_v1(&back).unwrap(), s);
-        // "." is written last, keys sorted
+        // "." is written first (as a 1.20 API server does), keys sorted
         let text = back.to_string();
-        assert!(text.contains(r#""f:labels":{"f:app":{},".":{}}"#), "{text}");
+        assert!(text.contains(r#""f:labels":{".":{},"f:app":{}}"#), "{text}");
     }
 
     #[test]
@@ -818,7 +743,9 @@ mod tests {
         assert_eq!(
             v,
             json!({
-                "f:metadata": {"f:annotations": {}, "f:labels": {"f:app": {}}},
+                // An empty map in a struct field is not recorded (as a 1.20
+                // API server records `annotations: {}`).
+                "f:metadata": {"f:labels": {"f:app": {}}},
                 "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
                     "k:{\"name\":\"app\"}": {
                         "f:args": {}, "f:image": {}, "f:name": {},

@@ -49,7 +49,9 @@
 //!   default (`protocol: TCP`) is not a removal.
 //! * **Lists** ([`ListSemantics`]): associative lists by key
 //!   ([`BuiltinLists`] for built-in types, [`CrdLists`] from a CRD's schema,
-//!   [`LayeredLists`] to combine), sets by value, atomic lists whole.
+//!   [`LayeredLists`] to combine), sets by value, atomic lists whole; maps
+//!   granular or atomic ([`MapType`]). Updates (whole-object writes by a
+//!   field manager) are [`server_side_update`].
 //! * **Canonical values**: quantities in quantity positions (`0.5` = `500m`,
 //!   `1Gi` = `1024Mi`), integers vs floats, `null`/empty vs absent; int-or-string
 //!   values stay distinct (`8080` ≠ `"8080"`); for built-in kinds a declared
@@ -64,20 +66,24 @@
 
 mod apply;
 mod compare;
+mod duplicates;
 pub mod fieldset;
 mod lists;
 mod render;
 pub mod secrets;
 mod value;
 
-pub use apply::{ApplyError, ApplyRequest, FieldConflict, server_side_apply};
+pub use apply::{
+    ApplyError, ApplyRequest, FieldConflict, UpdateRequest, server_side_apply, server_side_update,
+};
 pub use compare::{
     Change, DiffError, DiffOptions, IgnoreRule, ObjectDiff, Op, compare, strip_server_fields,
 };
+pub use duplicates::{DuplicateListKey, duplicate_list_keys};
 pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,
 };
-pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType};
+pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType, MapType};
 pub use render::{to_yaml, unified_diff};
 pub use value::{LAST_APPLIED_ANNOTATION, Quantity, pointer_escape, remove_pointer};

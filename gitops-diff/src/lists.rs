@@ -34,6 +34,23 @@ pub enum ListType {
     Map(Vec<String>),
 }
 
+/// How a map (a JSON object) merges and is recorded in field sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MapType {
+    /// A struct with named fields (the default): merged field by field; a
+    /// field is a member of a field set only as a leaf.
+    Struct,
+    /// A granular map with arbitrary keys (`map[string]T`,
+    /// `additionalProperties`): merged key by key, and every key is a
+    /// member of a field set, also when its value has children.
+    Granular,
+    /// Replaced whole and owned as one field (`x-kubernetes-map-type:
+    /// atomic`, `+structType=atomic` / `+mapType=atomic` on built-ins such
+    /// as `LabelSelector`).
+    Atomic,
+}
+
 /// Supplies list semantics by group/kind and field path.
 pub trait ListSemantics: Send + Sync + std::fmt::Debug {
     /// The list type at `path` (field names from the object root, list
@@ -46,6 +63,20 @@ pub trait ListSemantics: Send + Sync + std::fmt::Debug {
     /// container ports). `None` when the key has no default.
     fn key_default(&self, gk: &GroupKind, path: &[&str], key: &str) -> Option<Value> {
         let _ = (gk, path, key);
+        None
+    }
+
+    /// The type of the map at `path` (same form as for
+    /// [`list_type`](Self::list_type)), `None` if unknown (a struct).
+    fn map_type(&self, gk: &GroupKind, path: &[&str]) -> Option<MapType> {
+        let _ = (gk, path);
+        None
+    }
+
+    /// Whether the field at `path` may hold `null` (`nullable: true` in a
+    /// CRD's schema); `None` when the schema is unknown.
+    fn nullable(&self, gk: &GroupKind, path: &[&str]) -> Option<bool> {
+        let _ = (gk, path);
         None
     }
 }
@@ -123,6 +154,29 @@ impl ListSemantics for BuiltinLists {
         }
     }
 
+    fn map_type(&self, gk: &GroupKind, path: &[&str]) -> Option<MapType> {
+        // `metav1.LabelSelector` is `+structType=atomic`.
+        let label_selector = match (gk.group.as_str(), gk.kind.as_str(), path) {
+            (
+                "apps",
+                "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet",
+                ["spec", "selector"],
+            )
+            | ("batch", "Job", ["spec", "selector"])
+            | ("batch", "CronJob", ["spec", "jobTemplate", "spec", "selector"])
+            | ("policy", "PodDisruptionBudget", ["spec", "selector"])
+            | ("networking.k8s.io", "NetworkPolicy", ["spec", "podSelector"])
+            | ("", "PersistentVolumeClaim", ["spec", "selector"]) => true,
+            _ => pod_spec_root(gk)
+                .and_then(|root| path.strip_prefix(root))
+                .is_some_and(|rel| matches!(rel, ["topologySpreadConstraints", "labelSelector"])),
+        };
+        // Other `+structType=atomic` markers (`NodeSelector`,
+        // `LocalObjectReference`, key selectors) came after Kubernetes
+        // 1.20, whose API server merges those structs field by field.
+        label_selector.then_some(MapType::Atomic)
+    }
+
     fn key_default(&self, gk: &GroupKind, path: &[&str], key: &str) -> Option<Value> {
         if key != "protocol" {
             return None;
@@ -173,6 +227,8 @@ pub enum CrdError {
 #[derive(Clone, Debug, Default)]
 struct CrdEntry {
     list_type: Option<ListType>,
+    map_type: Option<MapType>,
+    nullable: bool,
     defaults: HashMap<String, Value>,
 }
 
@@ -306,6 +362,8 @@ fn walk_schema(
             path.clone(),
             CrdEntry {
                 list_type: Some(lt),
+                map_type: None,
+                nullable: obj.get("nullable") == Some(&Value::Bool(true)),
                 defaults,
             },
         ));
@@ -313,6 +371,47 @@ fn walk_schema(
             walk_schema(items, path, out, crd)?;
         }
         return Ok(());
+    }
+    if obj.get("nullable") == Some(&Value::Bool(true)) && !path.is_empty() {
+        match out.iter_mut().find(|(p, _)| p == path) {
+            Some((_, e)) => e.nullable = true,
+            None => out.push((
+                path.clone(),
+                CrdEntry {
+                    nullable: true,
+                    ..CrdEntry::default()
+                },
+            )),
+        }
+    }
+    let is_object = obj.get("type").and_then(Value::as_str) == Some("object")
+        || obj.contains_key("properties")
+        || obj.contains_key("additionalProperties");
+    if is_object && !path.is_empty() {
+        let map_type = match obj.get("x-kubernetes-map-type").and_then(Value::as_str) {
+            Some("atomic") => Some(MapType::Atomic),
+            Some("granular") | None
+                if obj
+                    .get("additionalProperties")
+                    .is_some_and(Value::is_object) =>
+            {
+                Some(MapType::Granular)
+            }
+            _ => None,
+        };
+        if let Some((_, e)) = out.iter_mut().find(|(p, _)| p == path) {
+            e.map_type = e.map_type.or(map_type);
+        } else if map_type.is_some() {
+            out.push((
+                path.clone(),
+                CrdEntry {
+                    list_type: None,
+                    map_type,
+                    nullable: false,
+                    defaults: HashMap::new(),
+                },
+            ));
+        }
     }
     if let Some(props) = obj.get("properties").and_then(Value::as_object) {
         for (k, sub) in props {
@@ -347,6 +446,15 @@ impl ListSemantics for CrdLists {
         self.lookup(gk, path)
             .and_then(|e| e.defaults.get(key).cloned())
     }
+
+    fn map_type(&self, gk: &GroupKind, path: &[&str]) -> Option<MapType> {
+        self.lookup(gk, path).and_then(|e| e.map_type)
+    }
+
+    fn nullable(&self, gk: &GroupKind, path: &[&str]) -> Option<bool> {
+        self.kinds.get(gk)?;
+        Some(self.lookup(gk, path).is_some_and(|e| e.nullable))
+    }
 }
 
 /// Several sources of list semantics: the first that answers wins, then
@@ -379,6 +487,17 @@ impl ListSemantics for LayeredLists {
             .iter()
             .find_map(|l| l.key_default(gk, path, key))
             .or_else(|| BuiltinLists.key_default(gk, path, key))
+    }
+
+    fn map_type(&self, gk: &GroupKind, path: &[&str]) -> Option<MapType> {
+        self.0
+            .iter()
+            .find_map(|l| l.map_type(gk, path))
+            .or_else(|| BuiltinLists.map_type(gk, path))
+    }
+
+    fn nullable(&self, gk: &GroupKind, path: &[&str]) -> Option<bool> {
+        self.0.iter().find_map(|l| l.nullable(gk, path))
     }
 }
 

@@ -587,7 +587,7 @@ pub fn is_zero_scalar(v: &Value) -> bool {
 /// is a map of strings (`map[string]string`), whose entries the API server
 /// stores even when empty (`omitempty` applies to struct fields, not map
 /// entries): labels, annotations, selectors, ConfigMap and Secret data, ...
-fn is_string_map(gk: &GroupKind, names: &[&str]) -> bool {
+pub(crate) fn is_string_map(gk: &GroupKind, names: &[&str]) -> bool {
     if matches!(
         names,
         [

@@ -2,7 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gitops_diff::{
-    ApplyRequest, BuiltinLists, DiffOptions, FieldSet, GroupKind, compare, server_side_apply,
+    ApplyError, ApplyRequest, BuiltinLists, DiffOptions, FieldSet, GroupKind, UpdateRequest,
+    compare, server_side_apply, server_side_update,
 };
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
@@ -308,5 +309,45 @@ proptest! {
         let prev = declared(&a);
         let diff = compare(&b, &second, Some(&prev), &DiffOptions::default()).unwrap();
         prop_assert!(diff.is_empty(), "removals left: {:#?}", diff.changes);
+    }
+
+    #[test]
+    fn forced_apply_after_an_update_matches_the_manifest(
+        a in object(), u in object(), b in object(), again in any::<bool>(),
+    ) {
+        // Apply a, let another manager write u whole (an update), apply b
+        // with force: the result matches b and records b's field set; with
+        // `again`, a second apply of b changes nothing.
+        let apply = |live: Option<&Value>, applied: &Value, force: bool| {
+            server_side_apply(ApplyRequest {
+                live, applied, manager: "m", force, lists: &BuiltinLists, time: None,
+            })
+        };
+        let Ok(first) = apply(None, &a, false) else {
+            return Err(TestCaseError::reject("a has duplicate keys"));
+        };
+        let updated =
+            server_side_update(UpdateRequest::new(Some(&first), &u, "u", &BuiltinLists)).unwrap();
+        let second = match apply(Some(&updated), &b, true) {
+            Ok(v) => v,
+            Err(ApplyError::DuplicateKey { .. }) => {
+                return Err(TestCaseError::reject("b has duplicate keys"));
+            }
+            Err(e) => return Err(TestCaseError::fail(e.to_string())),
+        };
+        let owned = gitops_diff::owned_by(&second, "m").unwrap().unwrap_or_default();
+        prop_assert_eq!(&owned, &declared(&b));
+        let diff = compare(&b, &second, Some(&owned), &DiffOptions::default()).unwrap();
+        prop_assert!(diff.is_empty(), "{:#?}", diff.changes);
+        if again {
+            // Applying b again changes no ownership and still matches.
+            let third = apply(Some(&second), &b, false).unwrap();
+            prop_assert_eq!(
+                &third["metadata"]["managedFields"],
+                &second["metadata"]["managedFields"]
+            );
+            let diff = compare(&b, &third, Some(&owned), &DiffOptions::default()).unwrap();
+            prop_assert!(diff.is_empty(), "{:#?}", diff.changes);
+        }
     }
 }

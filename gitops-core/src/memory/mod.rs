@@ -5,3 +5,4 @@
 pub mod faults;
 pub mod runtime;
 pub mod source;
+mod update;

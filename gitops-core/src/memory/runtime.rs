@@ -40,7 +40,10 @@ struct State {
 /// - server-side apply through [`gitops_diff::server_side_apply`]: records
 ///   `managedFields` per field manager in the `FieldsV1` format, reports a
 ///   conflict when another manager owns a field we set to another value
-///   (unless forced), removes fields a manager stops declaring;
+///   (unless forced), removes fields a manager stops declaring, as a
+///   1.20 API server does (checked against one in gitops-kube's tests);
+/// - updates (whole-object writes with operation `Update`, as `kubectl
+///   edit` or a controller makes them) through [`MemoryRuntime::update`];
 /// - refuses a namespaced object whose Namespace does not exist, a
 ///   cluster-scoped object with a namespace, and a custom resource whose CRD
 ///   is not there; a CRD becomes `Established` and serves its kind at once;
@@ -129,6 +132,17 @@ impl MemoryRuntime {
             }
         }
         rt
+    }
+
+    /// Stores what `merge` computes from the live object (the hook of
+    /// [`MemoryRuntime::update`]).
+    pub(super) fn write(
+        &self,
+        object: &Object,
+        dry_run: bool,
+        merge: impl FnOnce(Option<&Value>, &dyn ListSemantics, &str) -> Result<Value, ApplyError>,
+    ) -> Result<Value, TargetError> {
+        self.lock().write(object, dry_run, merge)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -235,6 +249,26 @@ impl State {
     }
 
     fn apply(&mut self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
+        self.write(object, options.dry_run, |live, lists, time| {
+            gitops_diff::server_side_apply(ApplyRequest {
+                live,
+                applied: object.as_value(),
+                manager: &options.field_manager,
+                force: options.force,
+                lists,
+                time: Some(time),
+            })
+        })
+    }
+
+    /// Stores the object `merge` computes from the live one (an apply or an
+    /// update), with the server's bookkeeping.
+    fn write(
+        &mut self,
+        object: &Object,
+        dry_run: bool,
+        merge: impl FnOnce(Option<&Value>, &dyn ListSemantics, &str) -> Result<Value, ApplyError>,
+    ) -> Result<Value, TargetError> {
         let key = object.key().clone();
         self.check_scope(object)?;
         let crd = if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
@@ -249,15 +283,7 @@ impl State {
         let time = crate::time::rfc3339(self.clock + 1);
         let lists = Arc::clone(&self.lists);
         let live = self.objects.get(&key);
-        let mut merged = gitops_diff::server_side_apply(ApplyRequest {
-            live,
-            applied: object.as_value(),
-            manager: &options.field_manager,
-            force: options.force,
-            lists: lists.as_ref(),
-            time: Some(&time),
-        })
-        .map_err(|e| match e {
+        let mut merged = merge(live, lists.as_ref(), &time).map_err(|e| match e {
             ApplyError::Conflict { conflicts } => {
                 let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
                 for c in conflicts {
@@ -302,7 +328,7 @@ impl State {
             None => {
                 // Dry runs do not consume uids, so ids do not depend on them.
                 let uid = self.uid + 1;
-                if !options.dry_run {
+                if !dry_run {
                     self.uid = uid;
                 }
                 (
@@ -344,7 +370,7 @@ impl State {
                 message: format!("the merged object is not valid: {e}"),
             });
         }
-        if !options.dry_run {
+        if !dry_run {
             self.resource_version += 1;
             self.clock += 1;
             if let Some((gk, scope, list_kind)) = crd {

@@ -12,5 +12,6 @@ mod harness;
 mod hermetic;
 mod prune;
 mod reconcile;
+mod ssa_scenarios;
 mod target;
 mod watch;
