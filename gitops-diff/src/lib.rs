@@ -64,6 +64,7 @@
 
 mod apply;
 mod compare;
+mod duplicates;
 pub mod fieldset;
 mod lists;
 mod render;
@@ -73,6 +74,7 @@ pub use apply::{ApplyError, ApplyRequest, FieldConflict, server_side_apply};
 pub use compare::{
     Change, DiffError, DiffOptions, IgnoreRule, ObjectDiff, Op, compare, strip_server_fields,
 };
+pub use duplicates::{DuplicateListKey, duplicate_list_keys};
 pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,
