@@ -70,19 +70,25 @@
 mod error;
 mod options;
 mod parse;
+mod scan;
 mod skip;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use error::{Location, RenderError, RenderErrors, SourceFormat};
-pub use options::{DEFAULT_MAX_FILE_BYTES, OptionsError, RenderOptions};
+pub use options::{
+    DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES, OptionsError,
+    RenderOptions,
+};
 pub use skip::{SkipReason, skip_reason, skip_reason_in};
 
 use crate::desired::{DesiredObject, DesiredState, Provenance};
 use crate::object::Object;
 use crate::scope::{KindRegistry, Scope};
-use crate::snapshot::{BlobId, Snapshot};
+use crate::snapshot::{BlobId, Snapshot, SpecialEntry};
+
+use gitops_diff::{CrdLists, LayeredLists, duplicate_list_keys};
 
 use options::Globs;
 use parse::ParsedFile;
@@ -222,7 +228,11 @@ impl Renderer {
                 }
                 None => {
                     stats.parsed += 1;
-                    Arc::new(parse::parse_file(&blob.data, format))
+                    Arc::new(parse::parse_file(
+                        &blob.data,
+                        format,
+                        self.options.scan_limits(),
+                    ))
                 }
             };
             stats.documents += parsed.documents;
@@ -245,8 +255,10 @@ impl Renderer {
         }
         self.cache = cache;
 
-        let kinds = self.kinds(&objects, &mut errors);
         let mut desired = DesiredState::new(snapshot.revision().cloned());
+        self.symlinks(snapshot, &mut desired, &mut errors);
+        let kinds = self.kinds(&objects, &mut errors);
+        let lists = list_semantics(&objects);
         let mut defaulted = HashMap::new();
         for ((at, mut object), origin) in objects.into_iter().zip(origins) {
             let kind = object.group_kind();
@@ -288,6 +300,20 @@ impl Renderer {
                     }
                 }
             }
+            let found = duplicate_list_keys(&kind, object.as_value(), &lists);
+            if !found.is_empty() {
+                let key = object.key().clone();
+                errors.extend(
+                    found
+                        .into_iter()
+                        .map(|duplicate| RenderError::DuplicateListKey {
+                            at: at.clone(),
+                            key: key.clone(),
+                            duplicate,
+                        }),
+                );
+                continue;
+            }
             if let Err(dup) = desired.insert(DesiredObject {
                 object,
                 provenance: at,
@@ -304,6 +330,39 @@ impl Renderer {
         stats.objects = desired.len();
         self.stats = stats;
         Ok(desired)
+    }
+
+    /// Refuses the snapshot's symbolic links, or with
+    /// [`RenderOptions::skip_symlinks`] records them as skipped. A link is
+    /// exempt when the skip rules or globs exclude its path for a reason
+    /// other than its extension (a link named `apps` may point at a folder
+    /// of manifests).
+    fn symlinks(
+        &self,
+        snapshot: &Snapshot,
+        desired: &mut DesiredState,
+        errors: &mut Vec<RenderError>,
+    ) {
+        for (path, entry) in snapshot.special_entries() {
+            let SpecialEntry::Symlink { target } = entry else {
+                continue;
+            };
+            let exempt = match self.skip_reason(snapshot, path) {
+                None | Some(SkipReason::NotManifest) => false,
+                Some(_) => true,
+            };
+            if exempt {
+                continue;
+            }
+            if self.options.skip_symlinks {
+                desired.add_skipped_symlink(path, target);
+            } else {
+                errors.push(RenderError::Symlink {
+                    path: path.to_owned(),
+                    target: target.clone(),
+                });
+            }
+        }
     }
 
     /// Built-in kinds, kinds registered in the options, and the kinds the
@@ -333,4 +392,20 @@ impl Renderer {
         }
         kinds
     }
+}
+
+/// List semantics for the duplicate-key check: the snapshot's CRDs' schemas
+/// over the built-in table. An unreadable schema leaves that CRD's lists
+/// unchecked (its other problems are reported by the kind registry).
+fn list_semantics(objects: &[(Provenance, Object)]) -> LayeredLists {
+    let mut crds = CrdLists::new();
+    for (_, object) in objects {
+        if object
+            .key()
+            .is("apiextensions.k8s.io", "CustomResourceDefinition")
+        {
+            let _ = crds.add_crd(object.as_value());
+        }
+    }
+    LayeredLists::new(vec![Arc::new(crds)])
 }
