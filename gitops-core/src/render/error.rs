@@ -139,7 +139,9 @@ pub enum RenderError {
     },
     /// An alias (`*name`) with no anchor (`&name`) defined before it in
     /// its document: usually a typo in the name.
-    #[error("{at}: the alias *{alias} refers to no anchor defined before it in the document (near {location})")]
+    #[error(
+        "{at}: the alias *{alias} refers to no anchor defined before it in the document (near {location})"
+    )]
     UndefinedAlias {
         /// Where (document).
         at: Provenance,
@@ -181,7 +183,9 @@ pub enum RenderError {
     /// [`RenderOptions::skip_symlinks`](super::RenderOptions::skip_symlinks)):
     /// its target is not part of the commit, and skipping it silently would
     /// prune the objects a manifest at that path declared before.
-    #[error("{path}: a symbolic link (to {target:?}) where manifests are rendered; replace it with the file, or set RenderOptions::skip_symlinks to skip symbolic links")]
+    #[error(
+        "{path}: a symbolic link (to {target:?}) where manifests are rendered; replace it with the file, or set RenderOptions::skip_symlinks to skip symbolic links"
+    )]
     Symlink {
         /// The link's path.
         path: String,

@@ -56,7 +56,11 @@ pub(crate) enum Problem {
     Syntax(String),
     TooDeep,
     UndefinedAlias(String),
-    Expansion { size: u64, limit: u64, relative: bool },
+    Expansion {
+        size: u64,
+        limit: u64,
+        relative: bool,
+    },
 }
 
 /// A refusal, with the 0-based document and the position.
