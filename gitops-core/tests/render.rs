@@ -11,6 +11,10 @@ use gitops_core::{
     Blob, BlobId, DesiredState, GroupKind, ObjectError, ObjectKey, Revision, Scope, Snapshot,
     SpecialEntry,
 };
+use gitops_core::{
+    MemoryRuntime, MemorySource, OwnerId, Reconciler, ReconcilerConfig, Source, SourceError,
+    SyncStatus,
+};
 use insta::assert_snapshot;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -1170,4 +1174,102 @@ fn symlinks_are_refused_by_default_and_listed_when_skipped() {
     let hidden = with_link(&[("a.yaml", &format!("{CM}a\n"))], ".github/x.yaml", "y");
     let d = render(&hidden, &RenderOptions::default()).unwrap();
     assert_eq!(d.skipped_symlinks().len(), 0);
+}
+
+/// A [`MemorySource`] whose snapshots report some paths as symbolic links
+/// (as `gitops-git` does for a tree entry of mode 120000).
+#[derive(Debug, Clone)]
+struct LinkingSource {
+    inner: MemorySource,
+    links: Vec<(String, String)>,
+}
+
+#[async_trait::async_trait]
+impl Source for LinkingSource {
+    async fn resolve(&self, reference: &str) -> Result<Revision, SourceError> {
+        self.inner.resolve(reference).await
+    }
+    async fn snapshot(
+        &self,
+        revision: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        let mut s = self.inner.snapshot(revision, path).await?;
+        for (link, target) in &self.links {
+            s.insert_special(
+                link.clone(),
+                SpecialEntry::Symlink {
+                    target: target.clone(),
+                },
+            );
+        }
+        Ok(s)
+    }
+    async fn changed_paths(
+        &self,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Vec<String>, SourceError> {
+        self.inner.changed_paths(from, to, path).await
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_replaced_by_a_symlink_fails_the_sync_and_prunes_nothing() {
+    let source = MemorySource::new();
+    let runtime = MemoryRuntime::new();
+    let cm = |n: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}, namespace: shop}}\n")
+    };
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+    source.commit(
+        "main",
+        [
+            ("ns.yaml", ns.to_owned()),
+            ("a.yaml", cm("a")),
+            ("b.yaml", cm("b")),
+        ],
+        "ada",
+        "1",
+    );
+    let config = || ReconcilerConfig::new(OwnerId::new("shop").unwrap());
+    let first = Reconciler::new(source.clone(), runtime.clone(), config()).unwrap();
+    first.reconcile_once("main").await.unwrap();
+    let before = runtime.objects();
+    assert_eq!(before.len(), 3);
+
+    // b.yaml becomes a symbolic link: the tree has no file b.yaml any more.
+    source.commit(
+        "main",
+        [("ns.yaml", ns.to_owned()), ("a.yaml", cm("a"))],
+        "mallory",
+        "b.yaml -> /etc/b.yaml",
+    );
+    let linking = LinkingSource {
+        inner: source.clone(),
+        links: vec![("b.yaml".into(), "/etc/b.yaml".into())],
+    };
+    let r = Reconciler::new(linking.clone(), runtime.clone(), config()).unwrap();
+    let report = r.reconcile_once("main").await.unwrap_err().report;
+    assert_eq!(report.status, SyncStatus::RenderFailed);
+    assert_snapshot!(report.errors.join("\n"), @r#"b.yaml: a symbolic link (to "/etc/b.yaml") where manifests are rendered; replace it with the file, or set RenderOptions::skip_symlinks to skip symbolic links"#);
+    assert_eq!(runtime.objects(), before, "nothing pruned");
+
+    // Opting in to skipping: the link is listed in the desired state.
+    let mut skipping = config();
+    skipping.render = RenderOptions::default().with_skip_symlinks(true);
+    let r = Reconciler::new(linking, runtime.clone(), skipping).unwrap();
+    let (desired, plan) = r.plan("main").await.unwrap();
+    assert_eq!(
+        desired.skipped_symlinks().collect::<Vec<_>>(),
+        [("b.yaml", "/etc/b.yaml")]
+    );
+    // The plan says why b's ConfigMap goes away.
+    let text = plan.to_string();
+    assert!(
+        text.contains(r#"? skipped symbolic link "b.yaml" -> "/etc/b.yaml""#),
+        "{text}"
+    );
+    assert!(text.contains("- delete ConfigMap/shop/b"), "{text}");
 }
