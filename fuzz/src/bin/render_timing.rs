@@ -46,11 +46,10 @@ fn main() {
         ),
         ("flow nesting, 4 MiB of `[`", "[".repeat(four_mib)),
         (
-            "block nesting, 4 MiB",
+            "block nesting, 1400 levels (1 MB)",
             (0..1400)
                 .map(|i| format!("{}- \n", " ".repeat(i)))
-                .collect::<String>()
-                .repeat(1),
+                .collect::<String>(),
         ),
         (
             "billion laughs, ~1 MB (9 lists x 20k aliases)",

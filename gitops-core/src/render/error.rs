@@ -89,8 +89,8 @@ pub enum RenderError {
         /// The parser's message (which includes its position).
         message: String,
     },
-    /// A document expands beyond the parser's limits: a "billion laughs"
-    /// alias bomb, or nesting deeper than 128 levels.
+    /// A document nests deeper than 128 levels (found while scanning), or
+    /// goes over the loader's own limits.
     #[error(
         "{at}: the document is too complex to load ({message}): too many alias expansions or too deep nesting"
     )]

@@ -11,7 +11,25 @@
 //!   (`List`, `ConfigMapList`, ...) is flattened into its items.
 //! - Each object is validated ([`Object::new`]); duplicate mapping keys,
 //!   non-scalar keys, custom tags, merge keys and non-finite numbers are
-//!   refused, alias bombs and deep nesting are bounded by the parser's limits.
+//!   refused.
+//! - Before `serde_yaml` loads a YAML file, a linear-time scan of its event
+//!   stream (with `granit-parser`) refuses syntax errors, nesting deeper
+//!   than 128 levels, aliases to undefined anchors, and aliases that expand
+//!   the file beyond [`RenderOptions::max_expanded_bytes`] or
+//!   [`RenderOptions::max_expansion_ratio`]; so any file up to
+//!   [`RenderOptions::max_file_bytes`] renders or fails in time and memory
+//!   linear in its size, and no parser panic reaches the caller (one would
+//!   be reported as [`RenderError::ParserFailure`]).
+//! - Associative lists with a key twice and sets with a value twice (two
+//!   `env` entries `A`, two ports `80/TCP`) are refused
+//!   ([`RenderError::DuplicateListKey`], by
+//!   [`gitops_diff::duplicate_list_keys`] with the built-in list table and
+//!   the snapshot's CRDs): the API server refuses them, and such an object
+//!   would never converge.
+//! - Symbolic links are refused ([`RenderError::Symlink`]) unless
+//!   [`RenderOptions::skip_symlinks`]; skipped ones are listed in
+//!   [`DesiredState::skipped_symlinks`] and the plan, never dropped
+//!   silently.
 //!
 //! Then, with every CRD of the snapshot known ([`KindRegistry::add_crd`]),
 //! each object's kind must be known (built-in, defined by a CRD, or
