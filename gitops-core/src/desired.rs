@@ -68,6 +68,9 @@ pub struct DesiredState {
     objects: BTreeMap<ObjectKey, DesiredObject>,
     #[serde(default)]
     kinds: KindRegistry,
+    /// Symbolic links the renderer skipped: path → target.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    skipped_symlinks: BTreeMap<String, String>,
 }
 
 impl DesiredState {
@@ -77,7 +80,23 @@ impl DesiredState {
             revision,
             objects: BTreeMap::new(),
             kinds: KindRegistry::builtin(),
+            skipped_symlinks: BTreeMap::new(),
         }
+    }
+
+    /// Records a symbolic link the renderer skipped
+    /// ([`RenderOptions::skip_symlinks`](crate::render::RenderOptions::skip_symlinks)).
+    pub fn add_skipped_symlink(&mut self, path: impl Into<String>, target: impl Into<String>) {
+        self.skipped_symlinks.insert(path.into(), target.into());
+    }
+
+    /// The symbolic links the renderer skipped, as (path, target) in path
+    /// order: a plan or report shows them, since objects a manifest at such
+    /// a path declared before are pruned.
+    pub fn skipped_symlinks(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.skipped_symlinks
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_str()))
     }
 
     /// Adds an object; a second declaration of the same key is refused,

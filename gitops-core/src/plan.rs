@@ -453,6 +453,11 @@ pub struct Plan {
     pub conflicts: Vec<Conflict>,
     /// Guard refusals; any blocks the sync.
     pub refusals: Vec<Refusal>,
+    /// Symbolic links the renderer skipped (path → target; see
+    /// [`RenderOptions::skip_symlinks`](crate::render::RenderOptions::skip_symlinks)):
+    /// objects a manifest at such a path declared are pruned.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_symlinks: BTreeMap<String, String>,
     /// What the owner's inventory lists once every step has succeeded.
     #[serde(with = "crate::target::key_map")]
     pub next_inventory: BTreeMap<ObjectKey, String>,
@@ -534,6 +539,9 @@ impl fmt::Display for Plan {
         }
         for c in &self.conflicts {
             writeln!(f, "  ! conflict: {c}")?;
+        }
+        for (path, target) in &self.skipped_symlinks {
+            writeln!(f, "  ? skipped symbolic link {path:?} -> {target:?}")?;
         }
         for s in &self.steps {
             let sign = match s.action {
@@ -1043,6 +1051,10 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
         skipped,
         conflicts,
         refusals,
+        skipped_symlinks: desired
+            .skipped_symlinks()
+            .map(|(p, t)| (p.to_owned(), t.to_owned()))
+            .collect(),
         next_inventory,
     }
 }

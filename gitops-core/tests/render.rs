@@ -9,6 +9,11 @@ use gitops_core::render::{
 };
 use gitops_core::{
     Blob, BlobId, DesiredState, GroupKind, ObjectError, ObjectKey, Revision, Scope, Snapshot,
+    SpecialEntry,
+};
+use gitops_core::{
+    MemoryRuntime, MemorySource, OwnerId, Reconciler, ReconcilerConfig, Source, SourceError,
+    SyncStatus,
 };
 use insta::assert_snapshot;
 use proptest::prelude::*;
@@ -368,8 +373,9 @@ fn malformed_yaml_names_file_document_line_and_column() {
         panic!("{e:?}")
     };
     assert_eq!((at.document, at.line), (1, Some(5)));
-    assert_eq!(location.map(|l| (l.line, l.column)), Some((10, 1)));
-    assert_snapshot!(e, @"apps/web.yaml#1 (line 5): invalid YAML: did not find expected ',' or ']' at line 10 column 1, while parsing a flow sequence at line 9 column 9");
+    // The pre-scan (granit-parser) names the bracket left open.
+    assert_eq!(location.map(|l| (l.line, l.column)), Some((9, 9)));
+    assert_snapshot!(e, @"apps/web.yaml#1 (line 5): invalid YAML: unclosed bracket '[' at line 9 column 9");
 }
 
 #[test]
@@ -472,11 +478,12 @@ fn billion_laughs() -> String {
 
 #[test]
 fn alias_bombs_are_bounded() {
-    // 9^10 "lol"s if expanded; the parser's repetition limit stops it early
-    // (this test finishes in milliseconds; a hang would be the failure).
+    // 9^10 "lol"s if expanded; the pre-scan computes the expanded size
+    // without expanding and refuses it (this test finishes in milliseconds;
+    // a hang would be the failure).
     let e = errs(&[("bomb.yaml", &billion_laughs())]);
-    assert!(matches!(e.0[0], RenderError::TooComplex { .. }));
-    assert_snapshot!(e, @"bomb.yaml#0 (line 1): the document is too complex to load (repetition limit exceeded): too many alias expansions or too deep nesting");
+    assert!(matches!(e.0[0], RenderError::AliasExpansion { .. }), "{e}");
+    assert_snapshot!(e, @"bomb.yaml#0 (line 1): aliases expand the file to 68356905 bytes, over the limit of 67108864 bytes (RenderOptions::max_expanded_bytes); the alias near line 11, column 22 went over it");
     // Plain anchors and aliases are fine.
     let d = ok(&[(
         "a.yaml",
@@ -617,7 +624,7 @@ fn all_errors_of_a_snapshot_are_collected() {
     assert_eq!(e.len(), 6);
     assert_snapshot!(e, @r#"
     a.yaml#1 (line 4): missing required field `apiVersion`
-    a.yaml#2 (line 6): invalid YAML: did not find expected key at line 7 column 1, while parsing a block mapping
+    a.yaml#2 (line 6): invalid YAML: unclosed bracket '[' at line 8 column 5
     b.json#0 (line 1): invalid JSON: EOF while parsing an object at line 1 column 1
     c.yaml#0 (line 1): Namespace/c sets metadata.namespace "x", but Namespace is cluster-scoped
     ConfigMap/default/a is declared twice: at a.yaml#0 (line 1) and at d.yaml#0 (line 1)
@@ -960,4 +967,309 @@ fn corpus_kube_prometheus() {
             .scope(&GroupKind::new("monitoring.coreos.com", "ServiceMonitor")),
         Some(Scope::Namespaced)
     );
+}
+
+// ---------------------------------------------------------------- parser safety
+
+#[test]
+fn an_alias_to_an_undefined_anchor_is_a_render_error_not_a_panic() {
+    // Both panicked inside serde_yaml before the pre-scan.
+    let e = errs(&[
+        (
+            "a.yaml",
+            &format!("{CM}a\ndata:\n  base: &base x\n  copy: *bse\n"),
+        ),
+        ("b.yaml", "<: *a\n"),
+        (
+            "c.yaml",
+            &format!("{CM}c\ndata: {{k: &k v}}\n---\n{CM}d\ndata: {{k: *k}}\n"),
+        ),
+    ]);
+    assert!(matches!(&e.0[0], RenderError::UndefinedAlias { alias, .. } if alias == "bse"));
+    assert_snapshot!(e, @r"
+    a.yaml#0 (line 1): the alias *bse refers to no anchor defined before it in the document (near line 7, column 9)
+    b.yaml#0 (line 1): the alias *a refers to no anchor defined before it in the document (near line 1, column 4)
+    c.yaml#1 (line 6): the alias *k refers to no anchor defined before it in the document (near line 11, column 11)
+    ");
+    // The document before the refused one still renders (c.yaml#0 is not
+    // an error above), as before a syntax error.
+}
+
+#[test]
+fn nesting_is_limited_while_scanning() {
+    // 40k levels took 16 s in libyaml; the scan stops at level 129.
+    for (path, text) in [
+        (
+            "flow.yaml",
+            format!("{CM}a\ndata: {}\n", "[".repeat(40_000)),
+        ),
+        (
+            "flow-map.yaml",
+            format!("{CM}a\ndata: {}\n", "{a: ".repeat(40_000)),
+        ),
+        (
+            "block.yaml",
+            (0..200)
+                .map(|i| format!("{}- \n", "  ".repeat(i)))
+                .collect(),
+        ),
+        // A file at the default size limit.
+        ("big.yaml", "[".repeat(4 * 1024 * 1024 - 1)),
+    ] {
+        let e = errs(&[(path, &text)]);
+        assert!(matches!(e.0[0], RenderError::TooComplex { .. }), "{e}");
+    }
+    let e = errs(&[(
+        "flow.yaml",
+        &format!("{CM}a\ndata: {}\n", "[".repeat(40_000)),
+    )]);
+    assert_snapshot!(e, @"flow.yaml#0 (line 1): the document is too complex to load (nesting deeper than 128 levels at line 5 column 136): too many alias expansions or too deep nesting");
+    // 127 levels below `data` (128 with the root) are fine.
+    let ok_depth = format!(
+        "{CM}a\ndata: {{k: {}{}}}\n",
+        "[".repeat(126),
+        "]".repeat(126)
+    );
+    assert!(render(&snap(&[("ok.yaml", &ok_depth)]), &RenderOptions::default()).is_ok());
+}
+
+/// A file whose aliases expand `copies` times a scalar of `len` bytes.
+fn wide_aliases(copies: usize, len: usize) -> String {
+    let mut s = format!("{CM}wide\ndata:\n  a: &a {}\n  b: [", "x".repeat(len));
+    for i in 0..copies {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str("*a");
+    }
+    s.push_str("]\n");
+    s
+}
+
+#[test]
+fn alias_expansion_is_budgeted_relative_and_absolute() {
+    // 2000 copies of 1 KiB: 2 MiB expanded from 10 KiB as written.
+    let text = wide_aliases(2000, 1024);
+    let e = errs(&[("wide.yaml", &text)]);
+    assert!(
+        matches!(e.0[0], RenderError::AliasExpansion { relative: true, .. }),
+        "{e}"
+    );
+    assert_snapshot!(e, @"wide.yaml#0 (line 1): aliases expand the file to 2081311 bytes, over the limit of 1048576 bytes (RenderOptions::max_expansion_ratio times the file's size without alias expansion); the alias near line 7, column 3025 went over it");
+    // Raising the ratio lets it through.
+    let s = snap(&[("wide.yaml", &text)]);
+    let d = render(&s, &RenderOptions::default().with_max_expansion_ratio(1000));
+    assert_eq!(d.map(|d| d.len()).ok(), Some(1));
+    // The absolute budget applies whatever the ratio.
+    let e = render(
+        &s,
+        &RenderOptions::default()
+            .with_max_expansion_ratio(1000)
+            .with_max_expanded_bytes(100_000),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e.0[0],
+            RenderError::AliasExpansion {
+                relative: false,
+                limit: 100_000,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Ordinary use of anchors stays fine.
+    ok(&[(
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: &l {x: y}, annotations: *l}\n",
+    )]);
+}
+
+#[test]
+fn a_one_megabyte_alias_bomb_is_refused_without_expanding() {
+    // The shape from the issue (took 42 s and 8.8 GB): nine lists of 1000
+    // aliases each to the previous list.
+    let mut text = format!("{CM}bomb\nx:\n  a: &a [\"{}\"]\n", "lol".repeat(1000));
+    let mut prev = 'a';
+    for c in 'b'..='j' {
+        text.push_str(&format!("  {c}: &{c} ["));
+        text.push_str(&vec![format!("*{prev}"); 20_000].join(","));
+        text.push_str("]\n");
+        prev = c;
+    }
+    assert!(text.len() > 500_000);
+    let e = errs(&[("bomb.yaml", &text)]);
+    assert!(matches!(e.0[0], RenderError::AliasExpansion { .. }), "{e}");
+}
+
+// ---------------------------------------------------------------- duplicate list keys
+
+#[test]
+fn duplicate_list_keys_are_refused_naming_file_list_and_key() {
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        env: [{name: A, value: '1'}, {name: A, value: '2'}]\n        ports: [{containerPort: 80}, {containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}]\n";
+    let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 443, name: a}, {port: 443, name: b}]\n";
+    let e = errs(&[("web.yaml", &format!("{deploy}---\n{svc}"))]);
+    assert!(
+        matches!(&e.0[0], RenderError::DuplicateListKey { duplicate, .. } if duplicate.key == "name=A")
+    );
+    assert_snapshot!(e, @r"
+    web.yaml#0 (line 1): Deployment.apps/default/web: list /spec/template/spec/containers/0/env has the key name=A more than once (items 0, 1)
+    web.yaml#0 (line 1): Deployment.apps/default/web: list /spec/template/spec/containers/0/ports has the key containerPort=80,protocol=TCP more than once (items 0, 1)
+    web.yaml#1 (line 11): Service/default/web: list /spec/ports has the key port=443,protocol=TCP more than once (items 0, 1)
+    ");
+}
+
+#[test]
+fn duplicate_list_keys_of_custom_resources_follow_their_crd() {
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {kind: Widget, plural: widgets, listKind: WidgetList}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              parts:\n                type: array\n                x-kubernetes-list-type: map\n                x-kubernetes-list-map-keys: [id]\n                items: {type: object, properties: {id: {type: string}}}\n              tags: {type: array, items: {type: string}}\n";
+    let w = |parts: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: w}}\nspec:\n  parts: {parts}\n  tags: [a, a]\n"
+        )
+    };
+    let e = errs(&[
+        ("crd.yaml", crd),
+        ("w.yaml", &w("[{id: x}, {id: y}, {id: x}]")),
+    ]);
+    assert_snapshot!(e, @"w.yaml#0 (line 1): Widget.example.com/default/w: list /spec/parts has the key id=x more than once (items 0, 2)");
+    // Atomic lists (`tags`) may repeat values; distinct keys are fine.
+    ok(&[("crd.yaml", crd), ("w.yaml", &w("[{id: x}, {id: y}]"))]);
+}
+
+// ---------------------------------------------------------------- symlinks
+
+fn with_link(files: &[(&str, &str)], link: &str, target: &str) -> Snapshot {
+    let mut s = snap(files);
+    s.insert_special(
+        link,
+        SpecialEntry::Symlink {
+            target: target.to_owned(),
+        },
+    );
+    s
+}
+
+#[test]
+fn symlinks_are_refused_by_default_and_listed_when_skipped() {
+    let s = with_link(
+        &[("a.yaml", &format!("{CM}a\n"))],
+        "apps/b.yaml",
+        "../../etc/b.yaml",
+    );
+    let e = render(&s, &RenderOptions::default()).unwrap_err();
+    assert!(matches!(&e.0[0], RenderError::Symlink { path, .. } if path == "apps/b.yaml"));
+    assert_snapshot!(e, @r#"apps/b.yaml: a symbolic link (to "../../etc/b.yaml") where manifests are rendered; replace it with the file, or set RenderOptions::skip_symlinks to skip symbolic links"#);
+    // A link named like a folder may hold manifests too.
+    let folder = with_link(&[("a.yaml", &format!("{CM}a\n"))], "apps", "../shared");
+    assert!(render(&folder, &RenderOptions::default()).is_err());
+    // Skipped: rendered without it, and listed.
+    let d = render(&s, &RenderOptions::default().with_skip_symlinks(true)).unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        d.skipped_symlinks().collect::<Vec<_>>(),
+        [("apps/b.yaml", "../../etc/b.yaml")]
+    );
+    // Links the skip rules exclude by name are not manifests either way.
+    let hidden = with_link(&[("a.yaml", &format!("{CM}a\n"))], ".github/x.yaml", "y");
+    let d = render(&hidden, &RenderOptions::default()).unwrap();
+    assert_eq!(d.skipped_symlinks().len(), 0);
+}
+
+/// A [`MemorySource`] whose snapshots report some paths as symbolic links
+/// (as `gitops-git` does for a tree entry of mode 120000).
+#[derive(Debug, Clone)]
+struct LinkingSource {
+    inner: MemorySource,
+    links: Vec<(String, String)>,
+}
+
+#[async_trait::async_trait]
+impl Source for LinkingSource {
+    async fn resolve(&self, reference: &str) -> Result<Revision, SourceError> {
+        self.inner.resolve(reference).await
+    }
+    async fn snapshot(
+        &self,
+        revision: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        let mut s = self.inner.snapshot(revision, path).await?;
+        for (link, target) in &self.links {
+            s.insert_special(
+                link.clone(),
+                SpecialEntry::Symlink {
+                    target: target.clone(),
+                },
+            );
+        }
+        Ok(s)
+    }
+    async fn changed_paths(
+        &self,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Vec<String>, SourceError> {
+        self.inner.changed_paths(from, to, path).await
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_replaced_by_a_symlink_fails_the_sync_and_prunes_nothing() {
+    let source = MemorySource::new();
+    let runtime = MemoryRuntime::new();
+    let cm = |n: &str| {
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}, namespace: shop}}\n")
+    };
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+    source.commit(
+        "main",
+        [
+            ("ns.yaml", ns.to_owned()),
+            ("a.yaml", cm("a")),
+            ("b.yaml", cm("b")),
+        ],
+        "ada",
+        "1",
+    );
+    let config = || ReconcilerConfig::new(OwnerId::new("shop").unwrap());
+    let first = Reconciler::new(source.clone(), runtime.clone(), config()).unwrap();
+    first.reconcile_once("main").await.unwrap();
+    let before = runtime.objects();
+    assert_eq!(before.len(), 3);
+
+    // b.yaml becomes a symbolic link: the tree has no file b.yaml any more.
+    source.commit(
+        "main",
+        [("ns.yaml", ns.to_owned()), ("a.yaml", cm("a"))],
+        "mallory",
+        "b.yaml -> /etc/b.yaml",
+    );
+    let linking = LinkingSource {
+        inner: source.clone(),
+        links: vec![("b.yaml".into(), "/etc/b.yaml".into())],
+    };
+    let r = Reconciler::new(linking.clone(), runtime.clone(), config()).unwrap();
+    let report = r.reconcile_once("main").await.unwrap_err().report;
+    assert_eq!(report.status, SyncStatus::RenderFailed);
+    assert_snapshot!(report.errors.join("\n"), @r#"b.yaml: a symbolic link (to "/etc/b.yaml") where manifests are rendered; replace it with the file, or set RenderOptions::skip_symlinks to skip symbolic links"#);
+    assert_eq!(runtime.objects(), before, "nothing pruned");
+
+    // Opting in to skipping: the link is listed in the desired state.
+    let mut skipping = config();
+    skipping.render = RenderOptions::default().with_skip_symlinks(true);
+    let r = Reconciler::new(linking, runtime.clone(), skipping).unwrap();
+    let (desired, plan) = r.plan("main").await.unwrap();
+    assert_eq!(
+        desired.skipped_symlinks().collect::<Vec<_>>(),
+        [("b.yaml", "/etc/b.yaml")]
+    );
+    // The plan says why b's ConfigMap goes away.
+    let text = plan.to_string();
+    assert!(
+        text.contains(r#"? skipped symbolic link "b.yaml" -> "/etc/b.yaml""#),
+        "{text}"
+    );
+    assert!(text.contains("- delete ConfigMap/shop/b"), "{text}");
 }

@@ -89,8 +89,8 @@ pub enum RenderError {
         /// The parser's message (which includes its position).
         message: String,
     },
-    /// A document expands beyond the parser's limits: a "billion laughs"
-    /// alias bomb, or nesting deeper than 128 levels.
+    /// A document nests deeper than 128 levels (found while scanning), or
+    /// goes over the loader's own limits.
     #[error(
         "{at}: the document is too complex to load ({message}): too many alias expansions or too deep nesting"
     )]
@@ -136,6 +136,72 @@ pub enum RenderError {
         location: Option<Location>,
         /// What was found.
         what: String,
+    },
+    /// An alias (`*name`) with no anchor (`&name`) defined before it in
+    /// its document: usually a typo in the name.
+    #[error(
+        "{at}: the alias *{alias} refers to no anchor defined before it in the document (near {location})"
+    )]
+    UndefinedAlias {
+        /// Where (document).
+        at: Provenance,
+        /// Where the alias is.
+        location: Location,
+        /// The alias's name, without `*`.
+        alias: String,
+    },
+    /// Aliases expand a file beyond its budget
+    /// ([`RenderOptions::max_expanded_bytes`](super::RenderOptions::max_expanded_bytes) or
+    /// [`RenderOptions::max_expansion_ratio`](super::RenderOptions::max_expansion_ratio)):
+    /// an alias bomb, refused before anything is expanded.
+    #[error("{at}: aliases expand the file to {size} bytes, over the limit of {limit} bytes ({}); the alias near {location} went over it", if *.relative { "RenderOptions::max_expansion_ratio times the file's size without alias expansion" } else { "RenderOptions::max_expanded_bytes" })]
+    AliasExpansion {
+        /// Where (the document with the alias that went over).
+        at: Provenance,
+        /// Where that alias is.
+        location: Location,
+        /// The expanded size of the whole file (each node counts 16 bytes
+        /// plus its text), computed without expanding anything.
+        size: u64,
+        /// The limit it went over.
+        limit: u64,
+        /// Whether the limit is the relative one (else the absolute one).
+        relative: bool,
+    },
+    /// The parser failed in an unexpected way (an internal error of the
+    /// parser, caught so no input can crash a render).
+    #[error("{at}: the {format} parser failed on this file: {message}")]
+    ParserFailure {
+        /// Where (file).
+        at: Provenance,
+        /// YAML or JSON.
+        format: SourceFormat,
+        /// What the parser said.
+        message: String,
+    },
+    /// A symbolic link where the renderer reads manifests (refused unless
+    /// [`RenderOptions::skip_symlinks`](super::RenderOptions::skip_symlinks)):
+    /// its target is not part of the commit, and skipping it silently would
+    /// prune the objects a manifest at that path declared before.
+    #[error(
+        "{path}: a symbolic link (to {target:?}) where manifests are rendered; replace it with the file, or set RenderOptions::skip_symlinks to skip symbolic links"
+    )]
+    Symlink {
+        /// The link's path.
+        path: String,
+        /// Its target as stored.
+        target: String,
+    },
+    /// An associative list with the same key twice (or a set with the same
+    /// value twice): the API server refuses such an object.
+    #[error("{at}: {key}: {duplicate}")]
+    DuplicateListKey {
+        /// Where.
+        at: Provenance,
+        /// The object.
+        key: ObjectKey,
+        /// The list and the key.
+        duplicate: gitops_diff::DuplicateListKey,
     },
     /// A document is not a valid Kubernetes object.
     #[error("{at}: {source}")]
@@ -202,12 +268,18 @@ impl RenderError {
     pub fn path(&self) -> Option<&str> {
         match self {
             Self::Options(_) => None,
-            Self::TooLarge { path, .. } | Self::NotUtf8 { path, .. } => Some(path),
+            Self::TooLarge { path, .. }
+            | Self::NotUtf8 { path, .. }
+            | Self::Symlink { path, .. } => Some(path),
             Self::Syntax { at, .. }
             | Self::TooComplex { at, .. }
             | Self::DuplicateKey { at, .. }
             | Self::UnsupportedKey { at, .. }
             | Self::UnsupportedValue { at, .. }
+            | Self::UndefinedAlias { at, .. }
+            | Self::AliasExpansion { at, .. }
+            | Self::ParserFailure { at, .. }
+            | Self::DuplicateListKey { at, .. }
             | Self::Invalid { at, .. }
             | Self::InvalidList { at, .. }
             | Self::Crd { at, .. }
@@ -221,12 +293,18 @@ impl RenderError {
     pub(crate) fn set_path(&mut self, new: &str) {
         match self {
             Self::Options(_) | Self::Duplicate(_) => {}
-            Self::TooLarge { path, .. } | Self::NotUtf8 { path, .. } => new.clone_into(path),
+            Self::TooLarge { path, .. }
+            | Self::NotUtf8 { path, .. }
+            | Self::Symlink { path, .. } => new.clone_into(path),
             Self::Syntax { at, .. }
             | Self::TooComplex { at, .. }
             | Self::DuplicateKey { at, .. }
             | Self::UnsupportedKey { at, .. }
             | Self::UnsupportedValue { at, .. }
+            | Self::UndefinedAlias { at, .. }
+            | Self::AliasExpansion { at, .. }
+            | Self::ParserFailure { at, .. }
+            | Self::DuplicateListKey { at, .. }
             | Self::Invalid { at, .. }
             | Self::InvalidList { at, .. }
             | Self::Crd { at, .. }

@@ -11,7 +11,25 @@
 //!   (`List`, `ConfigMapList`, ...) is flattened into its items.
 //! - Each object is validated ([`Object::new`]); duplicate mapping keys,
 //!   non-scalar keys, custom tags, merge keys and non-finite numbers are
-//!   refused, alias bombs and deep nesting are bounded by the parser's limits.
+//!   refused.
+//! - Before `serde_yaml` loads a YAML file, a linear-time scan of its event
+//!   stream (with `granit-parser`) refuses syntax errors, nesting deeper
+//!   than 128 levels, aliases to undefined anchors, and aliases that expand
+//!   the file beyond [`RenderOptions::max_expanded_bytes`] or
+//!   [`RenderOptions::max_expansion_ratio`]; so any file up to
+//!   [`RenderOptions::max_file_bytes`] renders or fails in time and memory
+//!   linear in its size, and no parser panic reaches the caller (one would
+//!   be reported as [`RenderError::ParserFailure`]).
+//! - Associative lists with a key twice and sets with a value twice (two
+//!   `env` entries `A`, two ports `80/TCP`) are refused
+//!   ([`RenderError::DuplicateListKey`], by
+//!   [`gitops_diff::duplicate_list_keys`] with the built-in list table and
+//!   the snapshot's CRDs): the API server refuses them, and such an object
+//!   would never converge.
+//! - Symbolic links are refused ([`RenderError::Symlink`]) unless
+//!   [`RenderOptions::skip_symlinks`]; skipped ones are listed in
+//!   [`DesiredState::skipped_symlinks`] and the plan, never dropped
+//!   silently.
 //!
 //! Then, with every CRD of the snapshot known ([`KindRegistry::add_crd`]),
 //! each object's kind must be known (built-in, defined by a CRD, or
@@ -70,19 +88,25 @@
 mod error;
 mod options;
 mod parse;
+mod scan;
 mod skip;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use error::{Location, RenderError, RenderErrors, SourceFormat};
-pub use options::{DEFAULT_MAX_FILE_BYTES, OptionsError, RenderOptions};
+pub use options::{
+    DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES, OptionsError,
+    RenderOptions,
+};
 pub use skip::{SkipReason, skip_reason, skip_reason_in};
 
 use crate::desired::{DesiredObject, DesiredState, Provenance};
 use crate::object::Object;
 use crate::scope::{KindRegistry, Scope};
-use crate::snapshot::{BlobId, Snapshot};
+use crate::snapshot::{BlobId, Snapshot, SpecialEntry};
+
+use gitops_diff::{CrdLists, LayeredLists, duplicate_list_keys};
 
 use options::Globs;
 use parse::ParsedFile;
@@ -222,7 +246,11 @@ impl Renderer {
                 }
                 None => {
                     stats.parsed += 1;
-                    Arc::new(parse::parse_file(&blob.data, format))
+                    Arc::new(parse::parse_file(
+                        &blob.data,
+                        format,
+                        self.options.scan_limits(),
+                    ))
                 }
             };
             stats.documents += parsed.documents;
@@ -245,8 +273,10 @@ impl Renderer {
         }
         self.cache = cache;
 
-        let kinds = self.kinds(&objects, &mut errors);
         let mut desired = DesiredState::new(snapshot.revision().cloned());
+        self.symlinks(snapshot, &mut desired, &mut errors);
+        let kinds = self.kinds(&objects, &mut errors);
+        let lists = list_semantics(&objects);
         let mut defaulted = HashMap::new();
         for ((at, mut object), origin) in objects.into_iter().zip(origins) {
             let kind = object.group_kind();
@@ -288,6 +318,20 @@ impl Renderer {
                     }
                 }
             }
+            let found = duplicate_list_keys(&kind, object.as_value(), &lists);
+            if !found.is_empty() {
+                let key = object.key().clone();
+                errors.extend(
+                    found
+                        .into_iter()
+                        .map(|duplicate| RenderError::DuplicateListKey {
+                            at: at.clone(),
+                            key: key.clone(),
+                            duplicate,
+                        }),
+                );
+                continue;
+            }
             if let Err(dup) = desired.insert(DesiredObject {
                 object,
                 provenance: at,
@@ -304,6 +348,39 @@ impl Renderer {
         stats.objects = desired.len();
         self.stats = stats;
         Ok(desired)
+    }
+
+    /// Refuses the snapshot's symbolic links, or with
+    /// [`RenderOptions::skip_symlinks`] records them as skipped. A link is
+    /// exempt when the skip rules or globs exclude its path for a reason
+    /// other than its extension (a link named `apps` may point at a folder
+    /// of manifests).
+    fn symlinks(
+        &self,
+        snapshot: &Snapshot,
+        desired: &mut DesiredState,
+        errors: &mut Vec<RenderError>,
+    ) {
+        for (path, entry) in snapshot.special_entries() {
+            let SpecialEntry::Symlink { target } = entry else {
+                continue;
+            };
+            let exempt = match self.skip_reason(snapshot, path) {
+                None | Some(SkipReason::NotManifest) => false,
+                Some(_) => true,
+            };
+            if exempt {
+                continue;
+            }
+            if self.options.skip_symlinks {
+                desired.add_skipped_symlink(path, target);
+            } else {
+                errors.push(RenderError::Symlink {
+                    path: path.to_owned(),
+                    target: target.clone(),
+                });
+            }
+        }
     }
 
     /// Built-in kinds, kinds registered in the options, and the kinds the
@@ -333,4 +410,20 @@ impl Renderer {
         }
         kinds
     }
+}
+
+/// List semantics for the duplicate-key check: the snapshot's CRDs' schemas
+/// over the built-in table. An unreadable schema leaves that CRD's lists
+/// unchecked (its other problems are reported by the kind registry).
+fn list_semantics(objects: &[(Provenance, Object)]) -> LayeredLists {
+    let mut crds = CrdLists::new();
+    for (_, object) in objects {
+        if object
+            .key()
+            .is("apiextensions.k8s.io", "CustomResourceDefinition")
+        {
+            let _ = crds.add_crd(object.as_value());
+        }
+    }
+    LayeredLists::new(vec![Arc::new(crds)])
 }

@@ -14,6 +14,12 @@ use crate::validate;
 /// 1.5 MiB anyway.
 pub const DEFAULT_MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
+/// The default for [`RenderOptions::max_expanded_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The default for [`RenderOptions::max_expansion_ratio`]: 10.
+pub const DEFAULT_MAX_EXPANSION_RATIO: usize = 10;
+
 /// How a [`Snapshot`](crate::Snapshot) is rendered.
 ///
 /// ```
@@ -42,6 +48,25 @@ pub struct RenderOptions {
     /// [`RenderError::TooLarge`](super::RenderError::TooLarge)
     /// (default [`DEFAULT_MAX_FILE_BYTES`]).
     pub max_file_bytes: usize,
+    /// Budget of a YAML file's size once its aliases (`*name`) are expanded
+    /// (default [`DEFAULT_MAX_EXPANDED_BYTES`]). The size counts each node's
+    /// text plus 16 bytes per node, about what the loaded value takes; it is
+    /// computed while scanning, without expanding anything. Over the budget
+    /// the file is refused with
+    /// [`RenderError::AliasExpansion`](super::RenderError::AliasExpansion).
+    pub max_expanded_bytes: usize,
+    /// Budget of a YAML file's expanded size relative to its size without
+    /// alias expansion (same measure; default
+    /// [`DEFAULT_MAX_EXPANSION_RATIO`]). Applies only above 1 MiB of
+    /// expanded size, so small files may use anchors freely.
+    pub max_expansion_ratio: usize,
+    /// Whether symbolic links in the snapshot are skipped (and listed in
+    /// [`DesiredState::skipped_symlinks`](crate::DesiredState::skipped_symlinks))
+    /// rather than refused with
+    /// [`RenderError::Symlink`](super::RenderError::Symlink) (default
+    /// `false`: refused). Links whose path the skip rules or globs exclude
+    /// are ignored either way.
+    pub skip_symlinks: bool,
     /// Extra kinds (for CRDs installed outside the rendered snapshot).
     /// Built-in kinds keep their built-in scope.
     pub kinds: KindRegistry,
@@ -54,6 +79,9 @@ impl Default for RenderOptions {
             include: Vec::new(),
             exclude: Vec::new(),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_expanded_bytes: DEFAULT_MAX_EXPANDED_BYTES,
+            max_expansion_ratio: DEFAULT_MAX_EXPANSION_RATIO,
+            skip_symlinks: false,
             kinds: KindRegistry::empty(),
         }
     }
@@ -104,6 +132,31 @@ impl RenderOptions {
     pub fn with_max_file_bytes(mut self, limit: usize) -> Self {
         self.max_file_bytes = limit;
         self
+    }
+
+    /// Sets [`RenderOptions::max_expanded_bytes`].
+    pub fn with_max_expanded_bytes(mut self, limit: usize) -> Self {
+        self.max_expanded_bytes = limit;
+        self
+    }
+
+    /// Sets [`RenderOptions::max_expansion_ratio`].
+    pub fn with_max_expansion_ratio(mut self, ratio: usize) -> Self {
+        self.max_expansion_ratio = ratio;
+        self
+    }
+
+    /// Sets [`RenderOptions::skip_symlinks`].
+    pub fn with_skip_symlinks(mut self, skip: bool) -> Self {
+        self.skip_symlinks = skip;
+        self
+    }
+
+    pub(crate) fn scan_limits(&self) -> super::scan::Limits {
+        super::scan::Limits {
+            max_expanded: self.max_expanded_bytes as u64,
+            ratio: self.max_expansion_ratio as u64,
+        }
     }
 
     /// Registers a kind defined outside the rendered snapshot.

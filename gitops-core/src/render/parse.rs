@@ -11,6 +11,7 @@ use crate::desired::Provenance;
 use crate::object::Object;
 
 use super::error::{Location, RenderError, SourceFormat};
+use super::scan::{self, Limits, Problem, Refusal};
 
 /// One object (or the error in its place) of a parsed file. The provenance's
 /// path is empty until the renderer fills it in.
@@ -362,7 +363,36 @@ fn yaml_location(e: &serde_yaml::Error) -> Option<Location> {
 }
 
 /// Parses a file's bytes. Never panics; every problem becomes an entry.
-pub(crate) fn parse_file(data: &[u8], format: SourceFormat) -> ParsedFile {
+///
+/// YAML is scanned first ([`scan::scan_yaml`]): what the scan refuses never
+/// reaches `serde_yaml`. As a last line of defence a panic inside a parser
+/// (none is known) is caught and reported as
+/// [`RenderError::ParserFailure`] for the file, in place of its entries.
+pub(crate) fn parse_file(data: &[u8], format: SourceFormat, limits: Limits) -> ParsedFile {
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        parse_file_inner(data, format, limits)
+    }));
+    caught.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned());
+        ParsedFile {
+            documents: 0,
+            entries: vec![Entry {
+                at: provenance(0, None, None),
+                result: Err(RenderError::ParserFailure {
+                    at: provenance(0, None, None),
+                    format,
+                    message,
+                }),
+            }],
+        }
+    })
+}
+
+fn parse_file_inner(data: &[u8], format: SourceFormat, limits: Limits) -> ParsedFile {
     let mut parsed = ParsedFile::default();
     let text = match std::str::from_utf8(data) {
         Ok(t) => t,
@@ -382,9 +412,52 @@ pub(crate) fn parse_file(data: &[u8], format: SourceFormat) -> ParsedFile {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         SourceFormat::Json => parse_json(text, &mut parsed),
-        SourceFormat::Yaml => parse_yaml(text, &mut parsed),
+        SourceFormat::Yaml => parse_yaml(text, limits, &mut parsed),
     }
     parsed
+}
+
+/// The render error for what the pre-scan refused.
+fn refusal_error(refusal: Refusal, line: Option<usize>) -> RenderError {
+    let at = provenance(refusal.document, line, None);
+    let location = refusal.location;
+    match refusal.problem {
+        Problem::Syntax(message) => RenderError::Syntax {
+            at,
+            format: SourceFormat::Yaml,
+            location: Some(location),
+            message: format!(
+                "{message} at line {} column {}",
+                location.line, location.column
+            ),
+        },
+        Problem::TooDeep => RenderError::TooComplex {
+            at,
+            location: Some(location),
+            message: format!(
+                "nesting deeper than {} levels at line {} column {}",
+                scan::MAX_DEPTH,
+                location.line,
+                location.column
+            ),
+        },
+        Problem::UndefinedAlias(alias) => RenderError::UndefinedAlias {
+            at,
+            location,
+            alias,
+        },
+        Problem::Expansion {
+            size,
+            limit,
+            relative,
+        } => RenderError::AliasExpansion {
+            at,
+            location,
+            size,
+            limit,
+            relative,
+        },
+    }
 }
 
 fn parse_json(text: &str, parsed: &mut ParsedFile) {
@@ -422,10 +495,17 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
     }
 }
 
-fn parse_yaml(text: &str, parsed: &mut ParsedFile) {
+fn parse_yaml(text: &str, limits: Limits, parsed: &mut ParsedFile) {
     let lines = document_lines(text);
+    // Documents before a refused one are still loaded (their scan passed);
+    // the refused one ends the file, as a syntax error does.
+    let refused = scan::scan_yaml(text, limits).err();
+    let loadable = refused.as_ref().map_or(usize::MAX, |r| r.document);
     let mut last_error: Option<String> = None;
-    for (index, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    for (index, doc) in serde_yaml::Deserializer::from_str(text)
+        .enumerate()
+        .take(loadable)
+    {
         let line = lines.get(index).copied();
         let issue = Cell::new(None);
         let seed = ValueSeed {
@@ -463,6 +543,15 @@ fn parse_yaml(text: &str, parsed: &mut ParsedFile) {
             }
         }
     }
+    if let Some(refusal) = refused {
+        let index = refusal.document;
+        let line = lines.get(index).copied();
+        parsed.documents = parsed.documents.max(index + 1);
+        parsed.entries.push(Entry {
+            at: provenance(index, line, None),
+            result: Err(refusal_error(refusal, line)),
+        });
+    }
 }
 
 #[cfg(test)]
@@ -484,7 +573,8 @@ mod tests {
 
     #[test]
     fn parse_error_does_not_loop() {
-        let p = parse_file(b"a: 1\n---\nb: [\n---\nc: 3\n", SourceFormat::Yaml);
+        let limits = crate::render::RenderOptions::default().scan_limits();
+        let p = parse_file(b"a: 1\n---\nb: [\n---\nc: 3\n", SourceFormat::Yaml, limits);
         assert_eq!(p.entries.len(), 2);
         assert!(matches!(
             p.entries[1].result,
