@@ -61,9 +61,12 @@
 //!   JSON Patch, RFC 7386 merge patch, YAML unified diff ([`unified_diff`]).
 //! * **Server-side apply** ([`server_side_apply`]): the merge and ownership
 //!   bookkeeping of the API server, for the in-memory runtime.
+//! * **Escaping for people** ([`escape`](mod@escape)): user-controlled text in
+//!   human-readable output cannot forge lines or drive the terminal.
 
 mod apply;
 mod compare;
+pub mod escape;
 pub mod fieldset;
 mod lists;
 mod render;
@@ -77,6 +80,7 @@ pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,
 };
+pub use escape::{EscapeWriter, Escaped, escaped};
 pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType};
 pub use render::{to_yaml, unified_diff};
 pub use value::{LAST_APPLIED_ANNOTATION, Quantity, pointer_escape, remove_pointer};

@@ -3,6 +3,8 @@
 use serde_json::{Map, Value};
 use similar::TextDiff;
 
+use crate::escape::escape;
+
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
 const CYAN: &str = "\x1b[36m";
@@ -40,6 +42,11 @@ pub fn to_yaml(v: &Value) -> String {
 /// A unified diff (3 lines of context) of two values rendered as YAML with
 /// sorted keys. Empty when they render the same. With `colour`, ANSI
 /// colours are added (the caller decides; no terminal detection here).
+///
+/// The labels and every line are [escaped](crate::escape): a label or a
+/// value carrying a newline, a carriage return, a terminal escape sequence
+/// or a bidirectional override cannot forge a line of the diff or reach the
+/// terminal; the only line breaks are the diff's own.
 pub fn unified_diff(
     before: &Value,
     after: &Value,
@@ -56,17 +63,21 @@ pub fn unified_diff(
     let text = diff
         .unified_diff()
         .context_radius(3)
-        .header(before_label, after_label)
+        .header(&escape(before_label), &escape(after_label))
         .to_string();
-    if !colour {
-        return text;
-    }
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
+        let body = escape(body);
+        let body = body.as_ref();
+        if !colour {
+            out.push_str(body);
+            out.push_str(nl);
+            continue;
+        }
         let style = if body.starts_with("---") || body.starts_with("+++") {
             Some(BOLD)
         } else if body.starts_with("@@") {
@@ -85,7 +96,10 @@ pub fn unified_diff(
                 out.push_str(RESET);
                 out.push_str(nl);
             }
-            None => out.push_str(line),
+            None => {
+                out.push_str(body);
+                out.push_str(nl);
+            }
         }
     }
     out

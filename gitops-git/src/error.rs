@@ -1,7 +1,7 @@
 //! The crate's private error, by meaning, converted into [`SourceError`] at
 //! the public surface.
 
-use gitops_core::SourceError;
+use gitops_core::{SourceError, TreeDefect};
 
 /// What went wrong inside the Git source; every variant maps onto one
 /// [`SourceError`] variant of the same meaning.
@@ -32,6 +32,14 @@ pub(crate) enum Error {
     /// Content that breaks a rule of the source.
     #[error("{path}: {reason}")]
     Refused { path: String, reason: String },
+    /// A tree object that `git fsck` reports as an error.
+    #[error("invalid tree {tree} at {path:?}: entry {entry:?}: {defect}")]
+    InvalidTree {
+        tree: String,
+        path: String,
+        entry: String,
+        defect: TreeDefect,
+    },
     /// Reading the object database failed.
     #[error("could not read {what}")]
     Read {
@@ -77,6 +85,17 @@ impl From<Error> for SourceError {
             },
             Error::PathNotFound { path, revision } => SourceError::PathNotFound { path, revision },
             Error::Refused { path, reason } => SourceError::Refused { path, reason },
+            Error::InvalidTree {
+                tree,
+                path,
+                entry,
+                defect,
+            } => SourceError::InvalidTree {
+                tree,
+                path,
+                entry,
+                defect,
+            },
             Error::NotACommit { ref reference } => SourceError::Refused {
                 path: reference.clone(),
                 reason: err.to_string(),

@@ -69,7 +69,8 @@ pub enum Refusal {
         /// The allowed namespaces of the entry, if that is what refused.
         allowed: Option<String>,
     },
-    /// The key was not yet valid when the commit was made.
+    /// The key was not yet valid at the time checked: the commit's time,
+    /// or (SSH, [`SshValidity::CommitTimeAndNow`](crate::SshValidity)) now.
     #[error("key {key} is not yet valid at {time} (valid from {valid_from})")]
     NotYetValid {
         /// The key's fingerprint.
@@ -80,7 +81,9 @@ pub enum Refusal {
         valid_from: i64,
     },
     /// The key had expired at the time checked: the signature's creation
-    /// time, or (OpenPGP, as gpg judges it for git) now.
+    /// (or committer) time, or now (OpenPGP, as gpg judges it for git; SSH
+    /// with [`SshValidity::CommitTimeAndNow`](crate::SshValidity), the
+    /// default).
     #[error("key {key} had expired at {time} (valid until {valid_until})")]
     Expired {
         /// The key's fingerprint.
