@@ -76,11 +76,11 @@ pub use apply::{ApplyError, ApplyRequest, FieldConflict, server_side_apply};
 pub use compare::{
     Change, DiffError, DiffOptions, IgnoreRule, ObjectDiff, Op, compare, strip_server_fields,
 };
+pub use escape::{EscapeWriter, Escaped, escaped};
 pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,
 };
-pub use escape::{EscapeWriter, Escaped, escaped};
 pub use lists::{BuiltinLists, CrdError, CrdLists, LayeredLists, ListSemantics, ListType};
 pub use render::{to_yaml, unified_diff};
 pub use value::{LAST_APPLIED_ANNOTATION, Quantity, pointer_escape, remove_pointer};

@@ -650,8 +650,12 @@ fn check_tree(id: ObjectId, at: &str, tree: &gix::objs::TreeRef<'_>) -> Result<(
             return Err(invalid(name, TreeDefect::DuplicateEntries));
         }
         if let Some(prev) = previous
-            && git_order(prev.filename, prev.mode.is_tree(), name, entry.mode.is_tree())
-                != std::cmp::Ordering::Less
+            && git_order(
+                prev.filename,
+                prev.mode.is_tree(),
+                name,
+                entry.mode.is_tree(),
+            ) != std::cmp::Ordering::Less
         {
             return Err(invalid(name, TreeDefect::TreeNotSorted));
         }

@@ -453,7 +453,11 @@ pub(crate) fn parse_time(value: &str, line: usize) -> Result<i64, ParseError> {
     let len = value.len();
     let digits = if len > 1 && value[len - 1..].eq_ignore_ascii_case("z") {
         &value[..len - 1]
-    } else if len > 3 && value.get(len - 3..).is_some_and(|t| t.eq_ignore_ascii_case("utc")) {
+    } else if len > 3
+        && value
+            .get(len - 3..)
+            .is_some_and(|t| t.eq_ignore_ascii_case("utc"))
+    {
         &value[..len - 3]
     } else {
         value
@@ -636,7 +640,10 @@ mod tests {
             (format!("!* {KEY}"), "no positive pattern"),
             (format!("\"!alice,!bob\" {KEY}"), "no positive pattern"),
             (format!("\"\" {KEY}"), "empty principals"),
-            (format!("a namespaces=\"!git\" {KEY}"), "no positive pattern"),
+            (
+                format!("a namespaces=\"!git\" {KEY}"),
+                "no positive pattern",
+            ),
             (format!("a namespaces=\"\" {KEY}"), "no positive pattern"),
             // Repeated options.
             (
@@ -654,13 +661,19 @@ mod tests {
             // Unknown options, unquoted values, a trailing comma.
             (format!("a frobnicate {KEY}"), "unknown option `frobnicate`"),
             (format!("a no-cert-authority {KEY}"), "unknown option"),
-            (format!("a cert-authority=yes {KEY}"), "unknown option `cert-authority=yes`"),
+            (
+                format!("a cert-authority=yes {KEY}"),
+                "unknown option `cert-authority=yes`",
+            ),
             (format!("a namespaces {KEY}"), "unknown option `namespaces`"),
             (format!("a valid-after=20250101 {KEY}"), "double quotes"),
             (format!("a namespaces=\"git {KEY}"), "unterminated quote"),
             (format!("a cert-authority, {KEY}"), "end with a comma"),
             // Bad or inconsistent times.
-            (format!("a valid-after=\"2025\" {KEY}"), "invalid time `2025`"),
+            (
+                format!("a valid-after=\"2025\" {KEY}"),
+                "invalid time `2025`",
+            ),
             (format!("a valid-after=\"19700101\" {KEY}"), "invalid time"),
             (
                 format!("a valid-after=\"20250101\",valid-before=\"20250101\" {KEY}"),
@@ -690,9 +703,7 @@ mod tests {
 
     #[test]
     fn validity_at_commit_time_and_now() {
-        let text = format!(
-            "a valid-after=\"20240101Z\",valid-before=\"20250101Z\" {KEY}\n"
-        );
+        let text = format!("a valid-after=\"20240101Z\",valid-before=\"20250101Z\" {KEY}\n");
         let s = AllowedSigners::parse(&text).unwrap();
         assert_eq!(s.validity(), SshValidity::CommitTimeAndNow);
         let e = &s.entries()[0];
@@ -702,9 +713,17 @@ mod tests {
         let late = before + 1000;
         assert_eq!(
             e.validity_refusal(inside, late, SshValidity::CommitTimeAndNow),
-            Some((late, TimeRefusal::Expired { valid_before: before }))
+            Some((
+                late,
+                TimeRefusal::Expired {
+                    valid_before: before
+                }
+            ))
         );
-        assert_eq!(e.validity_refusal(inside, late, SshValidity::CommitTime), None);
+        assert_eq!(
+            e.validity_refusal(inside, late, SshValidity::CommitTime),
+            None
+        );
         // Verified before the window opened, commit dated inside it.
         let early = after - 1000;
         assert_eq!(
@@ -718,7 +737,12 @@ mod tests {
         );
         assert_eq!(
             e.validity_refusal(late, inside, SshValidity::CommitTime),
-            Some((late, TimeRefusal::Expired { valid_before: before }))
+            Some((
+                late,
+                TimeRefusal::Expired {
+                    valid_before: before
+                }
+            ))
         );
         let git = s.clone().with_validity(SshValidity::CommitTime);
         assert_eq!(git.validity(), SshValidity::CommitTime);

@@ -231,7 +231,11 @@ fn allowed_signers_that_ssh_keygen_refuses_are_errors() {
     std::fs::write(&good, format!("alice@example.com {public}\n")).unwrap();
     assert_ne!(ssh_keygen_verifies(&f, &id, &good), Some(false));
     for (text, line, what) in [
-        (format!("# only a negation\n\n!* {public}\n"), 3, "no positive pattern"),
+        (
+            format!("# only a negation\n\n!* {public}\n"),
+            3,
+            "no positive pattern",
+        ),
         (
             format!(
                 "alice@example.com valid-before=\"20990101\",valid-before=\"21000101\" {public}\n"
