@@ -51,9 +51,10 @@ pub enum SourceError {
         /// Why it was refused.
         reason: String,
     },
-    /// A tree object of the revision is malformed in a way `git fsck`
-    /// reports as an error: two entries of one name, a name that is empty,
-    /// `.`, `..`, a `.git` lookalike or contains `/`, entries out of order.
+    /// A tree object of the revision is malformed in a way `git fsck
+    /// --strict` (and `transfer.fsckObjects`) reports as an error: two
+    /// entries of one name, a name that is empty, `.`, `..`, a `.git`
+    /// lookalike or contains `/`, entries out of order.
     /// Such a tree can make what is deployed differ from what `git show`
     /// and a checkout display, so it is refused, whatever it contains.
     #[error(
@@ -93,8 +94,9 @@ pub enum SourceError {
 }
 
 /// What is wrong with a tree entry ([`SourceError::InvalidTree`]): the
-/// tree checks of `git fsck` that are errors (`fsck.c`), by their message
-/// id.
+/// tree checks of `git fsck` (`fsck_tree` in git's `fsck.c`) that are
+/// errors, or warnings that `--strict` and `transfer.fsckObjects` make
+/// errors, by their message id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TreeDefect {

@@ -597,8 +597,8 @@ fn flatten(listing: &Listing, prefix: &mut String, out: &mut Vec<(String, EntryK
     }
 }
 
-/// Refuses a tree that `git fsck` reports as an error (`fsck_tree` in
-/// git's `fsck.c`): a name that is empty, `.`, `..`, contains `/`, or is
+/// Refuses a tree that `git fsck --strict` reports as an error
+/// (`fsck_tree` in git's `fsck.c`): a name that is empty, `.`, `..`, contains `/`, or is
 /// `.git` to git or to a file system (`gix-validate`, with git's HFS+ and
 /// NTFS rules, as fsck applies them whatever the platform); a symbolic
 /// link named `.gitmodules`; two entries of one name; entries out of git's

@@ -77,7 +77,8 @@ async fn trees_git_fsck_calls_errors_are_refused() {
     let repo = repo_with_history();
     let a = blob(&repo, CM_A);
     let b = blob(&repo, CM_B);
-    let cases: Vec<(Vec<(&str, &[u8], &str)>, &[u8], TreeDefect)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a [u8], &'a str)>, &'a [u8], TreeDefect);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![("100644", b"app.yaml", &a), ("100644", b"app.yaml", &b)],
             b"app.yaml",
@@ -144,6 +145,27 @@ async fn trees_git_fsck_calls_errors_are_refused() {
         assert!(
             shown.contains(&tree) && shown.contains(d.fsck_id()),
             "{shown}"
+        );
+        crafted.push((tree, d));
+    }
+    // git fsck --strict reports each of them as an error, with the same
+    // message id (a tree with an empty name does not even parse for git).
+    let fsck = std::process::Command::new("git")
+        .args(["fsck", "--strict", "--no-dangling"])
+        .current_dir(repo.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&fsck.stderr);
+    for (tree, defect) in crafted {
+        assert!(
+            report
+                .lines()
+                .filter(|l| l.starts_with("error in tree") && l.contains(&tree))
+                .any(|l| l.contains(defect.fsck_id())
+                    || (defect == TreeDefect::EmptyName && l.contains("badTree"))),
+            "git fsck does not report {defect:?} for {tree}:\n{report}"
         );
     }
 }
