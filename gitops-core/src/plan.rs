@@ -28,6 +28,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+use gitops_diff::escape::EscapeWriter;
 use std::sync::Arc;
 
 use gitops_diff::{CrdLists, DiffOptions, LayeredLists, ListSemantics, ObjectDiff, PathElement};
@@ -271,7 +273,10 @@ pub enum Refusal {
 }
 
 impl fmt::Display for Refusal {
+    /// For people: user-controlled text is [escaped](crate::escape).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut EscapeWriter::new(f);
         match self {
             Refusal::EmptyDesiredState => write!(
                 f,
@@ -301,7 +306,10 @@ impl fmt::Display for Refusal {
 }
 
 impl fmt::Display for Conflict {
+    /// For people: user-controlled text is [escaped](crate::escape).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut EscapeWriter::new(f);
         match self {
             Conflict::Unmanaged { key, provenance } => write!(
                 f,
@@ -424,17 +432,27 @@ impl fmt::Display for PlanSummary {
 
 impl fmt::Display for Plan {
     /// A human-readable plan: one line per step, with field changes.
+    ///
+    /// Every line is [escaped](crate::escape) as a whole: names, paths,
+    /// keys, values and messages (all user-controlled) cannot add a line,
+    /// move the cursor or reorder the text with control characters, terminal
+    /// escape sequences or bidirectional overrides. The only line breaks are
+    /// the plan's own, one per line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plan for {}", self.owner)?;
-        if let Some(r) = &self.revision {
-            write!(f, " at {}", r.get(..12).unwrap_or(r))?;
-        }
-        writeln!(f, ": {}", self.summary())?;
+        let revision = self
+            .revision
+            .as_ref()
+            .map(|r| format!(" at {}", r.get(..12).unwrap_or(r)))
+            .unwrap_or_default();
+        line(
+            f,
+            format_args!("plan for {}{revision}: {}", self.owner, self.summary()),
+        )?;
         for r in &self.refusals {
-            writeln!(f, "  x refused: {r}")?;
+            line(f, format_args!("  x refused: {r}"))?;
         }
         for c in &self.conflicts {
-            writeln!(f, "  ! conflict: {c}")?;
+            line(f, format_args!("  ! conflict: {c}"))?;
         }
         for s in &self.steps {
             let sign = match s.action {
@@ -442,19 +460,22 @@ impl fmt::Display for Plan {
                 Action::Update { .. } => '~',
                 Action::Delete => '-',
             };
-            write!(
+            let from = s
+                .provenance
+                .as_ref()
+                .map(|p| format!(" from {p}"))
+                .unwrap_or_default();
+            line(
                 f,
-                "  {sign} {:<6} {} (wave {})",
-                s.action.verb(),
-                s.key,
-                s.wave
+                format_args!(
+                    "  {sign} {:<6} {} (wave {}){from}",
+                    s.action.verb(),
+                    s.key,
+                    s.wave
+                ),
             )?;
-            if let Some(p) = &s.provenance {
-                write!(f, " from {p}")?;
-            }
-            writeln!(f)?;
             if let Some(n) = &s.note {
-                writeln!(f, "      note: {n}")?;
+                line(f, format_args!("      note: {n}"))?;
             }
             if let Action::Update { diff: Some(d) } = &s.action {
                 for c in &d.changes {
@@ -462,21 +483,31 @@ impl fmt::Display for Plan {
                         v.as_ref()
                             .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
                     };
-                    writeln!(
+                    line(
                         f,
-                        "      {}: {} -> {}",
-                        c.path,
-                        show(&c.before),
-                        show(&c.after)
+                        format_args!(
+                            "      {}: {} -> {}",
+                            c.path,
+                            show(&c.before),
+                            show(&c.after)
+                        ),
                     )?;
                 }
             }
         }
         for s in &self.skipped {
-            writeln!(f, "  = skipped {}: {}", s.key, s.reason)?;
+            line(f, format_args!("  = skipped {}: {}", s.key, s.reason))?;
         }
         Ok(())
     }
+}
+
+/// Writes one line of human-readable text: `args` [escaped](crate::escape)
+/// (so it cannot break the line), then the line's newline.
+pub(crate) fn line(f: &mut fmt::Formatter<'_>, args: fmt::Arguments<'_>) -> fmt::Result {
+    use fmt::Write as _;
+    EscapeWriter::new(&mut *f).write_fmt(args)?;
+    f.write_char('\n')
 }
 
 fn wave_of(object: &Object) -> Result<i64, String> {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use gitops_diff::escape::escaped;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -164,6 +165,8 @@ pub struct OwnershipConflict {
 }
 
 /// The error returned by [`Target`] operations, by meaning.
+///
+/// Its `Display` [escapes](crate::escape) the names and messages it quotes.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {
@@ -182,7 +185,7 @@ pub enum TargetError {
         conflicts: Vec<OwnershipConflict>,
     },
     /// The runtime refused the object as invalid.
-    #[error("{key} is invalid: {message}")]
+    #[error("{key} is invalid: {}", escaped(.message))]
     Invalid {
         /// The object.
         key: ObjectKey,
@@ -191,7 +194,7 @@ pub enum TargetError {
     },
     /// The runtime does not serve this kind at this API version (no CRD, an
     /// API removed in this version of Kubernetes, ...).
-    #[error("{key}: the runtime does not serve kind {} in apiVersion {api_version}", .key.kind)]
+    #[error("{key}: the runtime does not serve kind {} in apiVersion {}", escaped(&.key.kind), escaped(.api_version))]
     UnknownKind {
         /// The object (its kind is the one not served).
         key: ObjectKey,
@@ -199,7 +202,7 @@ pub enum TargetError {
         api_version: String,
     },
     /// A namespaced object whose namespace does not exist.
-    #[error("{key}: namespace {namespace} does not exist")]
+    #[error("{key}: namespace {} does not exist", escaped(.namespace))]
     NamespaceNotFound {
         /// The object.
         key: ObjectKey,
@@ -207,13 +210,13 @@ pub enum TargetError {
         namespace: String,
     },
     /// The runtime refused the operation for lack of permission.
-    #[error("forbidden: {message}")]
+    #[error("forbidden: {}", escaped(.message))]
     Forbidden {
         /// What the runtime said.
         message: String,
     },
     /// The runtime cannot be reached right now; retrying may help.
-    #[error("runtime unavailable: {message}")]
+    #[error("runtime unavailable: {}", escaped(.message))]
     Unavailable {
         /// What failed.
         message: String,
@@ -222,7 +225,7 @@ pub enum TargetError {
         source: Option<BoxError>,
     },
     /// Anything else.
-    #[error("{message}")]
+    #[error("{}", escaped(.message))]
     Other {
         /// What failed.
         message: String,
@@ -234,7 +237,13 @@ pub enum TargetError {
 
 fn fmt_conflicts(c: &[OwnershipConflict]) -> String {
     c.iter()
-        .map(|c| format!("manager {:?} owning {}", c.manager, c.fields.join(", ")))
+        .map(|c| {
+            format!(
+                "manager {:?} owning {}",
+                c.manager,
+                escaped(&c.fields.join(", "))
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -124,4 +124,24 @@ mod tests {
         assert!(!plain.contains('\x1b'));
         assert_eq!(unified_diff(&a, &a, "l", "d", true), "");
     }
+
+    #[test]
+    fn labels_and_lines_are_escaped() {
+        let a = json!({"k": "v", "note": "x"});
+        let b = json!({"k": "v", "note": "x\u{202e}y\u{9b}2J\u{85}z"});
+        let label = "live\n+++ forged\r\u{1b}[2J";
+        for colour in [false, true] {
+            let text = unified_diff(&a, &b, label, "desired", colour);
+            assert!(text.contains("--- live\\n+++ forged\\r\\e[2J"), "{text}");
+            // YAML escapes C1 controls itself; the override is ours.
+            assert!(text.contains(r#""x\u{202e}y\x9B2J\Nz""#), "{text}");
+            assert_eq!(text.lines().count(), 6, "{text}");
+            let controls = text
+                .chars()
+                .filter(|&c| c != '\n' && crate::escape::needs_escape(c))
+                .count();
+            // Only the colours' own escape sequences (two per styled line).
+            assert_eq!(controls, if colour { 2 * 5 } else { 0 }, "{text}");
+        }
+    }
 }
