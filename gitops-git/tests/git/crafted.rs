@@ -331,3 +331,27 @@ async fn the_reconciler_applies_nothing_from_a_crafted_tree() {
     let live = format!("{:?}", runtime.objects());
     assert!(!live.contains("deployed"), "{live}");
 }
+
+/// The error names a forged entry escaped: its name cannot add a line to
+/// the message or reach the terminal as an escape sequence.
+#[tokio::test]
+async fn the_invalid_tree_error_escapes_the_entry_name() {
+    let repo = repo_with_history();
+    let a = blob(&repo, CM_A);
+    let name = "x\n  applied: nothing wrong\u{1b}[2J\u{202e}.yaml".as_bytes();
+    let tree = raw_tree(&repo, &[("100644", name, &a), ("100644", name, &a)]);
+    let id = commit_tree(&repo, &tree, "forged name");
+    let source = GitSource::open(repo.path()).unwrap();
+    let revision = source.resolve(&id).await.unwrap();
+    let err = source.snapshot(&revision, None).await.unwrap_err();
+    let shown = err.to_string();
+    assert_eq!(
+        shown,
+        format!(
+            "invalid tree {tree} at \"\": entry \"x\\n  applied: nothing wrong\\e[2J\\u{{202e}}.yaml\": \
+             the tree has two entries of this name (git fsck: duplicateEntries)"
+        )
+    );
+    // The error keeps the exact name for programs.
+    assert_eq!(invalid(err).2.as_bytes(), name);
+}
