@@ -65,8 +65,8 @@ pub enum SourceError {
     InvalidTree {
         /// The tree object's id (hex).
         tree: String,
-        /// Where the tree is in the revision (`""` for the root folder of
-        /// the snapshot).
+        /// Where the tree is in the revision, from the repository's root
+        /// (`""` for the root tree), whatever folder was snapshotted.
         path: String,
         /// The entry's name as written (invalid UTF-8 replaced by U+FFFD).
         entry: String,

@@ -65,6 +65,33 @@ pub(crate) enum Error {
 }
 
 impl Error {
+    /// The error of a tree read under the folder `root` of the repository,
+    /// with the path of an [`Error::InvalidTree`] made relative to the
+    /// repository's root (it is relative to `root` when listed).
+    pub(crate) fn under(self, root: Option<&str>) -> Self {
+        match (self, root) {
+            (
+                Self::InvalidTree {
+                    tree,
+                    path,
+                    entry,
+                    defect,
+                },
+                Some(root),
+            ) => Self::InvalidTree {
+                tree,
+                path: if path.is_empty() {
+                    root.to_owned()
+                } else {
+                    format!("{root}/{path}")
+                },
+                entry,
+                defect,
+            },
+            (other, _) => other,
+        }
+    }
+
     /// A [`Error::Read`] for `what`.
     pub(crate) fn read(what: impl std::fmt::Display) -> impl FnOnce(gix::Error) -> Self {
         let what = what.to_string();

@@ -201,7 +201,9 @@ impl GitSource {
                 path: root.clone().unwrap_or_default(),
                 revision: revision.id.clone(),
             })?;
-        let listing = self.listing(&repo, subtree, "", 0)?;
+        let listing = self
+            .listing(&repo, subtree, "", 0)
+            .map_err(|e| e.under(root.as_deref()))?;
         let mut snapshot = Snapshot::new()
             .with_revision(revision.clone())
             .with_root(root);
@@ -262,7 +264,8 @@ impl GitSource {
         // Every tree of `to` is checked as a full snapshot checks it (a tree
         // diff would read a crafted tree without noticing); with warm caches
         // this reads only the trees that changed.
-        self.listing(&repo, to_folder, "", 0)?;
+        self.listing(&repo, to_folder, "", 0)
+            .map_err(|e| e.under(root.as_deref()))?;
         let changes = diff_revisions(&repo, from, to, root.as_deref())?;
         let touched: HashSet<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         let mut snapshot = Snapshot::new()

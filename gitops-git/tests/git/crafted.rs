@@ -189,14 +189,8 @@ async fn a_crafted_tree_deep_inside_or_above_the_folder_is_named() {
         let (tree, path, entry, defect) =
             invalid(source.snapshot(&revision, folder).await.unwrap_err());
         assert_eq!(tree, bad);
-        assert_eq!(
-            path,
-            if folder.is_none() {
-                "envs/prod/apps"
-            } else {
-                "apps"
-            }
-        );
+        // Named from the repository's root, whatever folder was read.
+        assert_eq!(path, "envs/prod/apps");
         assert_eq!(entry, "app.yaml");
         assert_eq!(defect, TreeDefect::DuplicateEntries);
     }
