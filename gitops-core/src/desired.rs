@@ -30,7 +30,12 @@ impl fmt::Display for Provenance {
     /// [escaped](crate::escape) (a file name may hold a newline or a
     /// terminal escape sequence).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", gitops_diff::escape::escaped(&self.path), self.document)?;
+        write!(
+            f,
+            "{}#{}",
+            gitops_diff::escape::escaped(&self.path),
+            self.document
+        )?;
         if let Some(i) = self.item {
             write!(f, " items[{i}]")?;
         }
