@@ -26,9 +26,16 @@ pub struct Provenance {
 }
 
 impl fmt::Display for Provenance {
-    /// `apps/web.yaml#2 (line 14)`, `all.yaml#0 items[3]`.
+    /// `apps/web.yaml#2 (line 14)`, `all.yaml#0 items[3]`; the path
+    /// [escaped](crate::escape) (a file name may hold a newline or a
+    /// terminal escape sequence).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}", self.path, self.document)?;
+        write!(
+            f,
+            "{}#{}",
+            gitops_diff::escape::escaped(&self.path),
+            self.document
+        )?;
         if let Some(i) = self.item {
             write!(f, " items[{i}]")?;
         }

@@ -136,8 +136,13 @@ impl ObjectKey {
 }
 
 impl fmt::Display for ObjectKey {
-    /// `Deployment.apps/shop/web`, `Namespace/shop`.
+    /// `Deployment.apps/shop/web`, `Namespace/shop`, for people: control
+    /// characters and bidirectional overrides are
+    /// [escaped](crate::escape), so a key cannot forge a line of a plan, a
+    /// report or an error.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut gitops_diff::escape::EscapeWriter::new(f);
         if self.group.is_empty() {
             write!(f, "{}", self.kind)?;
         } else {

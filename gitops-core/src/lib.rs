@@ -73,13 +73,17 @@ pub mod time;
 pub mod util;
 pub mod validate;
 
+/// Escaping of user-controlled text in human-readable output (re-exported
+/// from gitops-diff, so that every crate built on the core has it).
+pub use gitops_diff::escape;
+
 pub use desired::{DesiredObject, DesiredState, DuplicateObject, Provenance};
 pub use key::{ApiVersionError, GroupKind, GroupVersion, ObjectKey};
 pub use object::{Object, ObjectError};
 pub use revision::{Person, Revision, SignatureMethod, SignatureVerdict};
 pub use scope::{CrdError, KindInfo, KindOrigin, KindRegistry, Scope};
 pub use snapshot::{Blob, BlobId, Snapshot, SpecialEntry};
-pub use source::{BoxError, Source, SourceError, SourceExt};
+pub use source::{BoxError, Source, SourceError, SourceExt, TreeDefect};
 pub use target::{
     ApplyOptions, DEFAULT_FIELD_MANAGER, DeleteOptions, DeleteOutcome, InvalidOwnerId, Inventory,
     LiveRef, LiveState, OWNER_LABEL, ObserveRequest, OwnerId, OwnershipConflict, Propagation,

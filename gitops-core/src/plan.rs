@@ -28,6 +28,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+use gitops_diff::escape::EscapeWriter;
 use std::sync::Arc;
 
 use gitops_diff::{CrdLists, DiffOptions, LayeredLists, ListSemantics, ObjectDiff, PathElement};
@@ -201,6 +203,42 @@ pub struct Step {
     pub(crate) reveal_secrets: bool,
 }
 
+impl Step {
+    /// A step without object, provenance, note or cascade (for tools and
+    /// tests that build plans by hand; the planner fills them in).
+    pub fn new(key: ObjectKey, action: Action, wave: i64, api_version: impl Into<String>) -> Self {
+        Self {
+            key,
+            action,
+            wave,
+            api_version: api_version.into(),
+            object: None,
+            provenance: None,
+            note: None,
+            cascade: Vec::new(),
+            reveal_secrets: false,
+        }
+    }
+
+    /// With the manifest to apply.
+    pub fn with_object(mut self, object: Object) -> Self {
+        self.object = Some(object);
+        self
+    }
+
+    /// With where the object is declared.
+    pub fn with_provenance(mut self, provenance: Provenance) -> Self {
+        self.provenance = Some(provenance);
+        self
+    }
+
+    /// With a note for the reader.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+}
+
 /// How a [`Step`] is serialised: the same fields, the object masked.
 #[derive(Serialize)]
 struct StepOut<'a> {
@@ -340,7 +378,10 @@ pub enum Refusal {
 }
 
 impl fmt::Display for Refusal {
+    /// For people: user-controlled text is [escaped](crate::escape).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut EscapeWriter::new(f);
         match self {
             Refusal::EmptyDesiredState => write!(
                 f,
@@ -388,7 +429,10 @@ impl fmt::Display for Refusal {
 }
 
 impl fmt::Display for Conflict {
+    /// For people: user-controlled text is [escaped](crate::escape).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut EscapeWriter::new(f);
         match self {
             Conflict::Unmanaged { key, provenance } => write!(
                 f,
@@ -528,20 +572,33 @@ impl fmt::Display for PlanSummary {
 
 impl fmt::Display for Plan {
     /// A human-readable plan: one line per step, with field changes.
+    ///
+    /// Every line is [escaped](crate::escape) as a whole: names, paths,
+    /// keys, values and messages (all user-controlled) cannot add a line,
+    /// move the cursor or reorder the text with control characters, terminal
+    /// escape sequences or bidirectional overrides. The only line breaks are
+    /// the plan's own, one per line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plan for {}", self.owner)?;
-        if let Some(r) = &self.revision {
-            write!(f, " at {}", r.get(..12).unwrap_or(r))?;
-        }
-        writeln!(f, ": {}", self.summary())?;
+        let revision = self
+            .revision
+            .as_ref()
+            .map(|r| format!(" at {}", r.get(..12).unwrap_or(r)))
+            .unwrap_or_default();
+        line(
+            f,
+            format_args!("plan for {}{revision}: {}", self.owner, self.summary()),
+        )?;
         for r in &self.refusals {
-            writeln!(f, "  x refused: {r}")?;
+            line(f, format_args!("  x refused: {r}"))?;
         }
         for c in &self.conflicts {
-            writeln!(f, "  ! conflict: {c}")?;
+            line(f, format_args!("  ! conflict: {c}"))?;
         }
         for (path, target) in &self.skipped_symlinks {
-            writeln!(f, "  ? skipped symbolic link {path:?} -> {target:?}")?;
+            line(
+                f,
+                format_args!("  ? skipped symbolic link {path:?} -> {target:?}"),
+            )?;
         }
         for s in &self.steps {
             let sign = match s.action {
@@ -549,23 +606,29 @@ impl fmt::Display for Plan {
                 Action::Update { .. } => '~',
                 Action::Delete => '-',
             };
-            write!(
+            let from = s
+                .provenance
+                .as_ref()
+                .map(|p| format!(" from {p}"))
+                .unwrap_or_default();
+            line(
                 f,
-                "  {sign} {:<6} {} (wave {})",
-                s.action.verb(),
-                s.key,
-                s.wave
+                format_args!(
+                    "  {sign} {:<6} {} (wave {}){from}",
+                    s.action.verb(),
+                    s.key,
+                    s.wave
+                ),
             )?;
-            if let Some(p) = &s.provenance {
-                write!(f, " from {p}")?;
-            }
-            writeln!(f)?;
             if let Some(n) = &s.note {
-                writeln!(f, "      note: {n}")?;
+                line(f, format_args!("      note: {n}"))?;
             }
             if !s.cascade.is_empty() {
                 let keys: Vec<String> = s.cascade.iter().map(ToString::to_string).collect();
-                writeln!(f, "      deletes with it: {}", keys.join(", "))?;
+                line(
+                    f,
+                    format_args!("      deletes with it: {}", keys.join(", ")),
+                )?;
             }
             if let Action::Update { diff: Some(d) } = &s.action {
                 for c in &d.changes {
@@ -574,15 +637,26 @@ impl fmt::Display for Plan {
                             .map_or_else(|| "(absent)".to_owned(), |v| v.to_string())
                     };
                     let (before, after) = c.shown();
-                    writeln!(f, "      {}: {} -> {}", c.path, show(&before), show(&after))?;
+                    line(
+                        f,
+                        format_args!("      {}: {} -> {}", c.path, show(&before), show(&after)),
+                    )?;
                 }
             }
         }
         for s in &self.skipped {
-            writeln!(f, "  = skipped {}: {}", s.key, s.reason)?;
+            line(f, format_args!("  = skipped {}: {}", s.key, s.reason))?;
         }
         Ok(())
     }
+}
+
+/// Writes one line of human-readable text: `args` [escaped](crate::escape)
+/// (so it cannot break the line), then the line's newline.
+pub(crate) fn line(f: &mut fmt::Formatter<'_>, args: fmt::Arguments<'_>) -> fmt::Result {
+    use fmt::Write as _;
+    EscapeWriter::new(&mut *f).write_fmt(args)?;
+    f.write_char('\n')
 }
 
 fn wave_of(object: &Object) -> Result<i64, String> {

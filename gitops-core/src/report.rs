@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::key::ObjectKey;
-use crate::plan::{Action, Plan, PlanSummary};
+use crate::plan::{Action, Plan, PlanSummary, line};
 use crate::policy::Violation;
 use crate::revision::{Person, SignatureVerdict};
 
@@ -253,40 +253,48 @@ impl SyncReport {
 }
 
 impl fmt::Display for SyncReport {
+    /// The report for people, one line per step, violation and error.
+    /// Every line is [escaped](crate::escape) as a whole, as in the
+    /// [`Plan`]'s text: user-controlled names, paths and messages cannot add
+    /// lines or reach the terminal as control sequences.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sync of {} ", self.owner)?;
-        if let Some(r) = &self.revision {
-            write!(
-                f,
-                "at {} ({} by {}) ",
-                r.id.get(..12).unwrap_or(&r.id),
-                r.reference,
-                r.author.name
-            )?;
-        }
-        writeln!(
+        let revision = self
+            .revision
+            .as_ref()
+            .map(|r| {
+                format!(
+                    "at {} ({} by {}) ",
+                    r.id.get(..12).unwrap_or(&r.id),
+                    r.reference,
+                    r.author.name
+                )
+            })
+            .unwrap_or_default();
+        line(
             f,
-            "{}: {} in {} ms",
-            self.status, self.summary, self.duration_ms
+            format_args!(
+                "sync of {} {revision}{}: {} in {} ms",
+                self.owner, self.status, self.summary, self.duration_ms
+            ),
         )?;
         for s in &self.steps {
-            write!(f, "  {:?} {} {}", s.outcome, s.action, s.key)?;
+            let mut text = format!("  {:?} {} {}", s.outcome, s.action, s.key);
             if s.drift {
-                write!(f, " (drift corrected)")?;
+                text.push_str(" (drift corrected)");
             }
             if !s.changes.is_empty() {
-                write!(f, " [{}]", s.changes.join(", "))?;
+                text.push_str(&format!(" [{}]", s.changes.join(", ")));
             }
             if let Some(e) = &s.error {
-                write!(f, ": {e}")?;
+                text.push_str(&format!(": {e}"));
             }
-            writeln!(f)?;
+            line(f, format_args!("{text}"))?;
         }
         for v in &self.policy_violations {
-            writeln!(f, "  policy: {v}")?;
+            line(f, format_args!("  policy: {v}"))?;
         }
         for e in &self.errors {
-            writeln!(f, "  error: {e}")?;
+            line(f, format_args!("  error: {e}"))?;
         }
         for w in &self.warnings {
             writeln!(f, "  warning: {w}")?;

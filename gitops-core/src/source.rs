@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use gitops_diff::escape::escaped;
 
 use crate::revision::Revision;
 use crate::snapshot::Snapshot;
@@ -13,17 +14,20 @@ use crate::snapshot::Snapshot;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The error returned by [`Source`] operations, by meaning.
+///
+/// Its `Display` [escapes](gitops_diff::escape) the paths, names and
+/// references it quotes, which come from the repository or the caller.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SourceError {
     /// The reference or revision does not exist.
-    #[error("reference {reference:?} not found")]
+    #[error("reference \"{}\" not found", escaped(.reference))]
     NotFound {
         /// What was asked for.
         reference: String,
     },
     /// An abbreviated id or name matches more than one object.
-    #[error("reference {reference:?} is ambiguous: it matches {candidates:?}")]
+    #[error("reference \"{}\" is ambiguous: it matches {:?}", escaped(.reference), .candidates)]
     Ambiguous {
         /// What was asked for.
         reference: String,
@@ -31,7 +35,7 @@ pub enum SourceError {
         candidates: Vec<String>,
     },
     /// A path asked for does not exist in the revision, or is not a folder.
-    #[error("path {path:?} not found in revision {revision}")]
+    #[error("path \"{}\" not found in revision {}", escaped(.path), escaped(.revision))]
     PathNotFound {
         /// The path.
         path: String,
@@ -40,15 +44,37 @@ pub enum SourceError {
     },
     /// The content breaks a rule of the source (a symlink when symlinks are
     /// refused, a file over the size limit, ...).
-    #[error("{path}: {reason}")]
+    #[error("{}: {}", escaped(.path), escaped(.reason))]
     Refused {
         /// The file at fault.
         path: String,
         /// Why it was refused.
         reason: String,
     },
+    /// A tree object of the revision is malformed in a way `git fsck
+    /// --strict` (and `transfer.fsckObjects`) reports as an error: two
+    /// entries of one name, a name that is empty, `.`, `..`, a `.git`
+    /// lookalike or contains `/`, entries out of order.
+    /// Such a tree can make what is deployed differ from what `git show`
+    /// and a checkout display, so it is refused, whatever it contains.
+    #[error(
+        "invalid tree {tree} at \"{}\": entry \"{}\": {defect}",
+        escaped(.path),
+        escaped(.entry)
+    )]
+    InvalidTree {
+        /// The tree object's id (hex).
+        tree: String,
+        /// Where the tree is in the revision, from the repository's root
+        /// (`""` for the root tree), whatever folder was snapshotted.
+        path: String,
+        /// The entry's name as written (invalid UTF-8 replaced by U+FFFD).
+        entry: String,
+        /// What is wrong with it.
+        defect: TreeDefect,
+    },
     /// The source cannot be reached or read right now (I/O, network).
-    #[error("source unavailable: {message}")]
+    #[error("source unavailable: {}", escaped(.message))]
     Unavailable {
         /// What failed.
         message: String,
@@ -57,7 +83,7 @@ pub enum SourceError {
         source: Option<BoxError>,
     },
     /// Anything else, with its cause.
-    #[error("{message}")]
+    #[error("{}", escaped(.message))]
     Other {
         /// What failed.
         message: String,
@@ -65,6 +91,66 @@ pub enum SourceError {
         #[source]
         source: Option<BoxError>,
     },
+}
+
+/// What is wrong with a tree entry ([`SourceError::InvalidTree`]): the
+/// tree checks of `git fsck` (`fsck_tree` in git's `fsck.c`) that are
+/// errors, or warnings that `--strict` and `transfer.fsckObjects` make
+/// errors, by their message id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TreeDefect {
+    /// `duplicateEntries`: two entries of one name (a file and a folder
+    /// count): which one is deployed depends on the reader.
+    DuplicateEntries,
+    /// `emptyName`: an entry without a name.
+    EmptyName,
+    /// `fullPathname`: a name containing `/`, read as a path by some tools.
+    FullPathname,
+    /// `hasDot`: an entry named `.`.
+    HasDot,
+    /// `hasDotdot`: an entry named `..`.
+    HasDotdot,
+    /// `hasDotgit`: an entry named `.git` in any case, or a name that
+    /// HFS+ or NTFS reads as `.git` (`.Git\u{200c}`, `git~1`, `.git::$INDEX_ALLOCATION`).
+    HasDotgit,
+    /// `gitmodulesSymlink`: `.gitmodules` (or a lookalike) is a symbolic link.
+    GitmodulesSymlink,
+    /// `treeNotSorted`: the entries are not in git's order, so lookups by
+    /// name disagree between readers.
+    TreeNotSorted,
+}
+
+impl TreeDefect {
+    /// The message id `git fsck` reports for it.
+    pub fn fsck_id(self) -> &'static str {
+        match self {
+            Self::DuplicateEntries => "duplicateEntries",
+            Self::EmptyName => "emptyName",
+            Self::FullPathname => "fullPathname",
+            Self::HasDot => "hasDot",
+            Self::HasDotdot => "hasDotdot",
+            Self::HasDotgit => "hasDotgit",
+            Self::GitmodulesSymlink => "gitmodulesSymlink",
+            Self::TreeNotSorted => "treeNotSorted",
+        }
+    }
+}
+
+impl fmt::Display for TreeDefect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            Self::DuplicateEntries => "the tree has two entries of this name",
+            Self::EmptyName => "the entry has an empty name",
+            Self::FullPathname => "the name contains `/`",
+            Self::HasDot => "the entry is named `.`",
+            Self::HasDotdot => "the entry is named `..`",
+            Self::HasDotgit => "the name is (or a file system reads it as) `.git`",
+            Self::GitmodulesSymlink => "`.gitmodules` is a symbolic link",
+            Self::TreeNotSorted => "the entries are not sorted as git sorts them",
+        };
+        write!(f, "{what} (git fsck: {})", self.fsck_id())
+    }
 }
 
 /// A store of revisions: a Git repository, or an in-memory stand-in.

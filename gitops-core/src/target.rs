@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use gitops_diff::escape::escaped;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -225,6 +226,8 @@ pub struct OwnershipConflict {
 }
 
 /// The error returned by [`Target`] operations, by meaning.
+///
+/// Its `Display` [escapes](crate::escape) the names and messages it quotes.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TargetError {
@@ -257,7 +260,7 @@ pub enum TargetError {
         expected: Option<String>,
     },
     /// The runtime refused the object as invalid.
-    #[error("{key} is invalid: {message}")]
+    #[error("{key} is invalid: {}", escaped(.message))]
     Invalid {
         /// The object.
         key: ObjectKey,
@@ -266,7 +269,7 @@ pub enum TargetError {
     },
     /// The runtime does not serve this kind at this API version (no CRD, an
     /// API removed in this version of Kubernetes, ...).
-    #[error("{key}: the runtime does not serve kind {} in apiVersion {api_version}", .key.kind)]
+    #[error("{key}: the runtime does not serve kind {} in apiVersion {}", escaped(&.key.kind), escaped(.api_version))]
     UnknownKind {
         /// The object (its kind is the one not served).
         key: ObjectKey,
@@ -274,7 +277,7 @@ pub enum TargetError {
         api_version: String,
     },
     /// A namespaced object whose namespace does not exist.
-    #[error("{key}: namespace {namespace} does not exist")]
+    #[error("{key}: namespace {} does not exist", escaped(.namespace))]
     NamespaceNotFound {
         /// The object.
         key: ObjectKey,
@@ -282,13 +285,13 @@ pub enum TargetError {
         namespace: String,
     },
     /// The runtime refused the operation for lack of permission.
-    #[error("forbidden: {message}")]
+    #[error("forbidden: {}", escaped(.message))]
     Forbidden {
         /// What the runtime said.
         message: String,
     },
     /// The runtime cannot be reached right now; retrying may help.
-    #[error("runtime unavailable: {message}")]
+    #[error("runtime unavailable: {}", escaped(.message))]
     Unavailable {
         /// What failed.
         message: String,
@@ -297,7 +300,7 @@ pub enum TargetError {
         source: Option<BoxError>,
     },
     /// Anything else.
-    #[error("{message}")]
+    #[error("{}", escaped(.message))]
     Other {
         /// What failed.
         message: String,
@@ -309,7 +312,13 @@ pub enum TargetError {
 
 fn fmt_conflicts(c: &[OwnershipConflict]) -> String {
     c.iter()
-        .map(|c| format!("manager {:?} owning {}", c.manager, c.fields.join(", ")))
+        .map(|c| {
+            format!(
+                "manager {:?} owning {}",
+                c.manager,
+                escaped(&c.fields.join(", "))
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -63,10 +63,13 @@
 //!   JSON Patch, RFC 7386 merge patch, YAML unified diff ([`unified_diff`]).
 //! * **Server-side apply** ([`server_side_apply`]): the merge and ownership
 //!   bookkeeping of the API server, for the in-memory runtime.
+//! * **Escaping for people** ([`escape`](mod@escape)): user-controlled text in
+//!   human-readable output cannot forge lines or drive the terminal.
 
 mod apply;
 mod compare;
 mod duplicates;
+pub mod escape;
 pub mod fieldset;
 mod lists;
 mod render;
@@ -80,6 +83,7 @@ pub use compare::{
     Change, DiffError, DiffOptions, IgnoreRule, ObjectDiff, Op, compare, strip_server_fields,
 };
 pub use duplicates::{DuplicateListKey, duplicate_list_keys};
+pub use escape::{EscapeWriter, Escaped, escaped};
 pub use fieldset::{
     FieldPath, FieldSet, FieldsV1Error, GroupKind, ManagedFieldsEntry, PathElement, managed_fields,
     owned_by, resolve,

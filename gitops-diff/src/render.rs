@@ -3,6 +3,8 @@
 use serde_json::{Map, Value};
 use similar::TextDiff;
 
+use crate::escape::escape;
+
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
 const CYAN: &str = "\x1b[36m";
@@ -40,6 +42,11 @@ pub fn to_yaml(v: &Value) -> String {
 /// A unified diff (3 lines of context) of two values rendered as YAML with
 /// sorted keys. Empty when they render the same. With `colour`, ANSI
 /// colours are added (the caller decides; no terminal detection here).
+///
+/// The labels and every line are [escaped](crate::escape): a label or a
+/// value carrying a newline, a carriage return, a terminal escape sequence
+/// or a bidirectional override cannot forge a line of the diff or reach the
+/// terminal; the only line breaks are the diff's own.
 pub fn unified_diff(
     before: &Value,
     after: &Value,
@@ -56,17 +63,21 @@ pub fn unified_diff(
     let text = diff
         .unified_diff()
         .context_radius(3)
-        .header(before_label, after_label)
+        .header(&escape(before_label), &escape(after_label))
         .to_string();
-    if !colour {
-        return text;
-    }
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
+        let body = escape(body);
+        let body = body.as_ref();
+        if !colour {
+            out.push_str(body);
+            out.push_str(nl);
+            continue;
+        }
         let style = if body.starts_with("---") || body.starts_with("+++") {
             Some(BOLD)
         } else if body.starts_with("@@") {
@@ -85,7 +96,10 @@ pub fn unified_diff(
                 out.push_str(RESET);
                 out.push_str(nl);
             }
-            None => out.push_str(line),
+            None => {
+                out.push_str(body);
+                out.push_str(nl);
+            }
         }
     }
     out
@@ -109,5 +123,25 @@ mod tests {
         assert!(col.contains("\x1b[31m-  x: y\x1b[0m\n"));
         assert!(!plain.contains('\x1b'));
         assert_eq!(unified_diff(&a, &a, "l", "d", true), "");
+    }
+
+    #[test]
+    fn labels_and_lines_are_escaped() {
+        let a = json!({"k": "v", "note": "x"});
+        let b = json!({"k": "v", "note": "x\u{202e}y\u{9b}2J\u{85}z"});
+        let label = "live\n+++ forged\r\u{1b}[2J";
+        for colour in [false, true] {
+            let text = unified_diff(&a, &b, label, "desired", colour);
+            assert!(text.contains("--- live\\n+++ forged\\r\\e[2J"), "{text}");
+            // YAML escapes C1 controls itself; the override is ours.
+            assert!(text.contains(r#""x\u{202e}y\x9B2J\Nz""#), "{text}");
+            assert_eq!(text.lines().count(), 6, "{text}");
+            let controls = text
+                .chars()
+                .filter(|&c| c != '\n' && crate::escape::needs_escape(c))
+                .count();
+            // Only the colours' own escape sequences (two per styled line).
+            assert_eq!(controls, if colour { 2 * 5 } else { 0 }, "{text}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The crate's private error, by meaning, converted into [`SourceError`] at
 //! the public surface.
 
-use gitops_core::SourceError;
+use gitops_core::{SourceError, TreeDefect};
 
 /// What went wrong inside the Git source; every variant maps onto one
 /// [`SourceError`] variant of the same meaning.
@@ -32,6 +32,14 @@ pub(crate) enum Error {
     /// Content that breaks a rule of the source.
     #[error("{path}: {reason}")]
     Refused { path: String, reason: String },
+    /// A tree object that `git fsck` reports as an error.
+    #[error("invalid tree {tree} at {path:?}: entry {entry:?}: {defect}")]
+    InvalidTree {
+        tree: String,
+        path: String,
+        entry: String,
+        defect: TreeDefect,
+    },
     /// Reading the object database failed.
     #[error("could not read {what}")]
     Read {
@@ -57,6 +65,33 @@ pub(crate) enum Error {
 }
 
 impl Error {
+    /// The error of a tree read under the folder `root` of the repository,
+    /// with the path of an [`Error::InvalidTree`] made relative to the
+    /// repository's root (it is relative to `root` when listed).
+    pub(crate) fn under(self, root: Option<&str>) -> Self {
+        match (self, root) {
+            (
+                Self::InvalidTree {
+                    tree,
+                    path,
+                    entry,
+                    defect,
+                },
+                Some(root),
+            ) => Self::InvalidTree {
+                tree,
+                path: if path.is_empty() {
+                    root.to_owned()
+                } else {
+                    format!("{root}/{path}")
+                },
+                entry,
+                defect,
+            },
+            (other, _) => other,
+        }
+    }
+
     /// A [`Error::Read`] for `what`.
     pub(crate) fn read(what: impl std::fmt::Display) -> impl FnOnce(gix::Error) -> Self {
         let what = what.to_string();
@@ -77,6 +112,17 @@ impl From<Error> for SourceError {
             },
             Error::PathNotFound { path, revision } => SourceError::PathNotFound { path, revision },
             Error::Refused { path, reason } => SourceError::Refused { path, reason },
+            Error::InvalidTree {
+                tree,
+                path,
+                entry,
+                defect,
+            } => SourceError::InvalidTree {
+                tree,
+                path,
+                entry,
+                defect,
+            },
             Error::NotACommit { ref reference } => SourceError::Refused {
                 path: reference.clone(),
                 reason: err.to_string(),

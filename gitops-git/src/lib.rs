@@ -68,7 +68,14 @@
 //!   keyed by blob id. Symbolic links are never followed: reported as
 //!   [`SpecialEntry::Symlink`](gitops_core::SpecialEntry::Symlink) or refused
 //!   ([`SymlinkPolicy`]); submodules are reported; files over
-//!   [`GitSourceOptions::max_file_size`] are refused unread.
+//!   [`GitSourceOptions::max_file_size`] are refused unread. Every tree read
+//!   (the folder's and those above it) is checked as `git fsck --strict`
+//!   checks it: two entries of one name, a name that is empty, `.`, `..`,
+//!   contains `/` or is `.git` to git, HFS+ or NTFS, a symbolic link named
+//!   `.gitmodules`, entries out of order are
+//!   [`SourceError::InvalidTree`](gitops_core::SourceError::InvalidTree),
+//!   naming the tree and the entry: such a tree can deploy another file
+//!   than `git show` and a checkout display.
 //! - [`Source::changed_paths`](gitops_core::Source::changed_paths): a gix tree
 //!   diff, which skips unchanged folders by id.
 //! - [`GitSource::history`]: the commits that changed a folder, for audit.

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use gitops_core::{Blob, BlobId, Revision, Snapshot, Source, SourceError, SpecialEntry};
+use gitops_core::{
+    Blob, BlobId, Revision, Snapshot, Source, SourceError, SpecialEntry, TreeDefect,
+};
 use gix::ObjectId;
-use gix::bstr::ByteSlice;
+use gix::bstr::{BStr, ByteSlice};
 
 use crate::cache::{CacheStats, Caches, EntryKind, FlatEntry, Listing, Node};
 use crate::error::{Error, Result};
@@ -199,7 +201,9 @@ impl GitSource {
                 path: root.clone().unwrap_or_default(),
                 revision: revision.id.clone(),
             })?;
-        let listing = self.listing(&repo, subtree, "", 0)?;
+        let listing = self
+            .listing(&repo, subtree, "", 0)
+            .map_err(|e| e.under(root.as_deref()))?;
         let mut snapshot = Snapshot::new()
             .with_revision(revision.clone())
             .with_root(root);
@@ -250,13 +254,18 @@ impl GitSource {
         let repo = self.local();
         // The folder must exist in `to`, as for a full snapshot.
         let to_tree = commit_tree(&repo, to)?;
-        if subtree(&repo, to_tree, root.as_deref())?.is_none() {
+        let Some(to_folder) = subtree(&repo, to_tree, root.as_deref())? else {
             return Err(Error::PathNotFound {
                 path: root.unwrap_or_default(),
                 revision: to.id.clone(),
             }
             .into());
-        }
+        };
+        // Every tree of `to` is checked as a full snapshot checks it (a tree
+        // diff would read a crafted tree without noticing); with warm caches
+        // this reads only the trees that changed.
+        self.listing(&repo, to_folder, "", 0)
+            .map_err(|e| e.under(root.as_deref()))?;
         let changes = diff_revisions(&repo, from, to, root.as_deref())?;
         let touched: HashSet<&str> = changes.iter().map(|c| c.path.as_str()).collect();
         let mut snapshot = Snapshot::new()
@@ -402,6 +411,7 @@ impl GitSource {
         let decoded = tree
             .decode()
             .map_err(Error::read(format_args!("tree {id} at {at:?}")))?;
+        check_tree(id, at, &decoded)?;
         let mut nodes = Vec::with_capacity(decoded.entries.len());
         for entry in &decoded.entries {
             let name = entry.filename.to_str().map_err(|_| Error::Refused {
@@ -590,6 +600,87 @@ fn flatten(listing: &Listing, prefix: &mut String, out: &mut Vec<(String, EntryK
     }
 }
 
+/// Refuses a tree that `git fsck --strict` reports as an error
+/// (`fsck_tree` in git's `fsck.c`): a name that is empty, `.`, `..`, contains `/`, or is
+/// `.git` to git or to a file system (`gix-validate`, with git's HFS+ and
+/// NTFS rules, as fsck applies them whatever the platform); a symbolic
+/// link named `.gitmodules`; two entries of one name; entries out of git's
+/// order. Such trees can deploy a different file than `git show` and a
+/// checkout display.
+fn check_tree(id: ObjectId, at: &str, tree: &gix::objs::TreeRef<'_>) -> Result<()> {
+    let invalid = |name: &BStr, defect| Error::InvalidTree {
+        tree: id.to_hex().to_string(),
+        path: at.to_owned(),
+        entry: name.to_str_lossy().into_owned(),
+        defect,
+    };
+    let options = gix::validate::path::component::Options {
+        protect_windows: false,
+        protect_hfs: true,
+        protect_ntfs: true,
+    };
+    let mut names: HashSet<&BStr> = HashSet::with_capacity(tree.entries.len());
+    let mut previous: Option<&gix::objs::tree::EntryRef<'_>> = None;
+    for entry in &tree.entries {
+        let name = entry.filename;
+        let defect = if name.is_empty() {
+            Some(TreeDefect::EmptyName)
+        } else if name == "." {
+            Some(TreeDefect::HasDot)
+        } else if name == ".." {
+            Some(TreeDefect::HasDotdot)
+        } else if name.contains(&b'/') {
+            Some(TreeDefect::FullPathname)
+        } else {
+            let mode = entry
+                .mode
+                .is_link()
+                .then_some(gix::validate::path::component::Mode::Symlink);
+            match gix::validate::path::component(name, mode, options) {
+                Ok(_) => None,
+                Err(gix::validate::path::component::Error::SymlinkedGitModules) => {
+                    Some(TreeDefect::GitmodulesSymlink)
+                }
+                // With these options the only other error is `DotGitDir`;
+                // anything gix adds later is refused too.
+                Err(_) => Some(TreeDefect::HasDotgit),
+            }
+        };
+        if let Some(defect) = defect {
+            return Err(invalid(name, defect));
+        }
+        if !names.insert(name) {
+            return Err(invalid(name, TreeDefect::DuplicateEntries));
+        }
+        if let Some(prev) = previous
+            && git_order(
+                prev.filename,
+                prev.mode.is_tree(),
+                name,
+                entry.mode.is_tree(),
+            ) != std::cmp::Ordering::Less
+        {
+            return Err(invalid(name, TreeDefect::TreeNotSorted));
+        }
+        previous = Some(entry);
+    }
+    Ok(())
+}
+
+/// Git's order of tree entries (`base_name_compare`): by name bytes, a
+/// folder's name compared as if it ended with `/`.
+fn git_order(a: &BStr, a_tree: bool, b: &BStr, b_tree: bool) -> std::cmp::Ordering {
+    let len = a.len().min(b.len());
+    a[..len].cmp(&b[..len]).then_with(|| {
+        let next = |name: &BStr, tree: bool| {
+            name.get(len)
+                .copied()
+                .unwrap_or(if tree { b'/' } else { 0 })
+        };
+        next(a, a_tree).cmp(&next(b, b_tree))
+    })
+}
+
 fn too_large(path: &str, size: u64, limit: u64) -> Error {
     Error::Refused {
         path: path.to_owned(),
@@ -654,6 +745,7 @@ fn subtree(repo: &gix::Repository, root: ObjectId, path: Option<&str>) -> Result
         return Ok(Some(root));
     };
     let mut current = root;
+    let mut at = String::new();
     for part in path.split('/') {
         let tree = repo
             .find_tree(current)
@@ -661,6 +753,10 @@ fn subtree(repo: &gix::Repository, root: ObjectId, path: Option<&str>) -> Result
         let decoded = tree
             .decode()
             .map_err(Error::read(format_args!("tree {current}")))?;
+        // The folders above the snapshot's root decide which tree is read:
+        // they must be as unambiguous as the ones below it.
+        check_tree(current, &at, &decoded)?;
+        at = join(&at, part);
         let next = decoded
             .entries
             .iter()

@@ -44,9 +44,14 @@
 //!   unsupported.
 //! - **SSH**: the SSHSIG must be in the `git` namespace, made by a key of
 //!   the [`AllowedSigners`] file, whose entry allows the `git` namespace and
-//!   is valid (`valid-after`, `valid-before`) at the *committer time*, as
-//!   git passes it to `ssh-keygen -Y verify`. `cert-authority` entries are
-//!   parsed but not supported (they never match).
+//!   is valid (`valid-after`, `valid-before`) at the *committer time* (as
+//!   git passes it to `ssh-keygen -Y verify`) **and now**: the committer
+//!   time is chosen by the signer, so under git's rule a key past its
+//!   `valid-before` still verifies commits backdated into its window. Git's
+//!   rule is available as [`SshValidity::CommitTime`]
+//!   ([`AllowedSigners::with_validity`]). The file is parsed as strictly as
+//!   `ssh-keygen` parses it ([`allowed_signers`]). `cert-authority` entries
+//!   are parsed but not supported (they never match).
 //! - **OpenPGP**: the signature must verify with a primary key or a signing
 //!   subkey of the [`OpenPgpKeyring`]; the subkey's newest valid binding by
 //!   the primary must allow signing and carry a back-signature (an older
@@ -95,7 +100,11 @@
 //!   ([`SignatureVerdict::Untrusted`]), never passed.
 //! - The committer time used for `valid-after`/`valid-before` is written by
 //!   the signer, as in git: these options bound a key's use, they do not
-//!   prove when a commit was made.
+//!   prove when a commit was made. With the default
+//!   [`SshValidity::CommitTimeAndNow`], a key whose window has closed
+//!   verifies nothing (commits it signed while valid included: re-sign or
+//!   extend the window); one whose window has not opened yet verifies
+//!   nothing either, however the commit is dated.
 
 pub mod allowed_signers;
 mod error;
@@ -104,7 +113,7 @@ mod ssh;
 mod verdict;
 mod verifier;
 
-pub use allowed_signers::{AllowedSigner, AllowedSigners};
+pub use allowed_signers::{AllowedSigner, AllowedSigners, SshValidity, TimeRefusal};
 pub use error::{BoxError, Error, ParseError};
 pub use gitops_core::{SignatureMethod, SignatureVerdict};
 pub use openpgp::OpenPgpKeyring;

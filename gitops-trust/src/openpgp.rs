@@ -95,10 +95,14 @@ fn secs(t: pgp::types::Timestamp) -> i64 {
 /// chooses, and now: an expired key cannot be used to backdate signatures.
 /// Any valid revocation refuses the key.
 pub(crate) fn verify(armored: &str, payload: &[u8], keyring: Option<&OpenPgpKeyring>) -> Verdict {
-    let now = std::time::SystemTime::now()
+    verify_at(armored, payload, keyring, unix_now())
+}
+
+/// The current time, in seconds since the epoch (0 before it).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    verify_at(armored, payload, keyring, now)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// [`verify`], with `now` (seconds since the epoch) as the current time.

@@ -4,6 +4,7 @@ use gitops_core::SignatureMethod;
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use crate::allowed_signers::{AllowedSigners, TimeRefusal, match_pattern_list};
+use crate::openpgp::unix_now;
 use crate::verdict::{Refusal, Signer, Verdict};
 
 /// The namespace git signs commits in.
@@ -11,13 +12,27 @@ pub const GIT_NAMESPACE: &str = "git";
 
 /// Verifies an armored SSH signature over `payload`, made at `time` (the
 /// committer time), against `signers`. `committer_email` is used to name a
-/// signer whose principal is a wildcard.
+/// signer whose principal is a wildcard. Key validity windows are checked
+/// against the committer time and, by default, now
+/// ([`SshValidity`](crate::allowed_signers::SshValidity)).
 pub(crate) fn verify(
     armored: &[u8],
     payload: &[u8],
     time: i64,
     committer_email: &str,
     signers: Option<&AllowedSigners>,
+) -> Verdict {
+    verify_at(armored, payload, time, committer_email, signers, unix_now())
+}
+
+/// [`verify`], with `now` (seconds since the epoch) as the current time.
+pub(crate) fn verify_at(
+    armored: &[u8],
+    payload: &[u8],
+    time: i64,
+    committer_email: &str,
+    signers: Option<&AllowedSigners>,
+    now: i64,
 ) -> Verdict {
     let method = SignatureMethod::Ssh;
     let sig = match SshSig::from_pem(armored) {
@@ -71,13 +86,15 @@ pub(crate) fn verify(
                 allowed: entry.namespaces.clone(),
             })
         } else {
-            match entry.time_refusal(time) {
-                Some(TimeRefusal::NotYetValid { valid_after }) => Some(Refusal::NotYetValid {
-                    key: fingerprint.clone(),
-                    time,
-                    valid_from: valid_after,
-                }),
-                Some(TimeRefusal::Expired { valid_before }) => Some(Refusal::Expired {
+            match entry.validity_refusal(time, now, signers.validity()) {
+                Some((time, TimeRefusal::NotYetValid { valid_after })) => {
+                    Some(Refusal::NotYetValid {
+                        key: fingerprint.clone(),
+                        time,
+                        valid_from: valid_after,
+                    })
+                }
+                Some((time, TimeRefusal::Expired { valid_before })) => Some(Refusal::Expired {
                     key: fingerprint.clone(),
                     time,
                     valid_until: valid_before,

@@ -1,6 +1,7 @@
 //! What verification found: per commit ([`Verdict`]) and per range
 //! ([`RangeVerdict`]).
 
+use gitops_core::escape::escaped;
 use gitops_core::{SignatureMethod, SignatureVerdict};
 
 use crate::Mode;
@@ -20,15 +21,16 @@ pub struct Signer {
     pub method: SignatureMethod,
 }
 
-/// Why a signed commit is not trusted.
+/// Why a signed commit is not trusted. Its `Display`
+/// [escapes](gitops_core::escape) what comes from the commit or the keys.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The signature is not in a format this crate reads (X.509, or an
     /// unknown armor).
-    #[error("unsupported signature format: {0}")]
+    #[error("unsupported signature format: {}", escaped(.0))]
     UnsupportedFormat(String),
     /// The signature could not be decoded.
-    #[error("malformed {method:?} signature: {detail}")]
+    #[error("malformed {method:?} signature: {}", escaped(.detail))]
     Malformed {
         /// The format.
         method: SignatureMethod,
@@ -39,7 +41,7 @@ pub enum Refusal {
     #[error("no trusted {0:?} keys are configured")]
     NoTrustedKeys(SignatureMethod),
     /// The key that made the signature is not trusted.
-    #[error("signed by an untrusted {method:?} key {key}{note}")]
+    #[error("signed by an untrusted {method:?} key {}{}", escaped(.key), escaped(.note))]
     UnknownKey {
         /// The format.
         method: SignatureMethod,
@@ -49,7 +51,7 @@ pub enum Refusal {
         note: String,
     },
     /// The signature does not match the commit (tampered, or corrupt).
-    #[error("bad {method:?} signature by {key}: {detail}")]
+    #[error("bad {method:?} signature by {}: {}", escaped(.key), escaped(.detail))]
     BadSignature {
         /// The format.
         method: SignatureMethod,
@@ -60,7 +62,7 @@ pub enum Refusal {
     },
     /// The SSH signature is not in the `git` namespace, or the key may not
     /// sign in it.
-    #[error("SSH key {key} may not sign in namespace `{namespace}`{}", allowed.as_ref().map(|a| format!(" (allowed: {a})")).unwrap_or_default())]
+    #[error("SSH key {key} may not sign in namespace `{}`{}", escaped(.namespace), escaped(&allowed.as_ref().map(|a| format!(" (allowed: {a})")).unwrap_or_default()))]
     WrongNamespace {
         /// The key's fingerprint.
         key: String,
@@ -69,7 +71,8 @@ pub enum Refusal {
         /// The allowed namespaces of the entry, if that is what refused.
         allowed: Option<String>,
     },
-    /// The key was not yet valid when the commit was made.
+    /// The key was not yet valid at the time checked: the commit's time,
+    /// or (SSH, [`SshValidity::CommitTimeAndNow`](crate::SshValidity)) now.
     #[error("key {key} is not yet valid at {time} (valid from {valid_from})")]
     NotYetValid {
         /// The key's fingerprint.
@@ -80,7 +83,9 @@ pub enum Refusal {
         valid_from: i64,
     },
     /// The key had expired at the time checked: the signature's creation
-    /// time, or (OpenPGP, as gpg judges it for git) now.
+    /// (or committer) time, or now (OpenPGP, as gpg judges it for git; SSH
+    /// with [`SshValidity::CommitTimeAndNow`](crate::SshValidity), the
+    /// default).
     #[error("key {key} had expired at {time} (valid until {valid_until})")]
     Expired {
         /// The key's fingerprint.
@@ -91,7 +96,7 @@ pub enum Refusal {
         valid_until: i64,
     },
     /// The key is revoked.
-    #[error("key {key} is revoked{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    #[error("key {key} is revoked{}", escaped(&reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()))]
     Revoked {
         /// The key's fingerprint.
         key: String,
@@ -100,7 +105,7 @@ pub enum Refusal {
     },
     /// The key may not make signatures (a subkey without the signing flag
     /// or without a valid binding).
-    #[error("key {key} may not sign: {detail}")]
+    #[error("key {key} may not sign: {}", escaped(.detail))]
     NotSigningKey {
         /// The key's fingerprint.
         key: String,

@@ -8,7 +8,8 @@ mod common;
 use common::{COMMIT_TIME, Fixture, have_gpg, have_ssh};
 use gitops_core::{Revision, RevisionVerifier, SignatureMethod, SignatureVerdict};
 use gitops_trust::{
-    AllowedSigners, CommitVerdict, Mode, OpenPgpKeyring, Refusal, TrustConfig, Verdict, Verifier,
+    AllowedSigners, CommitVerdict, Mode, OpenPgpKeyring, Refusal, SshValidity, TrustConfig,
+    Verdict, Verifier,
 };
 
 fn ssh_config(mode: Mode, allowed: &str) -> TrustConfig {
@@ -146,10 +147,159 @@ fn ssh_validity_window_is_checked_against_the_commit_time() {
     );
 
     let window = format!(
-        "alice@example.com valid-after=\"20250101\",valid-before=\"202701010000\" {public}\n"
+        "alice@example.com valid-after=\"20250101\",valid-before=\"209901010000\" {public}\n"
     );
     let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &window)).unwrap();
     assert!(v.verify_commit(&id).unwrap().verdict.is_trusted());
+}
+
+/// A key whose `valid-before` has passed must not verify a commit that its
+/// holder backdates into the window (issue 10, item 15); git's rule, which
+/// checks the committer time only, stays available as an option.
+#[test]
+fn ssh_key_past_its_window_does_not_verify_backdated_commits() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("leaked", "ed25519");
+    let public = f.ssh_public(&key);
+    // The key was valid in 2025 only; the commit is made today, dated
+    // 2025-06-01 by whoever holds the key.
+    let backdated_time = 1_748_736_000;
+    let id = f.commit_ssh_at(&key, backdated_time, "backdated");
+    let allowed = format!(
+        "alice@example.com valid-after=\"20250101Z\",valid-before=\"20260101Z\" {public}\n"
+    );
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    assert_eq!(verdict.time, backdated_time);
+    match refusal(&verdict) {
+        Refusal::Expired {
+            time, valid_until, ..
+        } => {
+            assert_eq!(*valid_until, 1_767_225_600);
+            assert!(*time > *valid_until, "checked against now: {verdict:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // git's rule, explicitly: the committer time alone is checked.
+    let git_rule = TrustConfig {
+        mode: Mode::Tip,
+        allowed_signers: Some(
+            AllowedSigners::parse(&allowed)
+                .unwrap()
+                .with_validity(SshValidity::CommitTime),
+        ),
+        openpgp: None,
+    };
+    let v = Verifier::open(&f.repo, git_rule).unwrap();
+    assert!(v.verify_commit(&id).unwrap().verdict.is_trusted());
+
+    // A key whose window has not opened yet verifies nothing either, even
+    // a commit dated inside the window (in the future).
+    let future_time = 4_102_444_800 + 86_400; // 2100-01-02
+    let id = f.commit_ssh_at(&key, future_time, "forward-dated");
+    let later = format!("alice@example.com valid-after=\"21000101Z\" {public}\n");
+    let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &later)).unwrap();
+    let verdict = v.verify_commit(&id).unwrap();
+    match refusal(&verdict) {
+        Refusal::NotYetValid {
+            time, valid_from, ..
+        } => {
+            assert_eq!(*valid_from, 4_102_444_800);
+            assert!(*time < *valid_from, "checked against now: {verdict:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An allowed-signers file that ssh-keygen refuses is refused, naming the
+/// line (issue 10, item 16); nothing is verified with it.
+#[test]
+fn allowed_signers_that_ssh_keygen_refuses_are_errors() {
+    if !have_ssh() {
+        return;
+    }
+    let f = Fixture::new();
+    let key = f.ssh_key("k", "ed25519");
+    let public = f.ssh_public(&key);
+    let id = f.commit_ssh(&key, "signed");
+    // The cross-check with ssh-keygen below is sound: it accepts a good file.
+    let good = f.path("good_signers");
+    std::fs::write(&good, format!("alice@example.com {public}\n")).unwrap();
+    assert_ne!(ssh_keygen_verifies(&f, &id, &good), Some(false));
+    for (text, line, what) in [
+        (
+            format!("# only a negation\n\n!* {public}\n"),
+            3,
+            "no positive pattern",
+        ),
+        (
+            format!(
+                "alice@example.com valid-before=\"20990101\",valid-before=\"21000101\" {public}\n"
+            ),
+            1,
+            "given twice",
+        ),
+    ] {
+        let path = f.path("allowed_signers");
+        std::fs::write(&path, &text).unwrap();
+        let e = AllowedSigners::from_file(&path).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains(&format!("line {line}:")), "{shown}");
+        assert!(shown.contains(what), "{shown}");
+        // ssh-keygen agrees: the same file does not verify the commit.
+        if let Some(verified) = ssh_keygen_verifies(&f, &id, &path) {
+            assert!(!verified, "ssh-keygen accepted {text}");
+        }
+    }
+}
+
+/// Whether `ssh-keygen -Y verify` (as git runs it, with the principal that
+/// `find-principals` gives) accepts commit `id` with the allowed-signers
+/// file `path`; `None` when the commit's signature cannot be extracted.
+fn ssh_keygen_verifies(f: &Fixture, id: &str, path: &std::path::Path) -> Option<bool> {
+    let raw = f.git(&["cat-file", "commit", id]);
+    let (headers, message) = raw.split_once("\n\n")?;
+    let mut signature = String::new();
+    let mut payload = String::new();
+    let mut in_sig = false;
+    for l in headers.lines() {
+        if let Some(first) = l.strip_prefix("gpgsig ") {
+            in_sig = true;
+            signature.push_str(first);
+            signature.push('\n');
+        } else if in_sig && let Some(more) = l.strip_prefix(' ') {
+            signature.push_str(more);
+            signature.push('\n');
+        } else {
+            in_sig = false;
+            payload.push_str(l);
+            payload.push('\n');
+        }
+    }
+    payload.push('\n');
+    payload.push_str(message);
+    let sig_file = f.path("commit.sig");
+    std::fs::write(&sig_file, signature).ok()?;
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-Y", "verify", "-n", "git", "-I", "alice@example.com", "-f"])
+        .arg(path)
+        .arg("-s")
+        .arg(&sig_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take()?.write_all(payload.as_bytes()).ok()?;
+            child.wait().ok()
+        })?;
+    Some(out.success())
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use gitops_diff::escape::escaped;
+
 use crate::desired::{DuplicateObject, Provenance};
 use crate::key::{GroupKind, ObjectKey};
 use crate::object::ObjectError;
@@ -48,6 +50,10 @@ fn loc_suffix(location: &Option<Location>) -> String {
 
 /// One problem found while rendering, with where it is.
 ///
+/// Its `Display` [escapes](crate::escape) file paths, names and parser
+/// messages: a file named with a newline or a terminal escape sequence
+/// cannot forge a line of the error.
+///
 /// File-level problems name the path; document-level ones a [`Provenance`]
 /// (path, document index, the line the document starts at, and the `List`
 /// item) and, where the parser knows it, the exact [`Location`].
@@ -59,7 +65,8 @@ pub enum RenderError {
     Options(#[from] OptionsError),
     /// A file is over [`RenderOptions::max_file_bytes`](super::RenderOptions::max_file_bytes).
     #[error(
-        "{path}: the file has {size} bytes, over the limit of {limit} bytes (RenderOptions::max_file_bytes)"
+        "{}: the file has {size} bytes, over the limit of {limit} bytes (RenderOptions::max_file_bytes)",
+        escaped(.path)
     )]
     TooLarge {
         /// File path.
@@ -70,7 +77,7 @@ pub enum RenderError {
         limit: usize,
     },
     /// A file is not UTF-8 text.
-    #[error("{path}: not valid UTF-8 (first invalid byte at {location})")]
+    #[error("{}: not valid UTF-8 (first invalid byte at {location})", escaped(.path))]
     NotUtf8 {
         /// File path.
         path: String,
@@ -78,7 +85,7 @@ pub enum RenderError {
         location: Location,
     },
     /// Malformed YAML or JSON.
-    #[error("{at}: invalid {format}: {message}")]
+    #[error("{at}: invalid {format}: {}", escaped(.message))]
     Syntax {
         /// Where.
         at: Provenance,
@@ -92,7 +99,8 @@ pub enum RenderError {
     /// A document nests deeper than 128 levels (found while scanning), or
     /// goes over the loader's own limits.
     #[error(
-        "{at}: the document is too complex to load ({message}): too many alias expansions or too deep nesting"
+        "{at}: the document is too complex to load ({}): too many alias expansions or too deep nesting",
+        escaped(.message)
     )]
     TooComplex {
         /// Where.
@@ -116,7 +124,7 @@ pub enum RenderError {
     /// A mapping key is not a string (numbers and booleans are accepted and
     /// turned into strings, as Kubernetes tools do; null, lists and
     /// mappings are not).
-    #[error("{at}: unsupported mapping key: {found}{}", loc_suffix(.location))]
+    #[error("{at}: unsupported mapping key: {}{}", escaped(.found), loc_suffix(.location))]
     UnsupportedKey {
         /// Where (document).
         at: Provenance,
@@ -128,7 +136,7 @@ pub enum RenderError {
     /// A value JSON cannot represent or Kubernetes tools would not accept: a
     /// custom YAML tag, a YAML merge key (`<<`), `.nan`/`.inf`, an integer
     /// out of the 64-bit range.
-    #[error("{at}: unsupported value: {what}{}", loc_suffix(.location))]
+    #[error("{at}: unsupported value: {}{}", escaped(.what), loc_suffix(.location))]
     UnsupportedValue {
         /// Where (document).
         at: Provenance,
@@ -204,7 +212,7 @@ pub enum RenderError {
         duplicate: gitops_diff::DuplicateListKey,
     },
     /// A document is not a valid Kubernetes object.
-    #[error("{at}: {source}")]
+    #[error("{at}: {}", escaped(.source))]
     Invalid {
         /// Where.
         at: Provenance,
@@ -213,7 +221,7 @@ pub enum RenderError {
         source: ObjectError,
     },
     /// A `List` document whose `items` is not a list.
-    #[error("{at}: `items` of {kind} must be a list")]
+    #[error("{at}: `items` of {} must be a list", escaped(.kind))]
     InvalidList {
         /// Where.
         at: Provenance,
@@ -221,7 +229,7 @@ pub enum RenderError {
         kind: String,
     },
     /// A `CustomResourceDefinition` the registry cannot learn from.
-    #[error("{at}: {source}")]
+    #[error("{at}: {}", escaped(.source))]
     Crd {
         /// Where.
         at: Provenance,
@@ -233,7 +241,9 @@ pub enum RenderError {
     /// not registered in the options: its scope is unknown, so it is
     /// reported rather than guessed.
     #[error(
-        "{at}: unknown kind {kind} (apiVersion {api_version}) of {name:?}: not a built-in kind, not defined by a CustomResourceDefinition in this snapshot, not registered in RenderOptions::kinds"
+        "{at}: unknown kind {} (apiVersion {}) of {name:?}: not a built-in kind, not defined by a CustomResourceDefinition in this snapshot, not registered in RenderOptions::kinds",
+        escaped(.kind),
+        escaped(.api_version)
     )]
     UnknownKind {
         /// Where.
@@ -246,7 +256,7 @@ pub enum RenderError {
         name: String,
     },
     /// A cluster-scoped object that sets `metadata.namespace`.
-    #[error("{at}: {key} sets metadata.namespace {namespace:?}, but {kind} is cluster-scoped")]
+    #[error("{at}: {key} sets metadata.namespace {namespace:?}, but {} is cluster-scoped", escaped(.kind))]
     NamespaceOnClusterScoped {
         /// Where.
         at: Provenance,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod conformance;
+mod crafted;
 mod fixture;
 #[cfg(feature = "http")]
 mod http;

@@ -219,6 +219,31 @@ impl Fixture {
         self.head()
     }
 
+    /// A commit signed with the SSH key at `key`, with author and committer
+    /// dates set to `time` (seconds since the epoch): as anyone can date a
+    /// commit.
+    pub fn commit_ssh_at(&self, key: &Path, time: i64, message: &str) -> String {
+        self.add_file();
+        let signing = format!("user.signingkey={}", key.display());
+        let mut cmd = Command::new("git");
+        cmd.current_dir(&self.repo).args([
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &signing,
+            "commit",
+            "-q",
+            "-S",
+            "-m",
+            message,
+        ]);
+        self.env(&mut cmd);
+        cmd.env("GIT_AUTHOR_DATE", format!("@{time} +0000"))
+            .env("GIT_COMMITTER_DATE", format!("@{time} +0000"));
+        run(&mut cmd);
+        self.head()
+    }
+
     /// A commit signed with the OpenPGP key `fpr` (gpg picks the subkey).
     pub fn commit_gpg(&self, fpr: &str, message: &str) -> String {
         self.add_file();
