@@ -72,16 +72,82 @@ fn multiset(objs: &[Value]) -> BTreeMap<String, usize> {
     m
 }
 
-fn kubectl(dir: &Path) -> Option<Result<Vec<Value>, String>> {
-    let out = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return Some(Err(String::from_utf8_lossy(&out.stderr).into_owned()));
+/// Runs `kubectl kustomize`; with `CORPUS_KUBECTL_CACHE` set (a directory),
+/// its outputs are kept there between runs (for iterating locally).
+/// Paths where two values differ (at most `limit`).
+fn diff_paths(a: &Value, b: &Value, at: String, out: &mut Vec<String>, limit: usize) {
+    if out.len() >= limit || a == b {
+        return;
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                diff_paths(va, vb, format!("{at}/{k}"), out, limit);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                diff_paths(va, vb, format!("{at}/{i}"), out, limit);
+            }
+        }
+        _ => out.push(format!("{at}: kubectl {} / ours {}", short(a), short(b))),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 160 {
+        format!("{}...", &s[..160])
+    } else {
+        s
+    }
+}
+
+fn key_of(v: &Value) -> (Value, Value) {
+    (v["kind"].clone(), v["metadata"]["name"].clone())
+}
+
+fn kubectl(dir: &Path) -> Option<Result<Vec<Value>, String>> {
+    let cache = std::env::var_os("CORPUS_KUBECTL_CACHE").map(PathBuf::from);
+    let key = dir.to_string_lossy().replace(['/', '.'], "_");
+    let cached = cache
+        .as_ref()
+        .and_then(|c| std::fs::read_to_string(c.join(&key)).ok());
+    let (success, text, stderr) = match cached {
+        Some(t) => match t.strip_prefix("ERR\n") {
+            Some(e) => (false, String::new(), e.to_owned()),
+            None => (true, t, String::new()),
+        },
+        None => {
+            let out = Command::new("kubectl")
+                .arg("kustomize")
+                .arg(dir)
+                .output()
+                .ok()?;
+            let r = (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+            if let Some(c) = &cache {
+                let body = if r.0 {
+                    r.1.clone()
+                } else {
+                    format!("ERR\n{}", r.2)
+                };
+                let _ = std::fs::create_dir_all(c);
+                let _ = std::fs::write(c.join(&key), body);
+            }
+            r
+        }
+    };
+    if !success {
+        return Some(Err(stderr));
+    }
     let docs = gitops_kustomize::loader::parse_documents("kubectl", text.as_bytes());
     Some(docs.map_err(|e| e.to_string()))
 }
@@ -103,14 +169,36 @@ fn compare(root: &str, snap: &Snapshot, rel: &str, disk: &Path) -> Option<Outcom
             if a == b {
                 (true, String::new())
             } else {
+                let mut paths = Vec::new();
+                for e in exp {
+                    if got.contains(e) {
+                        continue;
+                    }
+                    match got.iter().find(|g| key_of(g) == key_of(e)) {
+                        Some(g) => diff_paths(
+                            e,
+                            g,
+                            format!("{}:{}", e["kind"], e["metadata"]["name"]),
+                            &mut paths,
+                            6,
+                        ),
+                        None => {
+                            paths.push(format!("missing {} {}", e["kind"], e["metadata"]["name"]))
+                        }
+                    }
+                    if paths.len() >= 6 {
+                        break;
+                    }
+                }
                 let missing: Vec<&String> = a.keys().filter(|k| !b.contains_key(*k)).collect();
                 let extra: Vec<&String> = b.keys().filter(|k| !a.contains_key(*k)).collect();
                 (
                     false,
                     format!(
-                        "objects differ ({} expected, {} built)\n  kubectl only: {}\n  ours only:    {}",
+                        "objects differ ({} expected, {} built)\n    {}\n  kubectl only: {}\n  ours only:    {}",
                         exp.len(),
                         got.len(),
+                        paths.join("\n    "),
                         missing.first().map_or("-", |s| s.as_str()),
                         extra.first().map_or("-", |s| s.as_str())
                     ),

@@ -251,29 +251,33 @@ fn merge_list(
         }
         return Ok(());
     };
+    // kustomize merges with kyaml's "prepend" direction: the elements the
+    // patch names come first, in the patch's order, then the others.
+    let mut front: Vec<Value> = Vec::new();
     for pe in patch {
         let Some(pm) = pe.as_object() else { continue };
         let Some(kv) = pm.get(&key) else { continue };
         let idx = orig.iter().position(|o| o.get(&key) == Some(kv));
-        match (idx, directive(pm)) {
-            (Some(i), Some("delete")) => {
-                orig.remove(i);
-            }
-            (None, Some("delete")) => {}
-            (Some(i), _) => {
-                if let Some(Value::Object(om)) = orig.get_mut(i) {
-                    if let Outcome::Delete = merge_map(ctx, om, pm, path)? {
-                        orig.remove(i);
-                    }
+        let existing = idx.map(|i| orig.remove(i));
+        if directive(pm) == Some("delete") {
+            continue;
+        }
+        match existing {
+            Some(Value::Object(mut om)) => {
+                if let Outcome::Keep = merge_map(ctx, &mut om, pm, path)? {
+                    front.push(Value::Object(om));
                 }
             }
-            (None, _) => {
+            Some(other) => front.push(other),
+            None => {
                 if let Some(v) = strip(pe) {
-                    orig.push(v);
+                    front.push(v);
                 }
             }
         }
     }
+    front.append(orig);
+    *orig = front;
     Ok(())
 }
 
@@ -294,7 +298,7 @@ mod tests {
         let out = apply(&t, &p).ok().flatten().unwrap_or_default();
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
-            json!([{"name": "a", "image": "x"}, {"name": "b", "image": "z"}, {"name": "c", "image": "w"}])
+            json!([{"name": "b", "image": "z"}, {"name": "c", "image": "w"}, {"name": "a", "image": "x"}])
         );
     }
 
