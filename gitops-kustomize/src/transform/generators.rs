@@ -240,7 +240,11 @@ pub fn combine(existing: &mut Resource, spec: Resource, behavior: Behavior) {
             }
         }
     }
-    existing.needs_hash = spec.needs_hash;
+    // A merge keeps the existing object's naming (kustomize keeps its
+    // hash option); a replacement takes the new one's.
+    if behavior != Behavior::Merge {
+        existing.needs_hash = spec.needs_hash;
+    }
 }
 
 #[cfg(test)]

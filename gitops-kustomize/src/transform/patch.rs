@@ -48,13 +48,23 @@ fn patch_id(p: &Value) -> ResId {
     }
 }
 
+/// Applies one strategic merge document; name, namespace and kind stay
+/// what they were (as in kustomize's `ApplySmPatch`). `Ok(false)` when the
+/// patch deletes the resource.
 fn smp_one(r: &mut Resource, p: &Value) -> Result<bool, String> {
+    let (name, ns) = (r.name().to_owned(), r.namespace().to_owned());
+    let kind = r.obj.get("kind").cloned();
     match super::smp::apply(&r.obj, p)? {
         Some(v) => {
-            let before = r.cur_id();
             r.obj = v;
-            if r.cur_id() != before {
-                r.prev.push(before);
+            r.set_name(&name);
+            if ns.is_empty() {
+                r.metadata_mut().remove("namespace");
+            } else {
+                r.set_namespace(&ns);
+            }
+            if let (Some(k), Some(m)) = (kind, r.obj.as_object_mut()) {
+                m.insert("kind".into(), k);
             }
             Ok(true)
         }
