@@ -15,7 +15,7 @@ use crate::resource::{Behavior, Resource};
 use crate::selector::Selector;
 use crate::transform::{
     generators, hash, images, labels, nameref, namespace, patch, prefix_suffix, replacements,
-    replicas, vars,
+    replicas, valueadd, vars,
 };
 
 /// One transformer step of a kustomization, in kustomize's fixed order.
@@ -280,6 +280,11 @@ impl<'a> Builder<'a> {
     pub fn accumulate(&mut self, k: &Kustomization, mut acc: Acc) -> Acc {
         self.stack.push(k.dir.clone());
         self.refuse_non_hermetic(k);
+        if let Some(p) = field(&k.doc, "openapi").and_then(|o| str_field(o, "path")) {
+            // The schema itself is not used (built-in list semantics are);
+            // a missing file is still an error, as in kustomize.
+            let _ = self.read(k, "openapi", &p);
+        }
         let mut entries = str_list(&k.doc, "resources");
         entries.extend(str_list(&k.doc, "bases"));
         self.accumulate_entries(k, "resources", &entries, &mut acc);
@@ -723,6 +728,28 @@ impl<'a> Builder<'a> {
                 }
             }
             "HashTransformer" => hash::apply(&mut acc.res),
+            "ValueAddTransformer" => {
+                let value = str_field(c, "value")
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| k.dir.rsplit('/').next().unwrap_or("").to_owned());
+                let mut targets = Vec::new();
+                for t in list(c, "targets") {
+                    let selector = match field(t, "selector").map(Selector::from_value).transpose()
+                    {
+                        Ok(s) => s,
+                        Err(m) => return self.transform_err(k, fname, m),
+                    };
+                    targets.push(valueadd::Target {
+                        selector,
+                        field_path: str_field(t, "fieldPath").unwrap_or_default(),
+                        file_path_position: field(t, "filePathPosition")
+                            .and_then(Value::as_u64)
+                            .and_then(|n| usize::try_from(n).ok())
+                            .unwrap_or(0),
+                    });
+                }
+                valueadd::apply(&mut acc.res, &value, &targets);
+            }
             _ => self.refuse_plugin(k, fname, c, origin),
         }
     }

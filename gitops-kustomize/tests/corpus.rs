@@ -313,5 +313,5 @@ fn corpus_matches_kubectl_kustomize() {
     }
 }
 
-/// The pass rate reached (measured, not tuned per root).
-const MIN_RATE: f64 = 0.0;
+/// The pass rate reached on the corpus (135/135 buildable roots at the time of writing).
+const MIN_RATE: f64 = 1.0;

@@ -11,4 +11,5 @@ pub mod prefix_suffix;
 pub mod replacements;
 pub mod replicas;
 pub mod smp;
+pub mod valueadd;
 pub mod vars;
