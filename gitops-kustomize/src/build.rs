@@ -385,14 +385,14 @@ impl<'a> Builder<'a> {
                 }
             };
             let mut g = config.clone();
-            if let Some(m) = g.as_object_mut() {
-                if let Some(meta) = config.get("metadata") {
-                    if let Some(n) = meta.get("name") {
-                        m.insert("name".into(), n.clone());
-                    }
-                    if let Some(n) = meta.get("namespace") {
-                        m.insert("namespace".into(), n.clone());
-                    }
+            if let Some(m) = g.as_object_mut()
+                && let Some(meta) = config.get("metadata")
+            {
+                if let Some(n) = meta.get("name") {
+                    m.insert("name".into(), n.clone());
+                }
+                if let Some(n) = meta.get("namespace") {
+                    m.insert("namespace".into(), n.clone());
                 }
             }
             let opts = field(&config, "options").cloned();

@@ -152,14 +152,15 @@ impl Kustomization {
                 });
             }
         }
-        if let Some(kind) = str_field(&doc, "kind") {
-            if kind != "Kustomization" && kind != "Component" {
-                errs.push(Error::Invalid {
-                    file: file.into(),
-                    field: "kind".into(),
-                    message: format!("`{kind}` is neither Kustomization nor Component"),
-                });
-            }
+        if let Some(kind) = str_field(&doc, "kind")
+            && kind != "Kustomization"
+            && kind != "Component"
+        {
+            errs.push(Error::Invalid {
+                file: file.into(),
+                field: "kind".into(),
+                message: format!("`{kind}` is neither Kustomization nor Component"),
+            });
         }
         if !errs.is_empty() {
             return Err(errs);

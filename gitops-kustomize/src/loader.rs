@@ -77,7 +77,7 @@ impl<'a> Files<'a> {
     /// Whether a directory exists (some file is under it).
     pub fn is_dir(&self, path: &str) -> bool {
         if path.is_empty() {
-            return self.snap.len() > 0;
+            return !self.snap.is_empty();
         }
         let prefix = format!("{path}/");
         self.snap.files().any(|(p, _)| p.starts_with(&prefix))

@@ -64,28 +64,30 @@ impl Selector {
     pub fn matches(&self, r: &Resource) -> bool {
         let cur = r.cur_id();
         let org = r.org_id();
-        if let Some(ns) = &self.namespace {
-            if !ns.is_match(org.effective_namespace()) && !ns.is_match(cur.effective_namespace()) {
-                return false;
-            }
+        if let Some(ns) = &self.namespace
+            && !ns.is_match(org.effective_namespace())
+            && !ns.is_match(cur.effective_namespace())
+        {
+            return false;
         }
-        if let Some(n) = &self.name {
-            if !n.is_match(&org.name) && !n.is_match(&cur.name) {
-                return false;
-            }
+        if let Some(n) = &self.name
+            && !n.is_match(&org.name)
+            && !n.is_match(&cur.name)
+        {
+            return false;
         }
         if !cur.gvk.is_selected(&self.gvk) {
             return false;
         }
-        if let Some(ls) = &self.labels {
-            if !ls.matches(r.meta_map("labels")) {
-                return false;
-            }
+        if let Some(ls) = &self.labels
+            && !ls.matches(r.meta_map("labels"))
+        {
+            return false;
         }
-        if let Some(ls) = &self.annotations {
-            if !ls.matches(r.meta_map("annotations")) {
-                return false;
-            }
+        if let Some(ls) = &self.annotations
+            && !ls.matches(r.meta_map("annotations"))
+        {
+            return false;
         }
         true
     }

@@ -34,11 +34,11 @@ fn snapshot_of(dir: &Path) -> Snapshot {
             let p = e.path();
             if ft.is_dir() {
                 walk(base, &p, snap);
-            } else if ft.is_file() {
-                if let (Ok(rel), Ok(data)) = (p.strip_prefix(base), std::fs::read(&p)) {
-                    let rel = rel.to_string_lossy().replace('\\', "/");
-                    snap.insert(rel, gitops_core::Blob::from_bytes(data));
-                }
+            } else if ft.is_file()
+                && let (Ok(rel), Ok(data)) = (p.strip_prefix(base), std::fs::read(&p))
+            {
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                snap.insert(rel, gitops_core::Blob::from_bytes(data));
             }
         }
     }

@@ -232,11 +232,11 @@ pub fn combine(existing: &mut Resource, spec: Resource, behavior: Behavior) {
                     }
                 }
             }
-            if spec.obj.get("immutable").is_some() {
-                if let Some(v) = spec.obj.get("immutable") {
-                    crate::resource::ensure_obj(&mut existing.obj)
-                        .insert("immutable".into(), v.clone());
-                }
+            if spec.obj.get("immutable").is_some()
+                && let Some(v) = spec.obj.get("immutable")
+            {
+                crate::resource::ensure_obj(&mut existing.obj)
+                    .insert("immutable".into(), v.clone());
             }
         }
     }

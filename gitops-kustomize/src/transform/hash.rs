@@ -137,6 +137,7 @@ mod tests {
 
     #[test]
     fn encode_swaps_letters() {
-        assert_eq!(encode("0123456789abcdef"), "ghk456789m");
+        assert_eq!(encode("0123456789abcdef"), "gh2k456789");
+        assert_eq!(encode("aebe3310ff"), "mtbtkkhgff");
     }
 }

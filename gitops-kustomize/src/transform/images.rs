@@ -166,10 +166,10 @@ mod tests {
             new_tag: "2".into(),
             ..Default::default()
         };
-        assert_eq!(
-            it.update("nginx:1@sha256:ab").as_deref(),
-            Some("my/nginx:2")
-        );
+        assert_eq!(it.update("nginx:1").as_deref(), Some("my/nginx:2"));
+        assert_eq!(it.update("nginx@sha256:ab").as_deref(), Some("my/nginx:2"));
+        // As in kustomize, a tag followed by a digest does not match the name pattern.
+        assert_eq!(it.update("nginx:1@sha256:ab"), None);
         assert_eq!(it.update("nginx2:1"), None);
         let d = ImageTag {
             name: "nginx".into(),

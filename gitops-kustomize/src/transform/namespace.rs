@@ -29,15 +29,15 @@ pub fn apply(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bo
         if !id.gvk.is_cluster_scoped() && (!unset_only || r.namespace().is_empty()) {
             r.set_namespace(ns);
         }
-        if matches!(id.gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
-            if let Some(Value::Array(subjects)) = r.obj.get_mut("subjects") {
-                for s in subjects {
-                    if s.get("name").and_then(Value::as_str) == Some("default") {
-                        if let Some(m) = s.as_object_mut() {
-                            let cur = m.entry("namespace").or_insert(Value::Null);
-                            set(cur);
-                        }
-                    }
+        if matches!(id.gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding")
+            && let Some(Value::Array(subjects)) = r.obj.get_mut("subjects")
+        {
+            for s in subjects {
+                if s.get("name").and_then(Value::as_str) == Some("default")
+                    && let Some(m) = s.as_object_mut()
+                {
+                    let cur = m.entry("namespace").or_insert(Value::Null);
+                    set(cur);
                 }
             }
         }

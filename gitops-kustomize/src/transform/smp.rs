@@ -83,7 +83,7 @@ fn strip(v: &Value) -> Option<Value> {
         }
         Value::Array(a) => Some(Value::Array(
             a.iter()
-                .filter(|e| !e.as_object().is_some_and(|m| directive(m).is_some()))
+                .filter(|e| e.as_object().is_none_or(|m| directive(m).is_none()))
                 .filter_map(strip)
                 .collect(),
         )),
@@ -160,10 +160,10 @@ fn merge_map(
         }
     }
     for (k, order) in patch {
-        if let (Some(field), Value::Array(order)) = (k.strip_prefix(SET_ORDER), order) {
-            if let Some(Value::Array(list)) = orig.get_mut(field) {
-                set_order(list, order);
-            }
+        if let (Some(field), Value::Array(order)) = (k.strip_prefix(SET_ORDER), order)
+            && let Some(Value::Array(list)) = orig.get_mut(field)
+        {
+            set_order(list, order);
         }
     }
     if let Some(Value::Array(keep)) = patch.get("$retainKeys") {
@@ -174,7 +174,7 @@ fn merge_map(
 }
 
 /// Reorders `list` as `order` says (elements not named keep their place after the named ones).
-fn set_order(list: &mut Vec<Value>, order: &[Value]) {
+fn set_order(list: &mut [Value], order: &[Value]) {
     let key = order
         .first()
         .and_then(Value::as_object)
@@ -211,12 +211,11 @@ fn merge_key(ctx: &Ctx<'_>, path: &[String], orig: &[Value], patch: &[Value]) ->
         return None;
     }
     let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-    if let Some(ListType::Map(keys)) = BuiltinLists.list_type(ctx.gk, &refs) {
-        if let Some(k) = keys.first() {
-            if elems.iter().all(|m| m.contains_key(k)) {
-                return Some(k.clone());
-            }
-        }
+    if let Some(ListType::Map(keys)) = BuiltinLists.list_type(ctx.gk, &refs)
+        && let Some(k) = keys.first()
+        && elems.iter().all(|m| m.contains_key(k))
+    {
+        return Some(k.clone());
     }
     if !elems
         .iter()
