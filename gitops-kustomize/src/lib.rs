@@ -1,6 +1,6 @@
 //! A native, pure Kustomize renderer.
 //!
-//! [`build`] renders the kustomization at a directory of a
+//! [`build()`] renders the kustomization at a directory of a
 //! [`gitops_core::Snapshot`] the way `kustomize build` (v5.5) does, reading
 //! nothing but the snapshot: no file system, no process, no network. What
 //! cannot be hermetic is refused with an error naming the kustomization
@@ -68,5 +68,59 @@ pub fn build(snapshot: &Snapshot, root: &str) -> Result<Vec<Value>, BuildError> 
         Ok(out)
     } else {
         Err(BuildError { errors: b.errors })
+    }
+}
+
+/// The Kustomize renderer as a [`gitops_core::render::step::RenderStep`]:
+/// it handles folders holding a kustomization file.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct Kustomize;
+
+impl Kustomize {
+    /// The renderer.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl gitops_core::render::step::RenderStep for Kustomize {
+    fn name(&self) -> &str {
+        "kustomize"
+    }
+
+    fn handles(&self, snapshot: &Snapshot, dir: &str) -> bool {
+        is_kustomization_dir(snapshot, dir)
+    }
+
+    fn render(&self, snapshot: &Snapshot, dir: &str) -> Result<Vec<Value>, gitops_core::BoxError> {
+        build(snapshot, dir).map_err(|e| Box::new(e) as gitops_core::BoxError)
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use gitops_core::render::step::RenderStep;
+
+    use super::*;
+
+    #[test]
+    fn kustomize_is_a_render_step() {
+        let snap = Snapshot::from_files([
+            ("k/kustomization.yaml", "resources: [c.yaml]\n"),
+            (
+                "k/c.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+            ),
+            (
+                "plain/c.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+            ),
+        ]);
+        let step: &dyn RenderStep = &Kustomize::new();
+        assert!(step.handles(&snap, "k"));
+        assert!(!step.handles(&snap, "plain"));
+        assert_eq!(step.render(&snap, "k").map(|o| o.len()).ok(), Some(1));
+        assert!(step.render(&snap, "plain").is_err());
     }
 }

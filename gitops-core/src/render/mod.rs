@@ -71,6 +71,7 @@ mod error;
 mod options;
 mod parse;
 mod skip;
+pub mod step;
 
 use std::collections::HashMap;
 use std::sync::Arc;
