@@ -32,6 +32,7 @@ fn files(n: usize, prefix: &str) -> Vec<(String, String)> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
     fn build_is_independent_of_file_order(n in 1usize..8, seed in any::<u64>(), prefix in "[a-z]{1,5}-") {
         let fs = files(n, &prefix);
