@@ -90,6 +90,7 @@ mod options;
 mod parse;
 mod scan;
 mod skip;
+pub mod step;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,277 @@
+//! Reading files of the snapshot: path resolution, load restrictions, YAML documents.
+
+use std::sync::Arc;
+
+use gitops_core::Snapshot;
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// The kustomization file names kustomize recognises, in its order.
+pub const KUSTOMIZATION_FILE_NAMES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Joins `rel` to `dir` and normalises `.`/`..`; `None` when it leaves the snapshot.
+pub fn join(dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = if rel.starts_with('/') {
+        Vec::new()
+    } else {
+        dir.split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .collect()
+    };
+    for seg in rel.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Whether `path` is `dir` or under it.
+pub fn is_within(path: &str, dir: &str) -> bool {
+    dir.is_empty() || path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// Whether an entry names a remote resource (URL or git reference).
+pub fn is_remote(entry: &str) -> bool {
+    let e = entry.trim();
+    e.contains("://")
+        || e.starts_with("git@")
+        || e.starts_with("github.com/")
+        || e.starts_with("gitlab.com/")
+        || e.starts_with("bitbucket.org/")
+        || e.contains(".git//")
+        || e.contains("?ref=")
+}
+
+/// Read access to one snapshot.
+#[derive(Clone, Copy, Debug)]
+pub struct Files<'a> {
+    snap: &'a Snapshot,
+}
+
+/// What an entry of `resources` names.
+pub enum Entry {
+    /// A file.
+    File(String),
+    /// A directory.
+    Dir(String),
+}
+
+impl<'a> Files<'a> {
+    /// Wraps a snapshot.
+    pub fn new(snap: &'a Snapshot) -> Self {
+        Self { snap }
+    }
+
+    /// The bytes of a file.
+    pub fn get(&self, path: &str) -> Option<&'a [u8]> {
+        self.snap.get(path).map(|b| &*b.data)
+    }
+
+    /// Whether a directory exists (some file is under it).
+    pub fn is_dir(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return !self.snap.is_empty();
+        }
+        let prefix = format!("{path}/");
+        self.snap.files().any(|(p, _)| p.starts_with(&prefix))
+    }
+
+    /// Finds the kustomization file of a directory.
+    pub fn kustomization_file(&self, dir: &str) -> Result<String, Error> {
+        let found: Vec<String> = KUSTOMIZATION_FILE_NAMES
+            .iter()
+            .filter_map(|n| join(dir, n))
+            .filter(|p| self.snap.get(p).is_some())
+            .collect();
+        match found.len() {
+            0 => Err(Error::MissingKustomization {
+                dir: display_dir(dir),
+            }),
+            1 => Ok(found.into_iter().next().unwrap_or_default()),
+            _ => Err(Error::MultipleKustomizations {
+                dir: display_dir(dir),
+            }),
+        }
+    }
+
+    /// Resolves an entry relative to the kustomization in `dir`.
+    ///
+    /// `file` and `field` only name the entry in errors; `file_only` applies
+    /// the load restrictor (files must be under `dir`).
+    pub fn resolve(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        entry: &str,
+        file_only: bool,
+    ) -> Result<Entry, Error> {
+        if is_remote(entry) {
+            return Err(Error::Remote {
+                file: file.into(),
+                field: field.into(),
+                entry: entry.into(),
+            });
+        }
+        let Some(path) = join(dir, entry) else {
+            return Err(Error::EscapesSnapshot {
+                file: file.into(),
+                field: field.into(),
+                entry: entry.into(),
+            });
+        };
+        if self.snap.get(&path).is_some() {
+            if !is_within(&path, dir) {
+                return Err(Error::OutsideRoot {
+                    file: file.into(),
+                    field: field.into(),
+                    entry: entry.into(),
+                    path,
+                    root: display_dir(dir),
+                });
+            }
+            return Ok(Entry::File(path));
+        }
+        if !file_only && self.is_dir(&path) {
+            return Ok(Entry::Dir(path));
+        }
+        Err(Error::NotFound {
+            file: file.into(),
+            field: field.into(),
+            entry: entry.into(),
+            path: display_dir(&path),
+        })
+    }
+
+    /// Reads a file entry (load restrictor applied) as bytes.
+    pub fn read_entry(
+        &self,
+        dir: &str,
+        file: &str,
+        field: &str,
+        entry: &str,
+    ) -> Result<(String, &'a [u8]), Error> {
+        match self.resolve(dir, file, field, entry, true)? {
+            Entry::File(p) => {
+                let data = self.get(&p).unwrap_or_default();
+                Ok((p, data))
+            }
+            Entry::Dir(p) => Err(Error::NotFound {
+                file: file.into(),
+                field: field.into(),
+                entry: entry.into(),
+                path: p,
+            }),
+        }
+    }
+}
+
+/// A directory for messages (`.` for the snapshot root).
+pub fn display_dir(dir: &str) -> String {
+    if dir.is_empty() {
+        ".".into()
+    } else {
+        dir.into()
+    }
+}
+
+/// Parses the YAML documents of a file; empty documents are skipped.
+pub fn parse_documents(file: &str, data: &[u8]) -> Result<Vec<Value>, Error> {
+    let text = String::from_utf8_lossy(data);
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: serde_yaml::Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| Error::Yaml {
+                file: file.into(),
+                source: Arc::new(e),
+            })?;
+        let v = yaml_to_json(v);
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Converts YAML to JSON values (non-string keys become strings, as kustomize does).
+pub fn yaml_to_json(v: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if let Some(f) = n.as_f64() {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            } else {
+                Value::Null
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    Y::Bool(b) => b.to_string(),
+                    Y::Number(n) => n.to_string(),
+                    Y::Null => "null".into(),
+                    other => serde_yaml::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned(),
+                };
+                if key == "<<" {
+                    if let Value::Object(merged) = yaml_to_json(v) {
+                        for (mk, mv) in merged {
+                            out.entry(mk).or_insert(mv);
+                        }
+                    }
+                    continue;
+                }
+                out.insert(key, yaml_to_json(v));
+            }
+            Value::Object(out)
+        }
+        Y::Tagged(t) => yaml_to_json(t.value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_normalises_and_refuses_escape() {
+        assert_eq!(join("a/b", "../c/./d.yaml").as_deref(), Some("a/c/d.yaml"));
+        assert_eq!(join("", "x").as_deref(), Some("x"));
+        assert_eq!(join("a", "../../x"), None);
+    }
+
+    #[test]
+    fn within() {
+        assert!(is_within("a/b/c", "a/b"));
+        assert!(!is_within("a/bc", "a/b"));
+        assert!(is_within("x", ""));
+    }
+
+    #[test]
+    fn remote_entries() {
+        assert!(is_remote("https://github.com/x/y"));
+        assert!(is_remote(
+            "github.com/kubernetes-sigs/kustomize/examples/multibases?ref=v1.0.6"
+        ));
+        assert!(!is_remote("../base"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Name references: after renames (prefix, suffix, namespace, generator
+//! hash), fields that name another object are rewritten to its new name,
+//! following the `nameReference` table and kustomize's candidate rules.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::fieldspec::{FieldSpec, NameRef, visit};
+use crate::resource::{Gvk, ResId, Resource};
+
+/// A referral chosen for one field: its current name and namespace.
+struct Referral {
+    name: String,
+    namespace: String,
+}
+
+struct Ctx<'a> {
+    all: &'a [Resource],
+    referrer: &'a Resource,
+    referrer_id: ResId,
+    target: &'a Gvk,
+    path: &'a str,
+    role_ref: Option<Gvk>,
+    /// Indices of resources the referrer may refer to.
+    subset: Vec<usize>,
+}
+
+fn prev_selected(r: &Resource, gvk: &Gvk) -> bool {
+    r.prev.iter().any(|p| p.gvk.is_selected(gvk))
+}
+
+impl Ctx<'_> {
+    fn select(
+        &self,
+        old: &str,
+        cands: &[usize],
+        with_ns: bool,
+    ) -> Result<Option<Referral>, String> {
+        let mut c: Vec<&Resource> = cands
+            .iter()
+            .filter_map(|i| self.all.get(*i))
+            .filter(|r| r.prev.iter().any(|p| p.name == old))
+            .filter(|r| prev_selected(r, self.target))
+            .filter(|r| self.role_ref.as_ref().is_none_or(|g| prev_selected(r, g)))
+            .collect();
+        if !self.referrer_id.gvk.is_cluster_scoped() {
+            c.retain(|r| {
+                let id = r.cur_id();
+                id.gvk.is_cluster_scoped()
+                    || id.gvk.kind == "ServiceAccount"
+                    || id.effective_namespace() == self.referrer_id.effective_namespace()
+            });
+        }
+        if c.len() > 1 {
+            c.retain(|r| {
+                r.prefixes == self.referrer.prefixes && r.suffixes == self.referrer.suffixes
+            });
+        }
+        let Some(first) = c.first() else {
+            return Ok(None);
+        };
+        let same = c
+            .iter()
+            .all(|r| r.name() == first.name() && (!with_ns || r.namespace() == first.namespace()));
+        if c.len() > 1 && !same {
+            let ids: Vec<String> = c.iter().map(|r| r.cur_id().to_string()).collect();
+            return Err(format!(
+                "{} field `{}` refers to `{old}`, which matches several objects: {}",
+                self.referrer_id,
+                self.path,
+                ids.join(", ")
+            ));
+        }
+        Ok(Some(Referral {
+            name: first.name().to_owned(),
+            namespace: first.namespace().to_owned(),
+        }))
+    }
+
+    fn set_scalar(&self, v: &mut Value, errs: &mut Vec<String>) {
+        let Some(old) = v.as_str() else { return };
+        match self.select(old, &self.subset, false) {
+            Ok(Some(r)) if r.name != old => *v = Value::String(r.name),
+            Ok(_) => {}
+            Err(e) => errs.push(e),
+        }
+    }
+
+    fn set_map(&self, v: &mut Value, errs: &mut Vec<String>) {
+        let Some(m) = v.as_object_mut() else { return };
+        let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
+            return;
+        };
+        let cands: Vec<usize> = match m.get("namespace").and_then(Value::as_str) {
+            None => self.subset.clone(),
+            Some(ns) => {
+                let eff = |n: &str| {
+                    if n.is_empty() {
+                        "default".to_owned()
+                    } else {
+                        n.to_owned()
+                    }
+                };
+                let ns = eff(ns);
+                let by_org: Vec<usize> = self
+                    .subset
+                    .iter()
+                    .copied()
+                    .filter(|i| {
+                        self.all
+                            .get(*i)
+                            .is_some_and(|r| eff(&r.org_id().namespace) == ns)
+                    })
+                    .collect();
+                if by_org.is_empty() {
+                    self.subset
+                        .iter()
+                        .copied()
+                        .filter(|i| self.all.get(*i).is_some_and(|r| eff(r.namespace()) == ns))
+                        .collect()
+                } else {
+                    by_org
+                }
+            }
+        };
+        match self.select(&old, &cands, true) {
+            Ok(Some(r)) => {
+                if r.name == old && r.namespace.is_empty() {
+                    return;
+                }
+                m.insert("name".into(), Value::String(r.name));
+                if !r.namespace.is_empty() {
+                    m.insert("namespace".into(), Value::String(r.namespace));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => errs.push(e),
+        }
+    }
+}
+
+fn subset_for(all: &[Resource], referrer: &Resource) -> Vec<usize> {
+    let rid = referrer.cur_id();
+    if rid.gvk.is_cluster_scoped() {
+        return (0..all.len()).collect();
+    }
+    let mut binding_ns = BTreeSet::new();
+    if matches!(rid.gvk.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
+        for s in referrer
+            .obj
+            .get("subjects")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(ns) = s.get("namespace").and_then(Value::as_str) {
+                binding_ns.insert(ns.to_owned());
+            }
+        }
+    }
+    all.iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            let id = r.cur_id();
+            id.gvk.is_cluster_scoped()
+                || id.effective_namespace() == rid.effective_namespace()
+                || binding_ns.contains(id.effective_namespace())
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Rewrites all name references; returns messages for ambiguous references.
+pub fn apply(res: &mut [Resource], table: &[NameRef]) -> Vec<String> {
+    let mut errs = Vec::new();
+    for i in 0..res.len() {
+        let snapshot: Vec<Resource> = res.to_vec();
+        let Some(referrer) = snapshot.get(i) else {
+            continue;
+        };
+        let referrer_id = referrer.cur_id();
+        let subset = subset_for(&snapshot, referrer);
+        let mut obj = referrer.obj.clone();
+        for nr in table {
+            for fs in &nr.referrers {
+                if !referrer_id.gvk.is_selected(&fs.gvk) {
+                    continue;
+                }
+                let role_ref = if fs.path.ends_with("roleRef/name") {
+                    let rr = referrer.obj.get("roleRef");
+                    let g = rr.and_then(|r| r.get("apiGroup")).and_then(Value::as_str);
+                    let k = rr.and_then(|r| r.get("kind")).and_then(Value::as_str);
+                    match (g, k) {
+                        (Some(g), Some(k)) => Some(Gvk {
+                            group: g.into(),
+                            version: String::new(),
+                            kind: k.into(),
+                        }),
+                        _ => None,
+                    }
+                } else {
+                    None
+                };
+                let ctx = Ctx {
+                    all: &snapshot,
+                    referrer,
+                    referrer_id: referrer_id.clone(),
+                    target: &nr.gvk,
+                    path: &fs.path,
+                    role_ref,
+                    subset: subset.clone(),
+                };
+                let spec = FieldSpec {
+                    create: false,
+                    ..fs.clone()
+                };
+                visit(
+                    &mut obj,
+                    &spec.segments(),
+                    false,
+                    &mut |v: &mut Value| match v {
+                        Value::String(_) => ctx.set_scalar(v, &mut errs),
+                        Value::Object(_) => ctx.set_map(v, &mut errs),
+                        Value::Array(items) => {
+                            for it in items {
+                                if it.is_string() {
+                                    ctx.set_scalar(it, &mut errs);
+                                } else if it.is_object() {
+                                    ctx.set_map(it, &mut errs);
+                                }
+                            }
+                        }
+                        _ => {}
+                    },
+                );
+            }
+        }
+        if let Some(r) = res.get_mut(i) {
+            r.obj = obj;
+        }
+    }
+    errs
+}
