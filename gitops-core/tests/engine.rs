@@ -579,10 +579,7 @@ async fn waits_for_health_between_waves() {
 /// converged, and a second sync finds nothing to do.
 #[tokio::test]
 async fn real_world_corpus_converges_on_the_memory_runtime() {
-    let root = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/corpus"
-    ));
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"));
     if !root.exists() {
         eprintln!("SKIPPED: corpus not found at {}", root.display());
         return;

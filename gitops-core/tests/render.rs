@@ -814,10 +814,7 @@ proptest! {
 // ---------------------------------------------------------------- corpus
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/corpus"
-    ));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"));
     if dir.is_dir() {
         Some(dir)
     } else {

@@ -33,7 +33,7 @@
 //!
 //! // The JSON Patch turns live into desired for the compared fields.
 //! let mut patched = live.clone();
-//! json_patch::patch(&mut patched, &diff.json_patch()).unwrap();
+//! gitops_diff::json_patch::patch(&mut patched, &diff.json_patch()).unwrap();
 //! assert!(compare(&desired, &patched, None, &DiffOptions::default()).unwrap().is_empty());
 //! ```
 //!
@@ -61,6 +61,10 @@
 //!   JSON Patch, RFC 7386 merge patch, YAML unified diff ([`unified_diff`]).
 //! * **Server-side apply** ([`server_side_apply`]): the merge and ownership
 //!   bookkeeping of the API server, for the in-memory runtime.
+
+/// The json-patch crate of [`ObjectDiff::json_patch`]'s type: the major
+/// version kube-rs uses, so the patch is a `kube::api::Patch::Json` as is.
+pub use json_patch;
 
 mod apply;
 mod compare;

@@ -38,10 +38,7 @@ fn may_apply_corpus(cluster: &TestCluster) -> bool {
 }
 
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/corpus"
-    ));
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"));
     if dir.is_dir() {
         Some(dir.to_path_buf())
     } else {
