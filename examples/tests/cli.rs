@@ -244,3 +244,33 @@ fn quickstart_ends_cleanly_on_a_closed_pipe() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(status.success(), "{status}: {stderr}");
 }
+
+/// `plan --kubeconfig` against a real API server (the gitops-kube test
+/// harness): it plans, and it is read-only: planning twice finds the same
+/// creates, because nothing was applied.
+#[tokio::test]
+async fn plan_against_a_cluster_is_read_only() {
+    let Some(cluster) = gitops_kube::testing::shared_or_skip().await else {
+        return;
+    };
+    let Some(kubeconfig) = cluster.kubeconfig_path() else {
+        return; // a cluster from GITOPS_TEST_KUBECONFIG: no file to hand over
+    };
+    let repo = repository();
+    let kubeconfig = kubeconfig.to_str().unwrap().to_owned();
+    let args = [
+        "--ref",
+        "prod",
+        "--kubeconfig",
+        &kubeconfig,
+        "--output",
+        "json",
+    ];
+    for _ in 0..2 {
+        let out = plan(repo.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["baseline"]["kind"], "cluster");
+        assert_eq!(doc["summary"]["create"], 1, "{doc}");
+    }
+}
