@@ -7,6 +7,9 @@
 //! cargo run --example audit            # a demo: runs a few syncs first
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::error::Error;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -104,16 +107,34 @@ fn row(r: &SyncReport) -> [String; 7] {
     ]
 }
 
+/// Shows the history of a runtime's syncs from a JSON Lines audit log, as a
+/// table. Without a file, runs a small demo first and shows its log.
+#[derive(clap::Parser)]
+#[command(version)]
+struct Cli {
+    /// The audit log (JSON Lines, one sync report per line).
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    let path = match std::env::args_os().nth(1) {
-        Some(p) => PathBuf::from(p),
+async fn main() -> std::process::ExitCode {
+    let cli: Cli = match common::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    common::finish(run(cli).await.map(|()| std::process::ExitCode::SUCCESS))
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let path = match cli.file {
+        Some(p) => p,
         None => {
             let p = std::env::temp_dir()
                 .join(format!("gitops-audit-demo-{}.jsonl", std::process::id()));
             let _ = std::fs::remove_file(&p);
             demo(&p).await?;
-            println!("(demo log written to {})\n", p.display());
+            outln!("(demo log written to {})\n", p.display())?;
             p
         }
     };
@@ -142,21 +163,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    println!("{}", line(&header.map(str::to_owned)));
+    outln!("{}", line(&header.map(str::to_owned)))?;
     for r in &rows {
-        println!("{}", line(r));
+        outln!("{}", line(r))?;
     }
     for r in log.records.iter().filter(|r| !r.errors.is_empty()) {
-        println!("\n{} {}:", r.started_at, r.status);
+        outln!("\n{} {}:", r.started_at, r.status)?;
         for e in &r.errors {
-            println!("  {e}");
+            outln!("  {e}")?;
         }
     }
     for (line, e) in &log.unreadable {
-        eprintln!(
+        common::warn(format_args!(
             "warning: line {line} of {} is unreadable: {e}",
             path.display()
-        );
+        ));
     }
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! The first ctrl-c lets a running sync finish and stops; a second one stops
 //! at once.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -23,81 +25,64 @@ use gitops_kube::{DriftEvent, DriftStream, KubeTarget};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-/// Command-line options.
-#[derive(Debug)]
+/// A GitOps controller: reconciles a Git repository into the cluster of the
+/// current kubeconfig, on an interval and whenever an owned object drifts,
+/// until ctrl-c. Logs on stderr (`RUST_LOG=info,gitops_kube=debug`).
+#[derive(Debug, clap::Parser)]
+#[command(version)]
 struct Args {
+    /// The environment repository (work tree, `.git` or bare mirror).
+    #[arg(long, value_name = "PATH")]
     repo: String,
+    /// The reference to follow.
+    #[arg(long = "ref", value_name = "REF", default_value = "main")]
     reference: String,
+    /// The environment's folder in the repository.
+    #[arg(long, value_name = "DIR")]
     path: Option<String>,
+    /// The owner id of what this controller applies.
+    #[arg(long, value_name = "ID", default_value = "controller")]
     owner: String,
+    /// The namespace of manifests that name none.
+    #[arg(long, value_name = "NS", default_value = "default")]
     namespace: String,
+    /// Where the owner's inventory is kept.
+    #[arg(long, value_name = "NS")]
     inventory_namespace: Option<String>,
-    interval: Duration,
+    /// Seconds between syncs (at least 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    interval: u64,
+    /// Plan and dry-run only: change nothing.
+    #[arg(long)]
     dry_run: bool,
 }
 
-const USAGE: &str = "usage: controller --repo PATH [--ref REF] [--path DIR] [--owner ID] \
-    [--namespace NS] [--inventory-namespace NS] [--interval SECONDS] [--dry-run]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        repo: String::new(),
-        reference: "main".into(),
-        path: None,
-        owner: "controller".into(),
-        namespace: "default".into(),
-        inventory_namespace: None,
-        interval: Duration::from_secs(60),
-        dry_run: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match flag.as_str() {
-            "--repo" => args.repo = value()?,
-            "--ref" => args.reference = value()?,
-            "--path" => args.path = Some(value()?),
-            "--owner" => args.owner = value()?,
-            "--namespace" => args.namespace = value()?,
-            "--inventory-namespace" => args.inventory_namespace = Some(value()?),
-            "--interval" => {
-                let v = value()?;
-                let secs: u64 = v
-                    .parse()
-                    .map_err(|_| format!("--interval: not a number of seconds: {v}"))?;
-                args.interval = Duration::from_secs(secs.max(1));
-            }
-            "--dry-run" => args.dry_run = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    if args.repo.is_empty() {
-        return Err(format!("--repo is required\n{USAGE}"));
-    }
-    Ok(args)
-}
-
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
+    let args: Args = match common::parse() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    if let Err(e) = run().await {
-        error!("{e}");
-        std::process::exit(1);
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            std::process::ExitCode::from(common::EXIT_ERROR)
+        }
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args()?;
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let owner = OwnerId::new(args.owner.clone())?;
 
-    gitops_kube::install_crypto_provider();
-    let client = kube::Client::try_default().await?;
+    let client = gitops_kube::kube::Client::try_default().await?;
     let version = client.apiserver_version().await?;
     info!(server = %version.git_version, repo = %args.repo, reference = %args.reference, %owner, "starting");
 
@@ -125,7 +110,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let mut ticker = tokio::time::interval(args.interval);
+    let mut ticker = tokio::time::interval(Duration::from_secs(args.interval));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await; // the first tick is immediate: that is the "start" sync
     let mut drift: Option<Drift> = None;

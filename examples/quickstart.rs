@@ -15,10 +15,15 @@
 //! cargo run --example quickstart
 //! ```
 
+#[macro_use]
+mod common;
+
 use std::error::Error;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
+
+use clap::Parser;
 
 use gitops_core::audit::read_log;
 use gitops_core::{
@@ -159,22 +164,38 @@ fn build_repository(dir: &Path) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn show(title: &str, report: &SyncReport) {
-    println!("\n== {title}");
-    print!("{report}");
+fn show(title: &str, report: &SyncReport) -> std::io::Result<()> {
+    outln!("\n== {title}")?;
+    out!("{report}")
 }
 
+/// The whole GitOps loop on a fresh machine: a temporary Git repository,
+/// in-memory clusters, a promotion preview, drift correction, a broken
+/// commit that applies nothing, and the audit trail. Needs only `git`.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    let work = std::env::temp_dir().join(format!("gitops-quickstart-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
+async fn main() -> ExitCode {
+    let _cli: Cli = match common::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    common::finish(run().await.map(|()| ExitCode::SUCCESS))
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    // Removed on every way out, a closed pipe included.
+    let tmp = common::TempDir::new("gitops-quickstart")?;
+    let work = tmp.0.clone();
     let repo = work.join("environments");
     std::fs::create_dir_all(&repo)?;
     build_repository(&repo)?;
-    println!(
+    outln!(
         "environment repository: {} (branches prod, dev)",
         repo.display()
-    );
+    )?;
 
     let source = GitSource::open(&repo)?;
     let audit = Arc::new(JsonLinesAudit::open(work.join("audit.jsonl"))?);
@@ -189,24 +210,24 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let (_dev, dev_sync) = cluster("dev")?;
 
     // 1. Each environment converges to its branch.
-    show("sync prod", &prod_sync.reconcile_once("prod").await?);
-    show("sync dev", &dev_sync.reconcile_once("dev").await?);
+    show("sync prod", &prod_sync.reconcile_once("prod").await?)?;
+    show("sync dev", &dev_sync.reconcile_once("dev").await?)?;
 
     // 2. Promotion preview: what would prod become at dev's revision?
     let (_, plan) = prod_sync.plan("dev").await?;
-    println!("\n== promotion preview: prod at dev's revision");
-    print!("{plan}");
+    outln!("\n== promotion preview: prod at dev's revision")?;
+    out!("{plan}")?;
     let from = source.resolve("prod").await?;
     let to = source.resolve("dev").await?;
-    println!("commits it would bring (who, when, why):");
+    outln!("commits it would bring (who, when, why):")?;
     for c in source.history(Some(&from), &to, None)? {
-        println!(
+        outln!(
             "  {} {:<14} {} {}",
             c.short_id(),
             c.author.name,
             gitops_core::time::rfc3339(c.author.time),
             c.summary()
-        );
+        )?;
     }
 
     // 3. Someone scales prod by hand; the next sync takes it back.
@@ -221,8 +242,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         dry_run: false,
     };
     prod.apply(&by_hand, &kubectl).await?;
-    println!("\n== kubectl scale deployment/web --replicas=10 (by hand, in prod)");
-    show("sync prod again", &prod_sync.reconcile_once("prod").await?);
+    outln!("\n== kubectl scale deployment/web --replicas=10 (by hand, in prod)")?;
+    show("sync prod again", &prod_sync.reconcile_once("prod").await?)?;
 
     // 4. A broken commit on prod applies nothing.
     git(&repo, "Ada Lovelace", &["checkout", "-q", "prod"])?;
@@ -233,8 +254,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     )?;
     git(&repo, "Mallory", &["commit", "-q", "-am", "quick fix"])?;
     match prod_sync.reconcile_once("prod").await {
-        Ok(report) => show("sync prod (unexpectedly fine)", &report),
-        Err(e) => show("sync prod: a broken revision applies nothing", &e.report),
+        Ok(report) => show("sync prod (unexpectedly fine)", &report)?,
+        Err(e) => show("sync prod: a broken revision applies nothing", &e.report)?,
     }
     let owner = OwnerId::new("shop-prod")?;
     let inventory = prod
@@ -242,21 +263,21 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await?
         .map(|i| i.objects.len())
         .unwrap_or(0);
-    println!("prod still runs the {inventory} objects of its last good revision");
+    outln!("prod still runs the {inventory} objects of its last good revision")?;
 
     // 5. The audit trail of every sync.
-    println!("\n== audit log ({})", work.join("audit.jsonl").display());
+    outln!("\n== audit log ({})", work.join("audit.jsonl").display())?;
     for r in read_log(work.join("audit.jsonl"))?.records {
         let rev = r.revision.as_ref();
-        println!(
+        outln!(
             "  {:<10} {:<14} {:<13} {:<48} drift corrected: {}",
             r.owner,
             rev.map(|r| r.author.name.as_str()).unwrap_or("-"),
             r.status.to_string(),
             rev.map(|r| r.summary.as_str()).unwrap_or("-"),
             r.drift_corrected.len()
-        );
+        )?;
     }
-    std::fs::remove_dir_all(&work)?;
+    drop(tmp);
     Ok(())
 }

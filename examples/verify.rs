@@ -11,59 +11,42 @@
 //! branches included). Exit status: 0 when trusted; 1 otherwise, with the
 //! reason (not trusted, bad arguments, unreadable repository or key file).
 
+#[macro_use]
+mod common;
+
+use std::error::Error;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use gitops_trust::{AllowedSigners, Mode, OpenPgpKeyring, TrustConfig, Verdict, Verifier};
 
-const USAGE: &str = "usage: verify --repo DIR --ref REF --allowed-signers FILE [--openpgp-keys FILE] [--since COMMIT]
-
-  --repo DIR               the Git repository (work tree or git directory)
-  --ref REF                the reference or commit to check (e.g. refs/heads/prod)
-  --allowed-signers FILE   trusted SSH keys, in git's gpg.ssh.allowedSignersFile format
-  --openpgp-keys FILE      trusted OpenPGP public keys (armored)
-  --since COMMIT           check every commit after COMMIT up to REF, not only REF
-
-exit status: 0 when trusted, 1 otherwise (with the reason)";
-
-#[derive(Default)]
+/// Checks the signature of a reference's commit (or of every commit since
+/// another one), in-process.
+///
+/// Exit status: 0 when trusted, 1 otherwise (with the reason).
+#[derive(Parser)]
+#[command(version)]
+#[command(group(clap::ArgGroup::new("keys").required(true).multiple(true)))]
 struct Args {
-    repo: Option<String>,
-    reference: Option<String>,
-    allowed_signers: Option<String>,
-    openpgp_keys: Option<String>,
+    /// The Git repository (work tree or git directory).
+    #[arg(long, value_name = "DIR")]
+    repo: PathBuf,
+    /// The reference or commit to check (e.g. refs/heads/prod).
+    #[arg(long = "ref", value_name = "REF")]
+    reference: String,
+    /// Trusted SSH keys, in git's gpg.ssh.allowedSignersFile format.
+    #[arg(long, value_name = "FILE", group = "keys")]
+    allowed_signers: Option<PathBuf>,
+    /// Trusted OpenPGP public keys (armored).
+    #[arg(long, value_name = "FILE", group = "keys")]
+    openpgp_keys: Option<PathBuf>,
+    /// Check every commit after COMMIT up to REF, not only REF.
+    #[arg(long, value_name = "COMMIT")]
     since: Option<String>,
 }
 
-fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut args = Args::default();
-    while let Some(flag) = it.next() {
-        let slot = match flag.as_str() {
-            "--repo" => &mut args.repo,
-            "--ref" => &mut args.reference,
-            "--allowed-signers" => &mut args.allowed_signers,
-            "--openpgp-keys" => &mut args.openpgp_keys,
-            "--since" => &mut args.since,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument `{other}`")),
-        };
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        if slot.replace(value).is_some() {
-            return Err(format!("{flag} given twice"));
-        }
-    }
-    if args.repo.is_none() {
-        return Err("--repo is required".to_owned());
-    }
-    if args.reference.is_none() {
-        return Err("--ref is required".to_owned());
-    }
-    if args.allowed_signers.is_none() && args.openpgp_keys.is_none() {
-        return Err("--allowed-signers (or --openpgp-keys) is required".to_owned());
-    }
-    Ok(args)
-}
-
-fn run(args: Args) -> Result<bool, String> {
+fn run(args: Args) -> Result<bool, Box<dyn Error>> {
     let allowed_signers = args
         .allowed_signers
         .as_deref()
@@ -86,8 +69,8 @@ fn run(args: Args) -> Result<bool, String> {
         allowed_signers,
         openpgp,
     };
-    let repo = args.repo.unwrap_or_default();
-    let reference = args.reference.unwrap_or_default();
+    let repo = args.repo;
+    let reference = args.reference;
     let verifier = Verifier::open(&repo, config).map_err(|e| e.to_string())?;
     let range = verifier
         .verify_range(args.since.as_deref(), &reference)
@@ -95,7 +78,7 @@ fn run(args: Args) -> Result<bool, String> {
     for c in &range.commits {
         match &c.verdict {
             Verdict::Trusted(s) => {
-                println!(
+                outln!(
                     "{} trusted    {:?} signer={} key={}{} ({:?})",
                     c.short_id(),
                     c.summary,
@@ -106,33 +89,26 @@ fn run(args: Args) -> Result<bool, String> {
                         .map(|k| format!(" subkey={k}"))
                         .unwrap_or_default(),
                     s.method
-                );
+                )?;
             }
-            Verdict::Unsigned => println!("{} UNSIGNED   {:?}", c.short_id(), c.summary),
-            Verdict::Untrusted(r) => println!("{} UNTRUSTED  {:?}: {r}", c.short_id(), c.summary),
+            Verdict::Unsigned => outln!("{} UNSIGNED   {:?}", c.short_id(), c.summary)?,
+            Verdict::Untrusted(r) => outln!("{} UNTRUSTED  {:?}: {r}", c.short_id(), c.summary)?,
         }
     }
-    println!("{}", range.explain());
+    outln!("{}", range.explain())?;
     Ok(range.is_trusted())
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let args: Args = match common::parse() {
         Ok(args) => args,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("error: {message}\n");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
-    match run(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
+    common::finish(run(args).map(|trusted| {
+        if trusted {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(common::EXIT_ERROR)
         }
-    }
+    }))
 }

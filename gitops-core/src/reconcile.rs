@@ -443,7 +443,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         }
         report.duration_ms = ms(t0.elapsed());
         if let Some(sink) = &self.audit
-            && let Err(e) = sink.record(&report)
+            && let Err(e) = sink.record_async(&report).await
         {
             report.errors.push(format!("audit: {e}"));
             return Err(ReconcileError {

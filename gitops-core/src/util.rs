@@ -2,56 +2,102 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-fn lock<X>(m: &Mutex<X>) -> MutexGuard<'_, X> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A runtime-agnostic timer: a helper thread sleeps and wakes the task, so
+/// A runtime-agnostic timer: a future that completes after a duration, so
 /// the pure crates need no async runtime to wait.
+///
+/// All delays of the process share **one** timer thread (started on first
+/// use) that keeps a heap of deadlines and wakes each waiting task at its
+/// deadline: no thread per wait. Dropping a `Delay` before it fires removes
+/// its deadline from the heap, so an abandoned wait (a cancelled sync, a
+/// `select!` that went the other way) costs nothing afterwards.
+///
+/// This is [`futures_timer::Delay`](https://docs.rs/futures-timer), a small,
+/// widely used crate built for exactly this (runtimes without a timer of
+/// their own), wrapped so that the type in our API stays ours.
 pub struct Delay {
-    deadline: Instant,
-    waker: Option<Arc<Mutex<Waker>>>,
+    inner: futures_timer::Delay,
 }
 
 impl Delay {
-    /// A future that completes after `d`.
+    /// A future that completes after `d`. A duration too long to represent
+    /// as a deadline waits (practically) forever.
     pub fn new(d: Duration) -> Self {
-        let now = Instant::now();
-        // An unrepresentable deadline is far enough to wait a year at a time.
-        let deadline = now
-            .checked_add(d)
-            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         Self {
-            deadline,
-            waker: None,
+            inner: futures_timer::Delay::new(d),
         }
+    }
+}
+
+impl std::fmt::Debug for Delay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delay").finish_non_exhaustive()
     }
 }
 
 impl Future for Delay {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let now = Instant::now();
-        if now >= self.deadline {
-            return Poll::Ready(());
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Threads of this process (Linux: one entry per thread in /proc).
+    fn threads() -> Option<usize> {
+        std::fs::read_dir("/proc/self/task").ok().map(|d| d.count())
+    }
+
+    #[test]
+    fn waits_at_least_the_duration() {
+        let t0 = Instant::now();
+        futures::executor::block_on(Delay::new(Duration::from_millis(30)));
+        assert!(t0.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn many_waits_share_one_thread_and_dropped_waits_do_not_fire() {
+        // Warm up: the shared timer thread exists from now on.
+        futures::executor::block_on(Delay::new(Duration::from_millis(1)));
+        let before = threads();
+        // A hundred concurrent waits, all polled once, then dropped: the old
+        // implementation started a hundred sleeping threads here.
+        let mut pending: Vec<_> = (0..100)
+            .map(|_| Box::pin(Delay::new(Duration::from_secs(3600))))
+            .collect();
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        for d in &mut pending {
+            assert!(d.as_mut().poll(&mut cx).is_pending());
         }
-        match &self.waker {
-            Some(w) => *lock(w) = cx.waker().clone(),
-            None => {
-                let w = Arc::new(Mutex::new(cx.waker().clone()));
-                let remaining = self.deadline - now;
-                let shared = Arc::clone(&w);
-                std::thread::spawn(move || {
-                    std::thread::sleep(remaining);
-                    lock(&shared).wake_by_ref();
-                });
-                self.waker = Some(w);
-            }
+        let during = threads();
+        drop(pending);
+        // Other tests of this binary may start threads of their own, so
+        // allow a little slack, far below one thread per wait.
+        if let (Some(before), Some(during)) = (before, during) {
+            assert!(
+                during < before + 10,
+                "{before} threads before, {during} with 100 pending delays"
+            );
         }
-        Poll::Pending
+        // The timer still works after the drops.
+        futures::executor::block_on(Delay::new(Duration::from_millis(5)));
+    }
+
+    #[test]
+    fn unrepresentable_durations_do_not_panic() {
+        let mut d = Box::pin(Delay::new(Duration::MAX));
+        let waker = futures::task::noop_waker();
+        assert!(
+            d.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
     }
 }

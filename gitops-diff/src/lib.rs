@@ -33,7 +33,7 @@
 //!
 //! // The JSON Patch turns live into desired for the compared fields.
 //! let mut patched = live.clone();
-//! json_patch::patch(&mut patched, &diff.json_patch()).unwrap();
+//! gitops_diff::json_patch::patch(&mut patched, &diff.json_patch()).unwrap();
 //! assert!(compare(&desired, &patched, None, &DiffOptions::default()).unwrap().is_empty());
 //! ```
 //!
@@ -65,6 +65,10 @@
 //!   bookkeeping of the API server, for the in-memory runtime.
 //! * **Escaping for people** ([`escape`](mod@escape)): user-controlled text in
 //!   human-readable output cannot forge lines or drive the terminal.
+
+/// The json-patch crate of [`ObjectDiff::json_patch`]'s type: the major
+/// version kube-rs uses, so the patch is a `kube::api::Patch::Json` as is.
+pub use json_patch;
 
 mod apply;
 mod compare;

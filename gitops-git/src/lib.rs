@@ -12,12 +12,14 @@
 //! use std::process::Command;
 //!
 //! // A tiny environment repository, built with the git CLI.
-//! let dir = tempfile::tempdir()?;
+//! let dir = std::env::temp_dir().join(format!("gitops-git-demo-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! std::fs::create_dir_all(&dir)?;
 //! let git = |args: &[&str]| {
 //!     let out = Command::new("git")
 //!         .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
 //!         .args(args)
-//!         .current_dir(dir.path())
+//!         .current_dir(&dir)
 //!         .env("GIT_CONFIG_GLOBAL", "/dev/null")
 //!         .env("GIT_CONFIG_NOSYSTEM", "1")
 //!         .output()
@@ -25,33 +27,42 @@
 //!     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 //! };
 //! git(&["init", "-q", "-b", "main"]);
-//! std::fs::create_dir_all(dir.path().join("envs/prod"))?;
+//! std::fs::create_dir_all(dir.join("envs/prod"))?;
 //! std::fs::write(
-//!     dir.path().join("envs/prod/app.yaml"),
+//!     dir.join("envs/prod/app.yaml"),
 //!     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
 //! )?;
 //! git(&["add", "."]);
 //! git(&["commit", "-q", "-m", "prod: add app"]);
 //!
-//! let source = GitSource::open(dir.path())?;
+//! let source = GitSource::open(&dir)?;
 //! let revision = source.resolve_blocking("main")?;
 //! assert_eq!(revision.summary(), "prod: add app");
 //! assert_eq!(revision.reference.as_deref(), Some("refs/heads/main"));
 //!
-//! // The Source trait is async; this crate needs no runtime of its own.
-//! let snapshot = futures_lite_block_on(source.snapshot_of("main", Some("envs/prod")))?;
+//! // The Source trait is async and works under any executor (here a
+//! // minimal one; `#[tokio::main]` and `.await` in a real program).
+//! let snapshot = block_on(source.snapshot_of("main", Some("envs/prod")))?;
 //! let files: Vec<_> = snapshot.files().map(|(path, _)| path.to_owned()).collect();
 //! assert_eq!(files, ["app.yaml"]);
+//! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(())
 //! # }
-//! # // A minimal executor for the example: the futures here never wait.
-//! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-//! #     use std::task::{Context, Poll, Waker};
+//! # /// Runs a future to completion on this thread (std only).
+//! # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     use std::sync::Arc;
+//! #     use std::task::{Context, Poll, Wake};
+//! #     struct Unpark(std::thread::Thread);
+//! #     impl Wake for Unpark {
+//! #         fn wake(self: Arc<Self>) { self.0.unpark() }
+//! #     }
+//! #     let waker = Arc::new(Unpark(std::thread::current())).into();
+//! #     let mut cx = Context::from_waker(&waker);
 //! #     let mut f = std::pin::pin!(f);
-//! #     let mut cx = Context::from_waker(Waker::noop());
 //! #     loop {
-//! #         if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-//! #             return v;
+//! #         match f.as_mut().poll(&mut cx) {
+//! #             Poll::Ready(v) => return v,
+//! #             Poll::Pending => std::thread::park(),
 //! #         }
 //! #     }
 //! # }
@@ -98,16 +109,35 @@
 //!   it the crate depends on no async runtime at all (local paths,
 //!   `file://` and `git://` remotes still work).
 //!
+//! # TLS
+//! rustls uses the `ring` crypto provider, the one kube-rs (and so
+//! `gitops-kube`) uses by default: a program linking any of our crates has
+//! exactly one provider compiled in, and needs no set-up call. If the
+//! program installs a process-wide provider itself
+//! ([`rustls::crypto::CryptoProvider::install_default`](https://docs.rs/rustls)),
+//! that one is used; otherwise the first HTTPS fetch installs `ring`, as
+//! rustls itself does when one provider is compiled in.
+//!
 //! # Blocking
-//! gix is blocking; the async [`Source`](gitops_core::Source) methods do
-//! their (local disk) work inline and depend on no runtime. Use the
-//! `*_blocking` twins inside your runtime's blocking pool when that matters.
+//! gix is blocking. The async [`Source`](gitops_core::Source) methods run
+//! their work on a shared pool of blocking threads (the `blocking` crate:
+//! no particular runtime needed), never on the executor's threads. The
+//! `*_blocking` twins do the same work on the calling thread, for code that
+//! is not async. [`fetch_mirror`] is blocking (network): call it from a
+//! blocking task, e.g. `tokio::task::spawn_blocking`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cache;
 mod error;
 mod remote;
 mod resolve;
 mod source;
+
+/// The gix crate this one is built on. The causes
+/// ([`source()`](std::error::Error::source) chains) of this crate's errors
+/// are `gix::Error`s: downcast with this re-export to get the same version.
+pub use gix;
 
 pub use cache::CacheStats;
 pub use remote::{FetchOptions, FetchOutcome, FetchProgress, fetch_mirror};

@@ -92,7 +92,23 @@ pub fn fetch_mirror(
     options: &FetchOptions,
     progress: &mut dyn FnMut(FetchProgress),
 ) -> Result<FetchOutcome, SourceError> {
+    #[cfg(feature = "http")]
+    ensure_crypto_provider();
     Ok(fetch(url, mirror.as_ref(), reference, options, progress)?)
+}
+
+/// Gives rustls a process-wide crypto provider before gix's reqwest
+/// transport builds its HTTPS client (reqwest, built without a provider of
+/// its own, requires one): the one the program installed, else `ring`, the
+/// only provider our crates compile in. This is what rustls does by itself
+/// for kube's client when a single provider is compiled in; reqwest does not.
+#[cfg(feature = "http")]
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing one is fine: the
+        // provider installed first is kept, and it is the same one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 fn fetch(

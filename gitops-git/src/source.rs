@@ -85,11 +85,12 @@ impl GitSourceOptions {
 /// commit reads only the folders and files it changed.
 ///
 /// # Blocking
-/// gix is a blocking library and reads are from local disk: the `async`
-/// methods of [`Source`] do their work inline, without a runtime of their
-/// own. Each also has a synchronous twin (`*_blocking`); call those from
-/// `spawn_blocking` (or your runtime's equivalent) when a snapshot of a
-/// large repository must not hold an executor thread.
+/// gix is a blocking library. The `async` methods of [`Source`] run the
+/// work on a shared pool of blocking threads (the [`blocking`] crate, which
+/// needs no particular runtime), never on the executor. Each also has a
+/// synchronous twin (`*_blocking`) for code that is not async or that is on
+/// a blocking thread already. Cloning a `GitSource` is cheap (shared
+/// repository handle and caches).
 #[derive(Clone)]
 pub struct GitSource {
     repo: gix::ThreadSafeRepository,
@@ -557,10 +558,16 @@ impl GitSource {
     }
 }
 
+/// The async [`Source`] methods run their blocking twin on the shared
+/// blocking thread pool of the [`blocking`] crate (runtime-agnostic: tokio,
+/// async-std, smol or a plain `block_on` alike), so reading a large tree
+/// never holds an executor thread. Dropping the future does not stop work
+/// already started; its result is then discarded.
 #[async_trait]
 impl Source for GitSource {
     async fn resolve(&self, reference: &str) -> Result<Revision, SourceError> {
-        self.resolve_blocking(reference)
+        let (this, reference) = (self.clone(), reference.to_owned());
+        blocking::unblock(move || this.resolve_blocking(&reference)).await
     }
 
     async fn snapshot(
@@ -568,7 +575,8 @@ impl Source for GitSource {
         revision: &Revision,
         path: Option<&str>,
     ) -> Result<Snapshot, SourceError> {
-        self.snapshot_blocking(revision, path)
+        let (this, revision, path) = (self.clone(), revision.clone(), path.map(str::to_owned));
+        blocking::unblock(move || this.snapshot_blocking(&revision, path.as_deref())).await
     }
 
     async fn changed_paths(
@@ -577,7 +585,13 @@ impl Source for GitSource {
         to: &Revision,
         path: Option<&str>,
     ) -> Result<Vec<String>, SourceError> {
-        self.changed_paths_blocking(from, to, path)
+        let (this, from, to, path) = (
+            self.clone(),
+            from.clone(),
+            to.clone(),
+            path.map(str::to_owned),
+        );
+        blocking::unblock(move || this.changed_paths_blocking(&from, &to, path.as_deref())).await
     }
 }
 

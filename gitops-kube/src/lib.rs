@@ -17,8 +17,8 @@
 //! use serde_json::json;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! gitops_kube::install_crypto_provider(); // see its docs
-//! let client = kube::Client::try_default().await?; // the current kubeconfig
+//! // The current kubeconfig (or the in-cluster service account).
+//! let client = gitops_kube::kube::Client::try_default().await?;
 //! let target = KubeTarget::new(client);
 //! let cm = Object::new(json!({
 //!     "apiVersion": "v1", "kind": "ConfigMap",
@@ -37,6 +37,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # TLS
+//! kube-rs talks TLS with rustls and its `ring` crypto provider, which is
+//! also the one `gitops-git` uses: any combination of our crates has one
+//! provider compiled in, and a program needs no set-up call before building
+//! a client.
+//!
+//! # Patches
+//! `gitops_diff::ObjectDiff::json_patch()` is the `json_patch::Patch` of
+//! the json-patch version kube-rs uses, so it can be sent as is:
+//! `api.patch(name, &params, &kube::api::Patch::Json::<()>(diff.json_patch()))`.
+//!
 //! Integration tests run against a real API server through the `testing`
 //! module (cargo feature `testing`): `bash scripts/envtest.sh` builds
 //! kube-apiserver and etcd once, then
@@ -44,30 +55,23 @@
 //! binary; `GITOPS_TEST_KUBECONFIG=PATH` points the same tests at any
 //! cluster instead.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod compat;
 pub mod discovery;
 mod error;
 pub mod inventory;
 mod target;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod watch;
 
-/// Installs rustls' `ring` crypto provider as the process default, unless
-/// one is installed already; returns whether this call installed it.
-///
-/// Call it before building a [`kube::Client`] in a program where some other
-/// dependency also enables rustls' `aws-lc-rs` provider (gix's HTTP
-/// transport does, so any program using `gitops-git` and this crate): with
-/// both providers compiled in, rustls cannot choose one by itself and kube's
-/// client panics ("Could not automatically determine the process-level
-/// CryptoProvider").
-pub fn install_crypto_provider() -> bool {
-    rustls::crypto::CryptoProvider::get_default().is_none()
-        && rustls::crypto::ring::default_provider()
-            .install_default()
-            .is_ok()
-}
+/// The Kubernetes API types kube-rs is built with (feature `v1_33`).
+pub use k8s_openapi;
+/// The kube-rs crate this one is built on (its `Client`, `Config`, `Api`
+/// are in our API): use it through this re-export to get the same version.
+pub use kube;
 
 pub use discovery::{ApiCatalog, DiscoveryError, ResolvedKind};
 pub use inventory::{DEFAULT_INVENTORY_NAMESPACE, InventoryError};

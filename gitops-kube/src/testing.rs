@@ -14,12 +14,22 @@
 //!    (where `scripts/envtest.sh` puts them). Both are started on free
 //!    loopback ports in a temporary directory, with certificates generated
 //!    in-process.
+//! 3. **Provisioned on first use**: when neither is there (and
+//!    `GITOPS_ENVTEST_BIN` is not set), the harness runs the project's
+//!    `scripts/envtest.sh` (embedded in this crate, see [`provision`]),
+//!    which builds both binaries from Debian's source packages into the
+//!    cache folder of 2. The first run takes several minutes (about 5 on two
+//!    cores) and prints its progress on stderr; later runs find the cache.
+//!    The script holds a lock, so test binaries running at the same time
+//!    wait for one build instead of racing. `GITOPS_ENVTEST_PROVISION=0`
+//!    turns this off.
 //!
-//! When neither is available, [`TestCluster::start`] returns
-//! [`HarnessError::Unavailable`]; [`shared_or_skip`] turns that into a skip
-//! (a `SKIPPED: ...` line on stderr) on a developer machine, and into a
-//! panic when the `CI` environment variable is set, so CI cannot pass
-//! without having run the tests.
+//! When no server can be had, [`TestCluster::start`] returns
+//! [`HarnessError::Unavailable`] or [`HarnessError::Provision`];
+//! [`shared_or_skip`] turns that into a skip (a `SKIPPED: ...` line on
+//! stderr) on a developer machine, and into a panic when the `CI`
+//! environment variable is set, so CI cannot pass without having run the
+//! tests.
 //!
 //! Tests must not assume this particular server: create a fresh namespace
 //! per test with [`TestCluster::create_namespace`] and never touch anything
@@ -39,6 +49,7 @@
 use std::collections::hash_map::RandomState;
 use std::fmt::Write as _;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -62,6 +73,12 @@ pub const BIN_ENV: &str = "GITOPS_ENVTEST_BIN";
 pub const DIR_ENV: &str = "GITOPS_ENVTEST_DIR";
 /// The Kubernetes version `scripts/envtest.sh` provides.
 pub const ENVTEST_VERSION: &str = "v1.20.2";
+/// The environment variable that turns provisioning on first use off (`0`).
+pub const PROVISION_ENV: &str = "GITOPS_ENVTEST_PROVISION";
+
+/// The provisioning script, `scripts/envtest.sh` of the repository (kept in
+/// this crate so that the harness can run it wherever the crate is built).
+pub const ENVTEST_SCRIPT: &str = include_str!("../scripts/envtest.sh");
 
 /// How long to wait for `/readyz` before giving up.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
@@ -77,6 +94,14 @@ pub enum HarnessError {
     Unavailable {
         /// What was looked for and not found.
         reason: String,
+    },
+    /// Provisioning the binaries with `scripts/envtest.sh` failed.
+    #[error(
+        "provisioning kube-apiserver + etcd with scripts/envtest.sh failed: {message} (its log is above on stderr; set {KUBECONFIG_ENV} to use another cluster)"
+    )]
+    Provision {
+        /// What went wrong.
+        message: String,
     },
     /// A file of the harness could not be written or read.
     #[error("test harness I/O on {path}: {source}")]
@@ -167,11 +192,22 @@ impl TestCluster {
     /// [`HarnessError::Unavailable`] when neither a kubeconfig nor the
     /// binaries are available; another variant when starting failed.
     pub async fn start() -> Result<TestCluster, HarnessError> {
-        crate::install_crypto_provider();
         if let Some(path) = std::env::var_os(KUBECONFIG_ENV).filter(|p| !p.is_empty()) {
             return Self::connect(Path::new(&path)).await;
         }
-        let bin = find_binaries()?;
+        let bin = match find_binaries() {
+            Ok(bin) => bin,
+            Err(unavailable) if provisioning_allowed() => match provision(None).await {
+                Ok(bin) => bin,
+                Err(HarnessError::Provision { message }) => {
+                    return Err(HarnessError::Provision {
+                        message: format!("{message}; before that: {unavailable}"),
+                    });
+                }
+                Err(other) => return Err(other),
+            },
+            Err(unavailable) => return Err(unavailable),
+        };
         Self::start_local(&bin).await
     }
 
@@ -180,7 +216,6 @@ impl TestCluster {
     /// # Errors
     /// When the kubeconfig cannot be read or the cluster does not answer.
     pub async fn connect(path: &Path) -> Result<TestCluster, HarnessError> {
-        crate::install_crypto_provider();
         let kubeconfig = Kubeconfig::read_from(path)?;
         let config =
             Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
@@ -198,7 +233,6 @@ impl TestCluster {
     /// When a binary is missing, a process fails, or the server is not ready
     /// in time.
     pub async fn start_local(bin: &Path) -> Result<TestCluster, HarnessError> {
-        crate::install_crypto_provider();
         let etcd_bin = bin.join("etcd");
         let apiserver_bin = bin.join("kube-apiserver");
         for b in [&etcd_bin, &apiserver_bin] {
@@ -465,11 +499,11 @@ pub async fn shared_or_skip() -> Option<&'static TestCluster> {
 pub fn skip_or_panic<T>(error: &HarnessError) -> Option<T> {
     let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
     match error {
-        HarnessError::Unavailable { .. } if !in_ci => {
+        HarnessError::Unavailable { .. } | HarnessError::Provision { .. } if !in_ci => {
             eprintln!("SKIPPED: {error}");
             None
         }
-        HarnessError::Unavailable { .. } => {
+        HarnessError::Unavailable { .. } | HarnessError::Provision { .. } => {
             panic!("CI is set but {error}")
         }
         other => panic!("the test API server failed to start: {other}"),
@@ -508,6 +542,84 @@ pub fn find_binaries() -> Result<PathBuf, HarnessError> {
             tried.join(", ")
         ),
     })
+}
+
+/// Whether [`TestCluster::start`] may provision the binaries: not when
+/// `GITOPS_ENVTEST_BIN` names a folder (the user chose one), nor when
+/// `GITOPS_ENVTEST_PROVISION=0`.
+fn provisioning_allowed() -> bool {
+    std::env::var_os(BIN_ENV).is_none_or(|v| v.is_empty())
+        && std::env::var_os(PROVISION_ENV).is_none_or(|v| v != "0")
+}
+
+/// Runs the provisioning script ([`ENVTEST_SCRIPT`], `scripts/envtest.sh`)
+/// and returns the folder holding `etcd` and `kube-apiserver`.
+///
+/// `dest` is the envtest folder (binaries go to its `bin`); `None` is the
+/// script's default: `$GITOPS_ENVTEST_DIR`, else
+/// `~/.cache/gitops-envtest/v1.20.2`. Returns at once when the binaries are
+/// there; otherwise builds them (minutes; progress on stderr) under a lock
+/// that concurrent callers wait on.
+///
+/// # Errors
+/// [`HarnessError::Provision`] when the script fails or its result does
+/// not hold both binaries.
+pub async fn provision(dest: Option<&Path>) -> Result<PathBuf, HarnessError> {
+    let dest = dest.map(Path::to_path_buf);
+    // Straight to the process' stderr: the test harness does not capture it,
+    // so the person waiting sees why the first run takes minutes.
+    let _ = writeln!(
+        std::io::stderr(),
+        "gitops-kube test harness: no kube-apiserver/etcd yet; provisioning them with \
+         scripts/envtest.sh (the first run takes several minutes, then it is cached)"
+    );
+    let run = tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new("bash");
+        cmd.arg("-c")
+            .arg(ENVTEST_SCRIPT)
+            .arg("envtest.sh")
+            .args(dest.iter())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        cmd.output()
+    })
+    .await;
+    let output = match run {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => {
+            return Err(HarnessError::Provision {
+                message: format!("cannot run bash: {e}"),
+            });
+        }
+        Err(e) => {
+            return Err(HarnessError::Provision {
+                message: format!("the provisioning task failed: {e}"),
+            });
+        }
+    };
+    if !output.status.success() {
+        return Err(HarnessError::Provision {
+            message: format!("the script exited with {}", output.status),
+        });
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let bin = stdout
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    if !(bin.join("etcd").is_file() && bin.join("kube-apiserver").is_file()) {
+        return Err(HarnessError::Provision {
+            message: format!(
+                "the script succeeded but {:?} does not hold etcd and kube-apiserver",
+                bin.display().to_string()
+            ),
+        });
+    }
+    Ok(bin)
 }
 
 struct Pki {

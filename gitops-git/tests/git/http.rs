@@ -211,3 +211,40 @@ fn clones_and_fetches_over_smart_http_on_loopback() {
     assert!(server.requests.load(Ordering::SeqCst) >= 4);
     drop(server);
 }
+
+/// `https://` works with no TLS set-up by the program: the HTTPS client is
+/// built (rustls with the one provider our crates compile in) and the fetch
+/// fails only because nothing listens, with an error, never a panic.
+#[test]
+fn https_needs_no_tls_setup_and_a_closed_port_is_an_error() {
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mirrors = tempfile::tempdir().unwrap();
+    let url = format!("https://127.0.0.1:{port}/env.git");
+    let err = fetch_mirror(
+        &url,
+        mirrors.path().join("env.git"),
+        "main",
+        &FetchOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap_err();
+    let mut chain = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(c) = cause {
+        chain.push_str(&format!(" / {c}"));
+        cause = c.source();
+    }
+    assert!(
+        matches!(err, gitops_core::SourceError::Unavailable { .. }),
+        "{chain}"
+    );
+    assert!(chain.contains(&url), "{chain}");
+    assert!(
+        chain.to_lowercase().contains("connect") || chain.to_lowercase().contains("refused"),
+        "the client was built and tried to connect: {chain}"
+    );
+}

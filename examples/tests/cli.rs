@@ -1,0 +1,276 @@
+//! The examples as command-line tools: `--help`, argument errors, exit
+//! codes, the `plan` contract (text and JSON) and closed pipes. Runs the
+//! example binaries `cargo test` builds beside this test binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const EXAMPLES: &[&str] = &["quickstart", "plan", "audit", "verify", "controller"];
+
+/// target/debug/examples/NAME, next to target/debug/deps/<this test>.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().join("examples");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} not built (cargo test builds the examples)",
+        path.display()
+    );
+    path
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(example(name))
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_is_on_stdout_with_exit_0() {
+    for name in EXAMPLES {
+        let out = run(name, &["--help"]);
+        assert_eq!(out.status.code(), Some(0), "{name} --help");
+        assert!(
+            text(&out.stdout).contains("Usage:"),
+            "{name}: {}",
+            text(&out.stdout)
+        );
+        assert!(out.stderr.is_empty(), "{name}: {}", text(&out.stderr));
+    }
+}
+
+#[test]
+fn a_bad_argument_is_an_error_on_stderr_with_exit_1() {
+    for name in EXAMPLES {
+        let out = run(name, &["--no-such-option"]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(out.stdout.is_empty(), "{name}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains("error:"),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// A repository with `prod` (two replicas) and `dev` (three) branches.
+fn repository() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+            .args(args)
+            .current_dir(dir.path())
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "prod"]);
+    std::fs::write(dir.path().join("app.yaml"), app(2, false)).unwrap();
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "two replicas"]);
+    git(&["checkout", "-q", "-b", "dev"]);
+    std::fs::write(dir.path().join("app.yaml"), app(3, false)).unwrap();
+    git(&["commit", "-q", "-am", "three replicas"]);
+    dir
+}
+
+fn app(replicas: u32, owned: bool) -> String {
+    let labels = if owned {
+        "\n  labels: {gitops-rs.io/owner: gitops-plan}"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default{labels}\n\
+         spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    \
+         metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: 'nginx:1.27'}}]}}\n"
+    )
+}
+
+fn plan(repo: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--repo", repo.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run("plan", &all)
+}
+
+#[test]
+fn plan_exit_codes_follow_terraform_detailed_exitcode() {
+    let repo = repository();
+    // Against an empty runtime: everything is a create.
+    let out = plan(repo.path(), &["--ref", "prod"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("create"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A revision against itself: in sync.
+    let out = plan(repo.path(), &["--ref", "prod", "--from", "prod"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A promotion preview: dev's replicas would change prod.
+    let out = plan(repo.path(), &["--ref", "dev", "--from", "prod"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("spec.replicas"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An unknown reference is an error, on stderr.
+    let out = plan(repo.path(), &["--ref", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn plan_json_is_the_documented_v1_document() {
+    let repo = repository();
+    let out = plan(
+        repo.path(),
+        &["--ref", "dev", "--from", "prod", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema"], "gitops-rs.plan/v1");
+    assert_eq!(doc["revision"]["reference"], "dev");
+    assert_eq!(doc["revision"]["commit"].as_str().unwrap().len(), 40);
+    assert_eq!(doc["baseline"]["kind"], "revision");
+    assert_eq!(doc["baseline"]["reference"], "prod");
+    assert_eq!(doc["in_sync"], false);
+    assert_eq!(doc["blocked"], false);
+    assert_eq!(doc["summary"]["update"], 1);
+    assert_eq!(
+        doc["changes"],
+        serde_json::json!([{
+            "action": "update", "apiVersion": "apps/v1", "kind": "Deployment",
+            "namespace": "default", "name": "web", "fields": ["spec.replicas"],
+        }])
+    );
+    assert_eq!(doc["problems"], serde_json::json!([]));
+}
+
+#[test]
+fn plan_against_live_yaml() {
+    let repo = repository();
+    let live = tempfile::tempdir().unwrap();
+    let file = live.path().join("live.yaml");
+    let file = file.to_str().unwrap();
+
+    // What runs is what prod declares, owned by us: in sync.
+    std::fs::write(file, app(2, true)).unwrap();
+    let out = plan(repo.path(), &["--ref", "prod", "--live", file]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Someone scaled it: a change.
+    std::fs::write(file, app(5, true)).unwrap();
+    let out = plan(repo.path(), &["--ref", "prod", "--live", file]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // Not ours (no owner label): a sync would be blocked, an error.
+    std::fs::write(file, app(2, false)).unwrap();
+    let out = plan(repo.path(), &["--ref", "prod", "--live", file]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("conflict"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A broken live file names itself.
+    std::fs::write(file, "kind: [").unwrap();
+    let out = plan(repo.path(), &["--ref", "prod", "--live", file]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("live.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn live_and_kubeconfig_are_exclusive() {
+    let out = run(
+        "plan",
+        &[
+            "--repo",
+            ".",
+            "--ref",
+            "main",
+            "--live",
+            "x",
+            "--kubeconfig",
+            "y",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `quickstart | head -c 100`: the reader goes away early; the program
+/// ends without a panic and with success.
+#[test]
+fn quickstart_ends_cleanly_on_a_closed_pipe() {
+    let mut child = Command::new(example("quickstart"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The read end is closed here (dropped above).
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// `plan --kubeconfig` against a real API server (the gitops-kube test
+/// harness): it plans, and it is read-only: planning twice finds the same
+/// creates, because nothing was applied.
+#[tokio::test]
+async fn plan_against_a_cluster_is_read_only() {
+    let Some(cluster) = gitops_kube::testing::shared_or_skip().await else {
+        return;
+    };
+    let Some(kubeconfig) = cluster.kubeconfig_path() else {
+        return; // a cluster from GITOPS_TEST_KUBECONFIG: no file to hand over
+    };
+    let repo = repository();
+    let kubeconfig = kubeconfig.to_str().unwrap().to_owned();
+    let args = [
+        "--ref",
+        "prod",
+        "--kubeconfig",
+        &kubeconfig,
+        "--output",
+        "json",
+    ];
+    for _ in 0..2 {
+        let out = plan(repo.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["baseline"]["kind"], "cluster");
+        assert_eq!(doc["summary"]["create"], 1, "{doc}");
+    }
+}
