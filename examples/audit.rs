@@ -45,11 +45,7 @@ async fn demo(path: &PathBuf) -> Result<(), Box<dyn Error>> {
         serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 9}}),
     )?;
-    let kubectl = ApplyOptions {
-        field_manager: "kubectl".into(),
-        force: true,
-        dry_run: false,
-    };
+    let kubectl = ApplyOptions::new("kubectl").force(true);
     runtime.apply(&hand_edit, &kubectl).await?;
     reconciler.reconcile_once("prod").await?;
     source.commit(

@@ -93,7 +93,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ReconcilerConfig::new(owner.clone());
     config.path = args.path.clone();
     config.render = RenderOptions::default().with_default_namespace(&args.namespace);
-    config.dry_run = args.dry_run;
+    config.dry_run = if args.dry_run {
+        gitops_core::DryRun::Plan
+    } else {
+        gitops_core::DryRun::Off
+    };
     let source = GitSource::open(&args.repo)?;
     let reconciler = Reconciler::new(source, target.clone(), config)?;
 

@@ -307,11 +307,7 @@ async fn load_live(
         .filter(|k| k.group.is_empty() && k.kind == "Namespace")
         .map(|k| k.name.clone())
         .collect();
-    let options = ApplyOptions {
-        field_manager: "live".into(),
-        force: true,
-        dry_run: false,
-    };
+    let options = ApplyOptions::new("live").force(true);
     for object in &objects {
         if let Some(ns) = &object.key().namespace
             && namespaces.insert(ns.clone())

@@ -236,11 +236,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         "metadata": {"name": "web", "namespace": "shop"},
         "spec": {"replicas": 10}
     }))?;
-    let kubectl = ApplyOptions {
-        field_manager: "kubectl-edit".into(),
-        force: true,
-        dry_run: false,
-    };
+    let kubectl = ApplyOptions::new("kubectl-edit").force(true);
     prod.apply(&by_hand, &kubectl).await?;
     outln!("\n== kubectl scale deployment/web --replicas=10 (by hand, in prod)")?;
     show("sync prod again", &prod_sync.reconcile_once("prod").await?)?;

@@ -40,7 +40,7 @@
 //! // Someone scales the Deployment by hand: the next sync corrects the drift.
 //! let by_hand = Object::new(json!({"apiVersion": "apps/v1", "kind": "Deployment",
 //!     "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 9}})).unwrap();
-//! let kubectl = ApplyOptions { field_manager: "kubectl".into(), force: true, dry_run: false };
+//! let kubectl = ApplyOptions::new("kubectl").force(true);
 //! runtime.apply(&by_hand, &kubectl).await.unwrap();
 //! let report = reconciler.reconcile_once("prod").await.unwrap();
 //! assert_eq!(report.drift_corrected.len(), 1);
@@ -106,5 +106,7 @@ pub use plan::{
     Skipped, Step, WAVE_ANNOTATION, observe_keys, plan, shared_resources,
 };
 pub use policy::{Policy, Violation};
-pub use reconcile::{HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier};
+pub use reconcile::{
+    DryRun, HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier,
+};
 pub use report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};

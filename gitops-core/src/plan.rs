@@ -102,6 +102,7 @@ pub fn kind_rank(gk: &GroupKind, builtin: &KindRegistry) -> usize {
 
 /// Options of [`plan`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PlanOptions {
     /// Whose plan this is: applied objects get [`OWNER_LABEL`] = owner.
     pub owner: OwnerId,
@@ -132,6 +133,48 @@ pub struct PlanOptions {
 }
 
 impl PlanOptions {
+    /// The server-side-apply field manager.
+    pub fn field_manager(mut self, manager: impl Into<String>) -> Self {
+        self.field_manager = manager.into();
+        self
+    }
+
+    /// Whether objects no longer declared are pruned.
+    pub fn prune(mut self, prune: bool) -> Self {
+        self.prune = prune;
+        self
+    }
+
+    /// Whether existing objects without our owner label are taken over.
+    pub fn allow_adoption(mut self, allow: bool) -> Self {
+        self.allow_adoption = allow;
+        self
+    }
+
+    /// Whether an empty desired state is accepted.
+    pub fn allow_empty(mut self, allow: bool) -> Self {
+        self.allow_empty = allow;
+        self
+    }
+
+    /// The largest share (0.0–1.0) of the inventory one plan may prune.
+    pub fn max_prune_share(mut self, share: f64) -> Self {
+        self.max_prune_share = share;
+        self
+    }
+
+    /// Whether the mass-prune guard is lifted.
+    pub fn allow_mass_prune(mut self, allow: bool) -> Self {
+        self.allow_mass_prune = allow;
+        self
+    }
+
+    /// Comparison options.
+    pub fn diff_options(mut self, diff: DiffOptions) -> Self {
+        self.diff = diff;
+        self
+    }
+
     /// Defaults for an owner: prune on, no adoption, empty states refused,
     /// at most half of the inventory pruned at once.
     pub fn new(owner: OwnerId) -> Self {

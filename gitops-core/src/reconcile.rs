@@ -20,7 +20,8 @@ use crate::report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncSta
 use crate::revision::{Revision, SignatureVerdict};
 use crate::source::Source;
 use crate::target::{
-    ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Target, TargetError,
+    ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Propagation,
+    Target, TargetError,
 };
 use crate::util::Delay;
 
@@ -43,44 +44,74 @@ pub struct HealthWait {
     pub interval: Duration,
 }
 
+/// What a sync does instead of writing, if anything.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DryRun {
+    /// Apply the plan (every step is still sent as a server-side dry run
+    /// first, and nothing is written unless the runtime accepts them all).
+    #[default]
+    Off,
+    /// Plan only: the runtime is read, nothing is sent to it. The sync ends
+    /// [`SyncStatus::Planned`].
+    Plan,
+    /// Send every step as a server-side dry run (the runtime validates it
+    /// and persists nothing) and write nothing, not even the inventory. The
+    /// sync ends [`SyncStatus::Planned`], or [`SyncStatus::Refused`] with
+    /// every refusal.
+    Server,
+}
+
 /// How a [`Reconciler`] works.
+///
+/// ```
+/// use gitops_core::{DryRun, OwnerId, ReconcilerConfig};
+/// let config = ReconcilerConfig::new(OwnerId::new("shop").unwrap())
+///     .path("prod")
+///     .field_manager("shop-controller")
+///     .dry_run(DryRun::Server);
+/// assert_eq!(config.plan.field_manager, "shop-controller");
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ReconcilerConfig {
     /// Folder of the repository to render (`None`: the whole tree).
     pub path: Option<String>,
     /// Rendering options.
     pub render: RenderOptions,
-    /// Planning options (the owner among them).
+    /// Planning options: the owner, and the one field manager used to
+    /// plan, to apply and to read what we owned before
+    /// ([`ReconcilerConfig::field_manager`]).
     pub plan: PlanOptions,
-    /// Apply options. `force` defaults to `true`: a field someone changed by
-    /// hand is taken back (drift is corrected), as Flux does.
-    pub apply: ApplyOptions,
-    /// Delete options.
-    pub delete: DeleteOptions,
+    /// Take ownership of fields other managers changed (default `true`: a
+    /// field someone changed by hand is taken back, drift is corrected, as
+    /// Flux does). With `false`, such a change is a conflict that fails the
+    /// step.
+    pub force: bool,
+    /// What happens to the dependents of pruned objects.
+    pub propagation: Propagation,
     /// The policy checked before anything is applied.
     pub policy: Policy,
-    /// Plan only; apply nothing.
-    pub dry_run: bool,
+    /// Apply, plan only, or validate on the runtime only.
+    pub dry_run: DryRun,
     /// Wait for the objects of each wave to be healthy before the next.
     pub wait_for_health: Option<HealthWait>,
 }
 
 impl ReconcilerConfig {
-    /// Defaults for an owner.
+    /// Defaults for an owner: the whole tree, field manager
+    /// [`DEFAULT_FIELD_MANAGER`](crate::DEFAULT_FIELD_MANAGER), forced
+    /// applies, background propagation, no policy, no dry run.
     pub fn new(owner: OwnerId) -> Self {
-        let plan = PlanOptions::new(owner);
         Self {
             path: None,
             render: RenderOptions::default(),
-            apply: ApplyOptions {
-                field_manager: plan.field_manager.clone(),
-                force: true,
-                dry_run: false,
-            },
-            plan,
-            delete: DeleteOptions::default(),
+            plan: PlanOptions::new(owner),
+            force: true,
+            propagation: Propagation::default(),
             policy: Policy::default(),
-            dry_run: false,
+            dry_run: DryRun::Off,
             wait_for_health: None,
         }
     }
@@ -88,6 +119,75 @@ impl ReconcilerConfig {
     /// The owner.
     pub fn owner(&self) -> &OwnerId {
         &self.plan.owner
+    }
+
+    /// Renders only this folder of the repository.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// The server-side-apply field manager, set once for planning and
+    /// applying.
+    pub fn field_manager(mut self, manager: impl Into<String>) -> Self {
+        self.plan.field_manager = manager.into();
+        self
+    }
+
+    /// Apply, plan only, or validate on the runtime only.
+    pub fn dry_run(mut self, mode: DryRun) -> Self {
+        self.dry_run = mode;
+        self
+    }
+
+    /// Whether fields other managers changed are taken back.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// What happens to the dependents of pruned objects.
+    pub fn propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = propagation;
+        self
+    }
+
+    /// The policy checked before anything is applied.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Rendering options.
+    pub fn render_options(mut self, options: RenderOptions) -> Self {
+        self.render = options;
+        self
+    }
+
+    /// Planning options (keeps the owner and field manager of `options`).
+    pub fn plan_options(mut self, options: PlanOptions) -> Self {
+        self.plan = options;
+        self
+    }
+
+    /// Waits for the objects of each wave to be healthy before the next.
+    pub fn wait_for_health(mut self, wait: HealthWait) -> Self {
+        self.wait_for_health = Some(wait);
+        self
+    }
+
+    /// The apply options of this configuration.
+    pub fn apply_options(&self, dry_run: bool) -> ApplyOptions {
+        ApplyOptions::new(self.plan.field_manager.clone())
+            .force(self.force)
+            .dry_run(dry_run)
+    }
+
+    /// The delete options of this configuration.
+    pub fn delete_options(&self, dry_run: bool) -> DeleteOptions {
+        DeleteOptions::new()
+            .propagation(self.propagation)
+            .dry_run(dry_run)
     }
 }
 
@@ -475,7 +575,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .zip(&drift)
             .map(|(s, d)| StepReport::planned(s, *d))
             .collect();
-        if self.config.dry_run {
+        if self.config.dry_run == DryRun::Plan {
             report.status = SyncStatus::Planned;
             report.plan = Some(plan);
             return;
@@ -487,7 +587,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let checked = self.preflight(&plan, &all, true, report).await;
         // A server-side dry run only (the apply or delete options ask for
         // one): no inventory is written, and the result is a plan.
-        let server_dry_run = self.config.apply.dry_run || self.config.delete.dry_run;
+        let server_dry_run = self.config.dry_run == DryRun::Server;
         if server_dry_run {
             for (i, needs) in &checked.deferred {
                 let needs: Vec<String> = needs
@@ -525,10 +625,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .collect();
         let checkpoint = (!checked.deferred.is_empty()).then_some(enablers.len());
         let owner = self.config.owner().clone();
-        let apply_options = ApplyOptions {
-            field_manager: self.config.plan.field_manager.clone(),
-            ..self.config.apply.clone()
-        };
+        let apply_options = self.config.apply_options(false);
         let mut applied: BTreeMap<ObjectKey, String> = BTreeMap::new();
         let mut deleted: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut failed = false;
@@ -559,7 +656,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 }
             }
             let step = &plan.steps[i];
-            let delete_options = self.config.delete.clone();
+            let delete_options = self.config.delete_options(false);
             match self
                 .run_step(step, &apply_options, &delete_options, &mut report.steps[i])
                 .await
@@ -723,15 +820,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         defer: bool,
         report: &mut SyncReport,
     ) -> Checked {
-        let apply = ApplyOptions {
-            field_manager: self.config.plan.field_manager.clone(),
-            dry_run: true,
-            ..self.config.apply.clone()
-        };
-        let delete = DeleteOptions {
-            dry_run: true,
-            ..self.config.delete.clone()
-        };
+        let apply = self.config.apply_options(true);
+        let delete = self.config.delete_options(true);
         let mut checked = Checked::default();
         for &i in steps {
             let step = &plan.steps[i];

@@ -381,6 +381,15 @@ pub enum LiveEdit {
         /// The label value.
         value: u8,
     },
+    /// `kubectl edit` or a controller: an Update (a full-object write, not
+    /// an apply) by [`UPDATER`] that changes a ConfigMap's value or a
+    /// Deployment's replicas; the updater then owns what it changed.
+    Update {
+        /// Which object.
+        index: usize,
+        /// The new value.
+        value: u8,
+    },
     /// Someone deletes the object.
     Delete {
         /// Which object.
@@ -388,8 +397,11 @@ pub enum LiveEdit {
     },
 }
 
-/// A manager name used by [`apply_edits`].
+/// The manager of the applies [`apply_edits`] makes.
 pub const EDITOR: &str = "kubectl";
+
+/// The manager of the updates [`apply_edits`] makes.
+pub const UPDATER: &str = "kubectl-edit";
 
 /// Any [`LiveEdit`].
 pub fn live_edit() -> impl Strategy<Value = LiveEdit> {
@@ -398,6 +410,7 @@ pub fn live_edit() -> impl Strategy<Value = LiveEdit> {
             .prop_map(|(index, replicas)| LiveEdit::Scale { index, replicas }),
         (any::<usize>(), any::<u8>()).prop_map(|(index, value)| LiveEdit::Data { index, value }),
         (any::<usize>(), any::<u8>()).prop_map(|(index, value)| LiveEdit::Label { index, value }),
+        (any::<usize>(), any::<u8>()).prop_map(|(index, value)| LiveEdit::Update { index, value }),
         any::<usize>().prop_map(|index| LiveEdit::Delete { index }),
     ]
 }
@@ -420,11 +433,7 @@ pub async fn apply_edits(runtime: &MemoryRuntime, edits: &[LiveEdit]) {
     if keys.is_empty() {
         return;
     }
-    let force = ApplyOptions {
-        field_manager: EDITOR.into(),
-        force: true,
-        dry_run: false,
-    };
+    let force = ApplyOptions::new(EDITOR).force(true);
     for edit in edits {
         let (index, patch) = match edit {
             LiveEdit::Scale { index, replicas } => {
@@ -438,6 +447,27 @@ pub async fn apply_edits(runtime: &MemoryRuntime, edits: &[LiveEdit]) {
                 *index,
                 json!({"metadata": {"labels": {"edited-by": format!("hand{value}")}}}),
             ),
+            LiveEdit::Update { index, value } => {
+                let key = &keys[index % keys.len()];
+                let Ok(Some(mut live)) = runtime.get(key).await else {
+                    continue;
+                };
+                let changed = match key.kind.as_str() {
+                    "ConfigMap" => {
+                        live["data"]["v"] = json!(format!("edited-{value}"));
+                        true
+                    }
+                    "Deployment" => {
+                        live["spec"]["replicas"] = json!(value % 5);
+                        true
+                    }
+                    _ => false,
+                };
+                if changed && let Ok(object) = Object::new(live) {
+                    let _ = runtime.update(&object, UPDATER);
+                }
+                continue;
+            }
             LiveEdit::Delete { index } => {
                 let _ = runtime
                     .delete(&keys[index % keys.len()], &DeleteOptions::default())

@@ -331,7 +331,14 @@ impl TargetError {
 }
 
 /// How [`Target::apply`] applies.
+///
+/// ```
+/// use gitops_core::ApplyOptions;
+/// let kubectl = ApplyOptions::new("kubectl").force(true);
+/// assert!(kubectl.force && !kubectl.dry_run);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ApplyOptions {
     /// The server-side-apply field manager.
     pub field_manager: String,
@@ -340,6 +347,29 @@ pub struct ApplyOptions {
     pub force: bool,
     /// Validate and compute the result without persisting it.
     pub dry_run: bool,
+}
+
+impl ApplyOptions {
+    /// Options for a field manager: not forced, not a dry run.
+    pub fn new(field_manager: impl Into<String>) -> Self {
+        Self {
+            field_manager: field_manager.into(),
+            force: false,
+            dry_run: false,
+        }
+    }
+
+    /// Take ownership of fields other managers own instead of failing.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// Validate without persisting.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
 }
 
 impl Default for ApplyOptions {
@@ -366,11 +396,31 @@ pub enum Propagation {
 
 /// How [`Target::delete`] deletes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct DeleteOptions {
     /// Dependents policy.
     pub propagation: Propagation,
     /// Validate without deleting.
     pub dry_run: bool,
+}
+
+impl DeleteOptions {
+    /// Background propagation, not a dry run.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What happens to dependents.
+    pub fn propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = propagation;
+        self
+    }
+
+    /// Validate without deleting.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
 }
 
 /// What [`Target::delete`] found.

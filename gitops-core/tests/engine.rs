@@ -116,14 +116,7 @@ async fn full_loop_then_drift_is_corrected_and_reported() {
         "metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 7}}))
     .unwrap();
     s.runtime
-        .apply(
-            &edit,
-            &ApplyOptions {
-                field_manager: "kubectl".into(),
-                force: true,
-                dry_run: false,
-            },
-        )
+        .apply(&edit, &ApplyOptions::new("kubectl").force(true))
         .await
         .unwrap();
     // ...and deletes the ConfigMap.
@@ -355,14 +348,7 @@ async fn prune_needs_both_inventory_and_owner_label() {
         "metadata": {"name": "settings", "namespace": "shop", "labels": {OWNER_LABEL: "other"}}}))
     .unwrap();
     s.runtime
-        .apply(
-            &relabel,
-            &ApplyOptions {
-                field_manager: "kubectl".into(),
-                force: true,
-                dry_run: false,
-            },
-        )
+        .apply(&relabel, &ApplyOptions::new("kubectl").force(true))
         .await
         .unwrap();
     // An object carrying our label that the inventory never listed.

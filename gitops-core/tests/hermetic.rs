@@ -75,10 +75,7 @@ impl<T: Target> Target for Refusing<T> {
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         // Like an API server: what the runtime itself checks (the
         // namespace, the kind) first, then admission.
-        let dry = ApplyOptions {
-            dry_run: true,
-            ..options.clone()
-        };
+        let dry = options.clone().dry_run(true);
         self.0.apply(object, &dry).await?;
         if let Some(why) = object.annotation("test.example/refuse") {
             return Err(TargetError::Invalid {
@@ -268,7 +265,7 @@ async fn objects_needing_a_namespace_or_crd_of_the_plan_are_validated_after_it()
     );
     // A server-side dry run alone says what it could not validate.
     let mut config = ReconcilerConfig::new(owner());
-    config.apply.dry_run = true;
+    config.dry_run = gitops_core::DryRun::Server;
     let dry = Reconciler::new(source.clone(), runtime.clone(), config).unwrap();
     let report = dry.reconcile_once("main").await.unwrap();
     assert_eq!(report.status, SyncStatus::Planned, "{report}");

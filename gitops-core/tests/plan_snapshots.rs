@@ -62,14 +62,7 @@ async fn a_plan_reads_well() {
     }))
     .unwrap();
     runtime
-        .apply(
-            &defaults,
-            &ApplyOptions {
-                field_manager: "kube-controller-manager".into(),
-                force: false,
-                dry_run: false,
-            },
-        )
+        .apply(&defaults, &ApplyOptions::new("kube-controller-manager"))
         .await
         .unwrap();
 

@@ -155,7 +155,9 @@ async fn a_server_side_dry_run_persists_nothing() {
         "ada",
         "2",
     );
-    let dry = reconciler(&source, &runtime, |c| c.apply.dry_run = true);
+    let dry = reconciler(&source, &runtime, |c| {
+        c.dry_run = gitops_core::DryRun::Server
+    });
     let report = dry.reconcile_once("main").await.unwrap();
     assert_eq!(report.status, SyncStatus::Planned);
     assert_eq!(report.summary.create, 1);
@@ -333,10 +335,7 @@ fn labelled_cm(ns: &str, name: &str, owner: Option<&str>) -> Object {
 }
 
 fn by_hand() -> ApplyOptions {
-    ApplyOptions {
-        field_manager: "kubectl".into(),
-        ..ApplyOptions::default()
-    }
+    ApplyOptions::new("kubectl")
 }
 
 const KEEP_NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: keep}\n";

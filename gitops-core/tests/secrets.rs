@@ -118,11 +118,7 @@ fn plans_reports_and_debug_mask_secret_values() {
         let by_hand = Object::new(json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "db", "namespace": "shop"}, "data": {"password": PASSWORD_B64}}))
         .unwrap();
-        let kubectl = ApplyOptions {
-            field_manager: "kubectl".into(),
-            force: true,
-            dry_run: false,
-        };
+        let kubectl = ApplyOptions::new("kubectl").force(true);
         rt.apply(&by_hand, &kubectl).await.unwrap();
         let (_, plan) = r.plan("main").await.unwrap();
         assert_hidden("drift plan", &plan.to_string());

@@ -27,7 +27,7 @@
 //!     "data": {"greeting": "hi"},
 //! }))?;
 //! // Server-side dry-run first, then for real.
-//! let dry = ApplyOptions { dry_run: true, ..ApplyOptions::default() };
+//! let dry = ApplyOptions::default().dry_run(true);
 //! target.apply(&cm, &dry).await?;
 //! target.apply(&cm, &ApplyOptions::default()).await?;
 //! let live = target

@@ -121,11 +121,7 @@ impl MemoryRuntime {
                     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
                 );
                 if let Ok(object) = object {
-                    let options = ApplyOptions {
-                        field_manager: "kube-apiserver".into(),
-                        force: true,
-                        dry_run: false,
-                    };
+                    let options = ApplyOptions::new("kube-apiserver").force(true);
                     // Valid built-in objects into an empty store: cannot fail.
                     let _ = state.apply(&object, &options);
                 }

@@ -22,11 +22,7 @@ fn obj(v: Value) -> Object {
 }
 
 fn opts(manager: &str) -> ApplyOptions {
-    ApplyOptions {
-        field_manager: manager.to_owned(),
-        force: false,
-        dry_run: false,
-    }
+    ApplyOptions::new(manager)
 }
 
 fn namespace(name: &str) -> Object {

@@ -160,10 +160,7 @@ async fn apply_and_replan(cluster: &TestCluster, paths: &[&str], default_ns: &st
         first.conflicts,
         first.refusals
     );
-    let apply = ApplyOptions {
-        field_manager: plan_options.field_manager.clone(),
-        ..ApplyOptions::default()
-    };
+    let apply = ApplyOptions::new(plan_options.field_manager.clone());
     let mut unknown = Vec::new();
     let mut applied = 0;
     for step in &first.steps {

@@ -383,10 +383,7 @@ async fn a_request_the_server_fails_on_names_the_object() {
     .unwrap();
     let target = KubeTarget::new(cluster.client());
     for dry_run in [true, false] {
-        let options = ApplyOptions {
-            dry_run,
-            ..ApplyOptions::default()
-        };
+        let options = ApplyOptions::default().dry_run(dry_run);
         let error = target.apply(&api_service, &options).await.unwrap_err();
         assert!(
             matches!(error, TargetError::Unavailable { .. }) && error.is_transient(),

@@ -31,11 +31,7 @@ fn config_map(ns: &str, name: &str) -> String {
 }
 
 fn as_manager(manager: &str) -> ApplyOptions {
-    ApplyOptions {
-        field_manager: manager.into(),
-        force: true,
-        dry_run: false,
-    }
+    ApplyOptions::new(manager).force(true)
 }
 
 fn crd(group: &str, kind: &str, plural: &str) -> Object {

@@ -56,11 +56,7 @@ async fn sync_correct_drift_and_prune_after_restart() {
         "data": {"v": "hand-edited"}
     }))
     .unwrap();
-    let by_hand = gitops_core::ApplyOptions {
-        field_manager: "kubectl-edit".into(),
-        force: true,
-        dry_run: false,
-    };
+    let by_hand = gitops_core::ApplyOptions::new("kubectl-edit").force(true);
     reconciler.target().apply(&edited, &by_hand).await.unwrap();
     let fixed = reconciler.reconcile_once("prod").await.unwrap();
     assert_eq!(fixed.status, SyncStatus::Synced, "{fixed}");

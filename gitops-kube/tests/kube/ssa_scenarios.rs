@@ -523,11 +523,7 @@ impl Runtime for Memory {
         manager: &str,
         force: bool,
     ) -> Result<Value, TargetError> {
-        let options = ApplyOptions {
-            field_manager: manager.into(),
-            force,
-            dry_run: false,
-        };
+        let options = ApplyOptions::new(manager).force(force);
         self.0.apply(object, &options).await
     }
 
@@ -554,11 +550,7 @@ impl Runtime for Kube {
         manager: &str,
         force: bool,
     ) -> Result<Value, TargetError> {
-        let options = ApplyOptions {
-            field_manager: manager.into(),
-            force,
-            dry_run: false,
-        };
+        let options = ApplyOptions::new(manager).force(force);
         self.target.apply(object, &options).await
     }
 

@@ -16,10 +16,7 @@ fn obj(v: Value) -> Object {
 }
 
 fn opts() -> ApplyOptions {
-    ApplyOptions {
-        field_manager: "gitops-test".into(),
-        ..ApplyOptions::default()
-    }
+    ApplyOptions::new("gitops-test")
 }
 
 #[tokio::test]
@@ -49,10 +46,7 @@ async fn conflict_names_the_other_manager_and_fields() {
             "metadata": {"name": "shared", "namespace": ns},
             "data": {"k": v, "other": "x"}}))
     };
-    let theirs = ApplyOptions {
-        field_manager: "team-b".into(),
-        ..ApplyOptions::default()
-    };
+    let theirs = ApplyOptions::new("team-b");
     target.apply(&cm("theirs"), &theirs).await.unwrap();
     let err = target.apply(&cm("ours"), &opts()).await.unwrap_err();
     let TargetError::Conflict { key, conflicts } = &err else {
@@ -64,11 +58,7 @@ async fn conflict_names_the_other_manager_and_fields() {
     assert_eq!(conflicts[0].fields, vec![".data.k".to_owned()]);
     assert!(err.to_string().contains("team-b"), "{err}");
     // Dry-run with force succeeds and changes nothing.
-    let dry_force = ApplyOptions {
-        force: true,
-        dry_run: true,
-        ..opts()
-    };
+    let dry_force = opts().force(true).dry_run(true);
     let preview = target.apply(&cm("ours"), &dry_force).await.unwrap();
     assert_eq!(preview["data"]["k"], "ours");
     let live = target.get(cm("ours").key()).await.unwrap().unwrap();
@@ -247,10 +237,9 @@ async fn delete_dry_run_keeps_the_object() {
     let cm = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "keep", "namespace": ns}, "data": {}}));
     target.apply(&cm, &opts()).await.unwrap();
-    let dry = DeleteOptions {
-        dry_run: true,
-        propagation: gitops_core::Propagation::Foreground,
-    };
+    let dry = DeleteOptions::new()
+        .dry_run(true)
+        .propagation(gitops_core::Propagation::Foreground);
     assert_eq!(
         target.delete(cm.key(), &dry).await.unwrap(),
         DeleteOutcome::Deleted
@@ -259,10 +248,7 @@ async fn delete_dry_run_keeps_the_object() {
         target.get(cm.key()).await.unwrap().is_some(),
         "a dry-run delete deletes nothing"
     );
-    let background = DeleteOptions {
-        dry_run: false,
-        propagation: gitops_core::Propagation::Background,
-    };
+    let background = DeleteOptions::new().propagation(gitops_core::Propagation::Background);
     assert_eq!(
         target.delete(cm.key(), &background).await.unwrap(),
         DeleteOutcome::Deleted
@@ -482,10 +468,7 @@ async fn apply_and_delete_refuse_inventory_config_maps() {
     let err = target.apply(&hijack, &opts()).await.unwrap_err();
     assert!(matches!(err, TargetError::Invalid { .. }), "{err:?}");
     assert!(err.to_string().contains("inventor"), "{err}");
-    let dry = ApplyOptions {
-        dry_run: true,
-        ..opts()
-    };
+    let dry = opts().dry_run(true);
     assert!(matches!(
         target.apply(&hijack, &dry).await,
         Err(TargetError::Invalid { .. })

@@ -60,11 +60,7 @@ async fn changes_to_owned_objects_are_reported() {
     );
 
     // Someone else changes the foreign object, then our object: only ours counts.
-    let other = ApplyOptions {
-        field_manager: "kubectl-edit".into(),
-        force: true,
-        ..ApplyOptions::default()
-    };
+    let other = ApplyOptions::new("kubectl-edit").force(true);
     target
         .apply(&cm("foreign", None, "2"), &other)
         .await
