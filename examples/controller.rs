@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use gitops_core::render::RenderOptions;
+use gitops_core::RenderOptions;
 use gitops_core::{GroupKind, OwnerId, Reconciler, ReconcilerConfig, SyncReport, Target};
 use gitops_git::GitSource;
 use gitops_kube::{DriftEvent, DriftStream, KubeTarget};

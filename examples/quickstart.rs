@@ -225,7 +225,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
             "  {} {:<14} {} {}",
             c.short_id(),
             c.author.name,
-            gitops_core::time::rfc3339(c.author.time),
+            c.author.time_rfc3339(),
             c.summary()
         )?;
     }

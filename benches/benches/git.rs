@@ -27,8 +27,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gitops_core::render::{RenderOptions, Renderer};
 use gitops_core::{Blob, BlobId, Revision, Snapshot};
+use gitops_core::{RenderOptions, Renderer};
 use gitops_git::{GitSource, GitSourceOptions};
 
 const FILES: usize = 10_000;

@@ -3,7 +3,7 @@
 //!
 //! For each input: `serde_yaml_floor` (serde_yaml alone parsing the same
 //! bytes into `serde_json::Value`, the floor any YAML renderer pays),
-//! `render_cold` (`gitops_core::render::render`, no cache) and
+//! `render_cold` (`gitops_core::render`, no cache) and
 //! `render_warm` (a `Renderer` re-rendering the same snapshot: every file's
 //! parse comes from the cache). Throughput is in bytes; objects/s is the
 //! printed object count divided by the time.
@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gitops_core::render::{RenderOptions, Renderer, render};
 use gitops_core::{Blob, Snapshot};
+use gitops_core::{RenderOptions, Renderer, render};
 
 fn load_dir(root: &Path, dir: &Path, snap: &mut Snapshot) -> std::io::Result<()> {
     let mut entries = std::fs::read_dir(dir)?

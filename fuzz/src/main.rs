@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gitops_core::Snapshot;
-use gitops_core::render::{RenderOptions, Renderer};
+use gitops_core::{RenderOptions, Renderer};
 use gitops_diff::{BuiltinLists, DiffOptions, FieldSet, GroupKind, compare};
 use serde_json::{Value, json};
 

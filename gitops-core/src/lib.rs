@@ -59,19 +59,19 @@ pub mod desired;
 pub mod health;
 pub mod key;
 pub mod object;
-pub mod plan;
+mod plan;
 pub mod policy;
 pub mod reconcile;
-pub mod render;
+mod render;
 pub mod report;
 pub mod revision;
 pub mod scope;
 pub mod snapshot;
 pub mod source;
 pub mod target;
-pub mod time;
-pub mod util;
-pub mod validate;
+mod time;
+mod util;
+mod validate;
 
 /// Escaping of user-controlled text in human-readable output (re-exported
 /// from gitops-diff, so that every crate built on the core has it).
@@ -103,10 +103,16 @@ pub use memory::runtime::MemoryRuntime;
 pub use memory::source::MemorySource;
 pub use plan::{
     Action, Conflict, PRUNE_ANNOTATION, Plan, PlanOptions, PlanSummary, Refusal, SharedResource,
-    Skipped, Step, WAVE_ANNOTATION, observe_keys, plan, shared_resources,
+    Skipped, Step, WAVE_ANNOTATION, kind_rank, observe_keys, plan, shared_resources,
 };
 pub use policy::{Policy, Violation};
 pub use reconcile::{
     DryRun, HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier,
+};
+pub use render::step::RenderStep;
+pub use render::{
+    DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES, Location,
+    OptionsError, RenderError, RenderErrors, RenderOptions, RenderStats, Renderer, SkipReason,
+    SourceFormat, render, skip_reason, skip_reason_in,
 };
 pub use report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};

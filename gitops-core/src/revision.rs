@@ -16,6 +16,13 @@ pub struct Person {
     pub offset_seconds: i32,
 }
 
+impl Person {
+    /// [`Person::time`] as RFC 3339 in UTC (`2026-01-01T00:00:00Z`).
+    pub fn time_rfc3339(&self) -> String {
+        crate::time::rfc3339(self.time)
+    }
+}
+
 /// How a signature was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SignatureMethod {

@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 ///
 /// ```
-/// assert_eq!(gitops_core::time::rfc3339(0), "1970-01-01T00:00:00Z");
-/// assert_eq!(gitops_core::time::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+/// assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
 /// ```
 pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);

@@ -487,8 +487,7 @@ async fn reports_serialise_to_json_and_audit_lines_survive_a_torn_write() {
 fn model_types_round_trip_through_json() {
     let snap =
         gitops_core::Snapshot::from_files([("ns.yaml", NS), ("crd.yaml", CRD), ("w.yaml", WIDGET)]);
-    let desired =
-        gitops_core::render::render(&snap, &gitops_core::render::RenderOptions::default()).unwrap();
+    let desired = gitops_core::render(&snap, &gitops_core::RenderOptions::default()).unwrap();
     let json = serde_json::to_string(&desired).unwrap();
     let back: gitops_core::DesiredState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, desired);

@@ -3,11 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gitops_core::policy::{KindPattern, Rule};
-use gitops_core::render::{RenderOptions, render};
 use gitops_core::{
     MemoryRuntime, MemorySource, OwnerId, Person, Policy, Reconciler, ReconcilerConfig, Revision,
     SignatureMethod, SignatureVerdict, Snapshot, SyncStatus,
 };
+use gitops_core::{RenderOptions, render};
 use proptest::prelude::*;
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";

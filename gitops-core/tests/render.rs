@@ -3,10 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use gitops_core::render::{
-    RenderError, RenderErrors, RenderOptions, Renderer, SkipReason, render, skip_reason,
-    skip_reason_in,
-};
 use gitops_core::{
     Blob, BlobId, DesiredState, GroupKind, ObjectError, ObjectKey, Revision, Scope, Snapshot,
     SpecialEntry,
@@ -14,6 +10,10 @@ use gitops_core::{
 use gitops_core::{
     MemoryRuntime, MemorySource, OwnerId, Reconciler, ReconcilerConfig, Source, SourceError,
     SyncStatus,
+};
+use gitops_core::{
+    RenderError, RenderErrors, RenderOptions, Renderer, SkipReason, render, skip_reason,
+    skip_reason_in,
 };
 use insta::assert_snapshot;
 use proptest::prelude::*;

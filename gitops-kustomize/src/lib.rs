@@ -71,7 +71,7 @@ pub fn build(snapshot: &Snapshot, root: &str) -> Result<Vec<Value>, BuildError> 
     }
 }
 
-/// The Kustomize renderer as a [`gitops_core::render::step::RenderStep`]:
+/// The Kustomize renderer as a [`gitops_core::RenderStep`]:
 /// it handles folders holding a kustomization file.
 #[derive(Clone, Copy, Debug, Default)]
 #[non_exhaustive]
@@ -84,7 +84,7 @@ impl Kustomize {
     }
 }
 
-impl gitops_core::render::step::RenderStep for Kustomize {
+impl gitops_core::RenderStep for Kustomize {
     fn name(&self) -> &str {
         "kustomize"
     }
@@ -100,7 +100,7 @@ impl gitops_core::render::step::RenderStep for Kustomize {
 
 #[cfg(test)]
 mod step_tests {
-    use gitops_core::render::step::RenderStep;
+    use gitops_core::RenderStep;
 
     use super::*;
 

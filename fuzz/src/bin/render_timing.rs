@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use gitops_core::Snapshot;
-use gitops_core::render::{RenderOptions, Renderer, render};
+use gitops_core::{RenderOptions, Renderer, render};
 
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ";
 

@@ -43,7 +43,7 @@
 //! same snapshot always gives the same desired state.
 //!
 //! ```
-//! use gitops_core::render::{render, RenderOptions};
+//! use gitops_core::{render, RenderOptions};
 //! use gitops_core::Snapshot;
 //!
 //! let snapshot = Snapshot::from_files([
@@ -141,7 +141,7 @@ pub struct RenderStats {
 /// A renderer with a cache of parsed files for incremental re-rendering.
 ///
 /// ```
-/// use gitops_core::render::{Renderer, RenderOptions};
+/// use gitops_core::{Renderer, RenderOptions};
 /// use gitops_core::Snapshot;
 ///
 /// let mut renderer = Renderer::new(RenderOptions::default()).unwrap();

@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_EXPANSION_RATIO: usize = 10;
 /// How a [`Snapshot`](crate::Snapshot) is rendered.
 ///
 /// ```
-/// use gitops_core::render::RenderOptions;
+/// use gitops_core::RenderOptions;
 /// use gitops_core::{GroupKind, Scope};
 /// let options = RenderOptions::default()
 ///     .with_default_namespace("shop")

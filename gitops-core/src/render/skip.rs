@@ -87,7 +87,7 @@ fn is_helm_file(name: &str) -> bool {
 /// but the path (1–3 and 5 of [`SkipReason`]); `None` for a manifest.
 ///
 /// ```
-/// use gitops_core::render::{skip_reason, SkipReason};
+/// use gitops_core::{skip_reason, SkipReason};
 /// assert_eq!(skip_reason("apps/web.yaml"), None);
 /// assert_eq!(skip_reason("apps/README.md"), Some(SkipReason::NotManifest));
 /// assert_eq!(skip_reason("apps/kustomization.yaml"), Some(SkipReason::Kustomization));
@@ -118,7 +118,7 @@ pub fn skip_reason(path: &str) -> Option<SkipReason> {
 /// files under a Helm chart's `templates/` folder.
 ///
 /// ```
-/// use gitops_core::render::{skip_reason_in, SkipReason};
+/// use gitops_core::{skip_reason_in, SkipReason};
 /// use gitops_core::Snapshot;
 /// let snap = Snapshot::from_files([
 ///     ("charts/web/Chart.yaml", "name: web"),

@@ -13,11 +13,11 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use gitops_core::render::{RenderOptions, render};
 use gitops_core::{
     Action, ApplyOptions, DesiredState, ObjectKey, ObserveRequest, OwnerId, PlanOptions, Snapshot,
     Target, TargetError, plan,
 };
+use gitops_core::{RenderOptions, render};
 use gitops_diff::FieldSet;
 use gitops_kube::KubeTarget;
 use gitops_kube::testing::{TestCluster, shared_or_skip, unique_name};

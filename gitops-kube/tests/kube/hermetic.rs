@@ -3,7 +3,7 @@
 //! refusals in one report; fields the server drops are reported once and
 //! are not drift; a request the server fails on names the object.
 
-use gitops_core::render::RenderOptions;
+use gitops_core::RenderOptions;
 use gitops_core::{
     ApplyOptions, MemorySource, Object, ObjectKey, OwnerId, Reconciler, ReconcilerConfig,
     StepOutcome, SyncReport, SyncStatus, Target, TargetError, TargetExt, Warning,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gitops_core::render::RenderOptions;
+use gitops_core::RenderOptions;
 use gitops_core::{
     ApplyOptions, Fault, FaultyTarget, MemorySource, OWNER_LABEL, Object, ObjectKey, Operation,
     OwnerId, Reconciler, ReconcilerConfig, Refusal, SyncStatus, Target, TargetExt,

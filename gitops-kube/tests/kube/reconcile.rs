@@ -1,7 +1,7 @@
 //! The core reconciler end to end on a real API server: sync, drift
 //! correction, prune after a restart (the inventory lives in the cluster).
 
-use gitops_core::render::RenderOptions;
+use gitops_core::RenderOptions;
 use gitops_core::{
     MemorySource, OWNER_LABEL, ObjectKey, OwnerId, Reconciler, ReconcilerConfig, SyncStatus,
     Target, TargetExt,
