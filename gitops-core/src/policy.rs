@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use gitops_core::policy::{KindPattern, Policy, Rule};
-//! use gitops_core::{render::{render, RenderOptions}, Snapshot};
+//! use gitops_core::{render, RenderOptions, Snapshot};
 //! let snap = Snapshot::from_files([("s.yaml",
 //!     "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: kube-system}\n")]);
 //! let desired = render(&snap, &RenderOptions::default()).unwrap();

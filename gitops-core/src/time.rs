@@ -5,10 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Formats seconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SSZ`.
 ///
-/// ```
-/// assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-/// assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-/// ```
+/// `rfc3339(0)` is `1970-01-01T00:00:00Z`; `rfc3339(1_700_000_000)` is
+/// `2023-11-14T22:13:20Z`.
 pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -42,4 +40,13 @@ pub fn now_secs() -> i64 {
 /// Now, as RFC 3339.
 pub fn now_rfc3339() -> String {
     rfc3339(now_secs())
+}
+
+#[cfg(test)]
+mod doc_examples {
+    #[test]
+    fn known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
 }
