@@ -207,6 +207,7 @@ fn to_json(cli: &Cli, commit: &str, baseline: &Value, plan: &Plan) -> Value {
                         .collect(),
                 ),
                 Action::Delete => ("delete", Vec::new()),
+                _ => ("other", Vec::new()),
             };
             json!({
                 "action": action,

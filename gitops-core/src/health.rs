@@ -27,6 +27,7 @@ use crate::key::ObjectKey;
 /// The health of one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum HealthStatus {
     /// Working as declared.
     Healthy,
@@ -54,6 +55,7 @@ impl fmt::Display for HealthStatus {
 
 /// A health status with its reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Health {
     /// The status.
     pub status: HealthStatus,

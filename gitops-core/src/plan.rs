@@ -195,6 +195,7 @@ impl PlanOptions {
 /// What a step does.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// Create an object that does not exist.
     Create,
@@ -222,6 +223,7 @@ impl Action {
 /// Serialised (and in `Debug`), a Secret's values are masked (see
 /// [`gitops_diff::secrets`]) unless [`Plan::reveal_secrets`] was called.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Step {
     /// The object.
     pub key: ObjectKey,
@@ -324,6 +326,7 @@ impl Serialize for Step {
 
 /// Why an object is not touched.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Skipped {
     /// The object.
     pub key: ObjectKey,
@@ -331,9 +334,20 @@ pub struct Skipped {
     pub reason: String,
 }
 
+impl Skipped {
+    /// An object left alone, and why.
+    pub fn new(key: ObjectKey, reason: impl Into<String>) -> Self {
+        Self {
+            key,
+            reason: reason.into(),
+        }
+    }
+}
+
 /// A conflict that blocks the sync.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "conflict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Conflict {
     /// The object exists in the runtime without any owner label: someone
     /// created it by hand or with another tool. Taking it over (and so being
@@ -367,6 +381,7 @@ pub enum Conflict {
 /// A guard or check that refuses the whole plan.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "refusal", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Refusal {
     /// The desired state has no objects.
     EmptyDesiredState,
@@ -503,6 +518,7 @@ impl fmt::Display for Conflict {
 
 /// Counts of a plan, for summaries and audit records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct PlanSummary {
     /// Objects to create.
     pub create: usize,
@@ -523,6 +539,7 @@ pub struct PlanSummary {
 /// The ordered steps that make the runtime match the desired state, and
 /// everything that was decided not to do.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Plan {
     /// Whose plan.
     pub owner: OwnerId,
@@ -551,6 +568,22 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// An empty plan of `owner` (the planner builds real ones; this is for
+    /// tools and tests that assemble plans by hand).
+    pub fn new(owner: OwnerId) -> Self {
+        Self {
+            owner,
+            revision: None,
+            steps: Vec::new(),
+            unchanged: Vec::new(),
+            skipped: Vec::new(),
+            conflicts: Vec::new(),
+            refusals: Vec::new(),
+            skipped_symlinks: BTreeMap::new(),
+            next_inventory: BTreeMap::new(),
+        }
+    }
+
     /// Whether conflicts or refusals forbid executing the plan.
     pub fn is_blocked(&self) -> bool {
         !self.conflicts.is_empty() || !self.refusals.is_empty()
@@ -1178,6 +1211,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
 
 /// An object declared by more than one owner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct SharedResource {
     /// The object.
     pub key: ObjectKey,

@@ -14,11 +14,9 @@
 //! let snap = Snapshot::from_files([("s.yaml",
 //!     "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: kube-system}\n")]);
 //! let desired = render(&snap, &RenderOptions::default()).unwrap();
-//! let policy = Policy {
-//!     allowed_namespaces: Some(vec!["shop".into()]),
-//!     forbid_secrets: true,
-//!     ..Policy::default()
-//! };
+//! let policy = Policy::new()
+//!     .allowed_namespaces(vec!["shop".into()])
+//!     .forbid_secrets(true);
 //! let violations = policy.check(&desired);
 //! let rules: Vec<Rule> = violations.iter().map(|v| v.rule).collect();
 //! assert_eq!(rules, [Rule::Namespace, Rule::Secret]);
@@ -60,6 +58,7 @@ impl KindPattern {
 /// Limits on what a source may declare. The default allows everything.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct Policy {
     /// If set, only kinds matching one of these are allowed.
     pub allowed_kinds: Option<Vec<KindPattern>>,
@@ -98,6 +97,7 @@ impl Default for Policy {
 /// Which rule a [`Violation`] breaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Rule {
     /// `allowed_kinds` / `denied_kinds`.
     Kind,
@@ -117,6 +117,7 @@ pub enum Rule {
 
 /// One broken rule, with the object and place that broke it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Violation {
     /// The rule.
     pub rule: Rule,
@@ -208,6 +209,59 @@ pub fn images(object: &Value) -> Vec<(String, String)> {
 }
 
 impl Policy {
+    /// The default policy: everything allowed, nothing required.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only kinds matching one of these are allowed.
+    pub fn allowed_kinds(mut self, kinds: Vec<KindPattern>) -> Self {
+        self.allowed_kinds = Some(kinds);
+        self
+    }
+
+    /// Kinds never allowed.
+    pub fn denied_kinds(mut self, kinds: Vec<KindPattern>) -> Self {
+        self.denied_kinds = kinds;
+        self
+    }
+
+    /// Namespaced objects must be in one of these namespaces.
+    pub fn allowed_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.allowed_namespaces = Some(namespaces);
+        self
+    }
+
+    /// Whether cluster-scoped objects may be declared.
+    pub fn allow_cluster_scoped(mut self, allow: bool) -> Self {
+        self.allow_cluster_scoped = allow;
+        self
+    }
+
+    /// At most this many objects.
+    pub fn max_objects(mut self, max: usize) -> Self {
+        self.max_objects = Some(max);
+        self
+    }
+
+    /// The revision must carry a trusted signature.
+    pub fn require_signature(mut self, require: bool) -> Self {
+        self.require_signature = require;
+        self
+    }
+
+    /// Every container image must be pinned by digest.
+    pub fn require_image_digests(mut self, require: bool) -> Self {
+        self.require_image_digests = require;
+        self
+    }
+
+    /// No `v1` `Secret` objects in Git.
+    pub fn forbid_secrets(mut self, forbid: bool) -> Self {
+        self.forbid_secrets = forbid;
+        self
+    }
+
     /// Checks what a plan would delete: the kind and namespace rules bound
     /// prunes as they bound applies (a kind denied today must not be deleted
     /// by a revision that stops declaring it).

@@ -36,12 +36,20 @@ pub trait RevisionVerifier: Send + Sync + fmt::Debug {
 
 /// Waiting for health between waves.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HealthWait {
     /// Give up (the sync fails) after this long for one wave
     /// (`Duration::MAX`: never).
     pub timeout: Duration,
     /// Time between two observations.
     pub interval: Duration,
+}
+
+impl HealthWait {
+    /// Give up after `timeout` per wave, observing every `interval`.
+    pub fn new(timeout: Duration, interval: Duration) -> Self {
+        Self { timeout, interval }
+    }
 }
 
 /// What a sync does instead of writing, if anything.

@@ -13,6 +13,7 @@ use crate::revision::{Person, SignatureVerdict};
 /// How a sync ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SyncStatus {
     /// Steps were applied and the runtime converged.
     Synced,
@@ -61,6 +62,7 @@ impl fmt::Display for SyncStatus {
 
 /// The revision as the audit trail records it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RevisionRecord {
     /// Commit id.
     pub id: String,
@@ -79,6 +81,7 @@ pub struct RevisionRecord {
 /// How one step went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StepOutcome {
     /// Done.
     Done,
@@ -133,6 +136,7 @@ impl fmt::Display for Warning {
 
 /// One step of the plan and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct StepReport {
     /// The object.
     pub key: ObjectKey,
@@ -184,6 +188,7 @@ impl StepReport {
 
 /// What one reconciliation did: the audit record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// Owner.
     pub owner: String,

@@ -425,6 +425,7 @@ impl DeleteOptions {
 
 /// What [`Target::delete`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum DeleteOutcome {
     /// The object was deleted (or its deletion started).
     Deleted,
@@ -435,6 +436,7 @@ pub enum DeleteOutcome {
 /// What to observe: objects by key. `owner` is a hint a backend may use to
 /// list by [`OWNER_LABEL`] instead of getting objects one by one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ObserveRequest {
     /// The objects to read (missing ones are simply absent from the result).
     pub keys: BTreeSet<ObjectKey>,
@@ -442,8 +444,16 @@ pub struct ObserveRequest {
     pub owner: Option<OwnerId>,
 }
 
+impl ObserveRequest {
+    /// A request for `keys`, mostly objects of `owner`.
+    pub fn new(keys: BTreeSet<ObjectKey>, owner: Option<OwnerId>) -> Self {
+        Self { keys, owner }
+    }
+}
+
 /// Live objects as the runtime returned them (with `metadata.managedFields`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LiveState {
     /// The objects found, by key.
     #[serde(with = "live_map")]

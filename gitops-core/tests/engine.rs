@@ -222,12 +222,10 @@ async fn a_render_error_applies_nothing_and_names_the_file() {
 #[tokio::test]
 async fn policy_violations_apply_nothing() {
     let s = setup(|c| {
-        c.policy = Policy {
-            require_image_digests: true,
-            allowed_namespaces: Some(vec!["shop".into()]),
-            allow_cluster_scoped: false,
-            ..Policy::default()
-        }
+        c.policy = Policy::new()
+            .require_image_digests(true)
+            .allowed_namespaces(vec!["shop".into()])
+            .allow_cluster_scoped(false)
     });
     s.source
         .commit("prod", [("ns.yaml", NS), ("web.yaml", DEPLOY)], "ada", "x");
@@ -530,10 +528,7 @@ fn model_types_round_trip_through_json() {
 #[tokio::test]
 async fn waits_for_health_between_waves() {
     use std::time::Duration;
-    let wait = gitops_core::HealthWait {
-        timeout: Duration::from_millis(60),
-        interval: Duration::from_millis(10),
-    };
+    let wait = gitops_core::HealthWait::new(Duration::from_millis(60), Duration::from_millis(10));
     // Namespaces and ConfigMaps are healthy at once: the sync goes through.
     let s = setup(|c| c.wait_for_health = Some(wait.clone()));
     s.source

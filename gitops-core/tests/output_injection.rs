@@ -4,7 +4,6 @@
 //! of a plan, a report or an error; the JSON output keeps the exact text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 
 use gitops_core::escape::needs_escape;
 use gitops_core::{
@@ -152,25 +151,23 @@ fn plan() -> impl Strategy<Value = Plan> {
         proptest::collection::vec((key(), provenance(), nasty()), 0..3),
         proptest::collection::vec((key(), nasty(), nasty(), provenance(), nasty()), 0..3),
     )
-        .prop_map(|(revision, steps, skipped, conflicts, refusals)| Plan {
-            owner: OwnerId::new("shop").unwrap(),
-            revision,
-            steps,
-            skipped_symlinks: Default::default(),
-            unchanged: Vec::new(),
-            skipped: skipped
+        .prop_map(|(revision, steps, skipped, conflicts, refusals)| {
+            let mut plan = Plan::new(OwnerId::new("shop").unwrap());
+            plan.revision = revision;
+            plan.steps = steps;
+            plan.skipped = skipped
                 .into_iter()
-                .map(|(key, reason)| Skipped { key, reason })
-                .collect(),
-            conflicts: conflicts
+                .map(|(key, reason)| Skipped::new(key, reason))
+                .collect();
+            plan.conflicts = conflicts
                 .into_iter()
                 .map(|(key, provenance, owner)| Conflict::OwnedByOther {
                     key,
                     owner,
                     provenance,
                 })
-                .collect(),
-            refusals: refusals
+                .collect();
+            plan.refusals = refusals
                 .into_iter()
                 .map(|(key, annotation, value, provenance, message)| {
                     if message.len() % 2 == 0 {
@@ -184,8 +181,8 @@ fn plan() -> impl Strategy<Value = Plan> {
                         Refusal::InvalidOption { message }
                     }
                 })
-                .collect(),
-            next_inventory: BTreeMap::new(),
+                .collect();
+            plan
         })
 }
 

@@ -36,13 +36,14 @@ fn check(policy: &Policy, files: &[(&str, &str)]) -> Vec<(Rule, String)> {
 
 #[test]
 fn allowed_and_denied_kinds() {
-    let p = Policy {
-        allowed_kinds: Some(vec![
+    let p = {
+        let mut p = Policy::new();
+        p.allowed_kinds = Some(vec![
             KindPattern::new("", "*"),
             KindPattern::new("batch", "*"),
-        ]),
-        denied_kinds: vec![KindPattern::new("", "Secret")],
-        ..Policy::default()
+        ]);
+        p.denied_kinds = vec![KindPattern::new("", "Secret")];
+        p
     };
     let mut v = check(
         &p,
@@ -62,9 +63,10 @@ fn allowed_and_denied_kinds() {
 
 #[test]
 fn allowed_namespaces() {
-    let p = Policy {
-        allowed_namespaces: Some(vec!["shop".into()]),
-        ..Policy::default()
+    let p = {
+        let mut p = Policy::new();
+        p.allowed_namespaces = Some(vec!["shop".into()]);
+        p
     };
     let v = check(&p, &[("ns.yaml", NS), ("c.yaml", CM), ("o.yaml", OTHER_NS)]);
     assert_eq!(v.len(), 1);
@@ -74,9 +76,10 @@ fn allowed_namespaces() {
 
 #[test]
 fn cluster_scoped_objects() {
-    let p = Policy {
-        allow_cluster_scoped: false,
-        ..Policy::default()
+    let p = {
+        let mut p = Policy::new();
+        p.allow_cluster_scoped = false;
+        p
     };
     let v = check(&p, &[("ns.yaml", NS), ("c.yaml", CM), ("r.yaml", ROLE)]);
     let rules: Vec<Rule> = v.iter().map(|x| x.0).collect();
@@ -85,9 +88,10 @@ fn cluster_scoped_objects() {
 
 #[test]
 fn maximum_object_count() {
-    let p = Policy {
-        max_objects: Some(1),
-        ..Policy::default()
+    let p = {
+        let mut p = Policy::new();
+        p.max_objects = Some(1);
+        p
     };
     let v = check(&p, &[("ns.yaml", NS), ("c.yaml", CM)]);
     assert_eq!(v.len(), 1);
@@ -100,9 +104,10 @@ fn maximum_object_count() {
 
 #[test]
 fn image_digests() {
-    let p = Policy {
-        require_image_digests: true,
-        ..Policy::default()
+    let p = {
+        let mut p = Policy::new();
+        p.require_image_digests = true;
+        p
     };
     let v = check(
         &p,
@@ -125,9 +130,10 @@ fn image_digests() {
 
 #[test]
 fn plain_secrets() {
-    let p = Policy {
-        forbid_secrets: true,
-        ..Policy::default()
+    let p = {
+        let mut p = Policy::new();
+        p.forbid_secrets = true;
+        p
     };
     let v = check(&p, &[("ns.yaml", NS), ("s.yaml", SECRET)]);
     assert_eq!(v.len(), 1);
@@ -136,9 +142,10 @@ fn plain_secrets() {
 
 #[test]
 fn signatures() {
-    let p = Policy {
-        require_signature: true,
-        ..Policy::default()
+    let p = {
+        let mut p = Policy::new();
+        p.require_signature = true;
+        p
     };
     let snap = Snapshot::from_files([("ns.yaml", NS)]);
     let mut desired = render(&snap, &RenderOptions::default()).unwrap();
@@ -169,18 +176,19 @@ fn any_policy() -> impl Strategy<Value = Policy> {
         any::<bool>(),
         0..4usize,
     )
-        .prop_map(|(kinds, ns, cluster, digests, secrets, max)| Policy {
-            denied_kinds: if kinds {
+        .prop_map(|(kinds, ns, cluster, digests, secrets, max)| {
+            let mut p = Policy::new();
+            p.denied_kinds = if kinds {
                 vec![KindPattern::new("apps", "*")]
             } else {
                 vec![]
-            },
-            allowed_namespaces: ns.then(|| vec!["shop".into()]),
-            allow_cluster_scoped: !cluster,
-            max_objects: (max > 0).then_some(max + 1),
-            require_image_digests: digests,
-            forbid_secrets: secrets,
-            ..Policy::default()
+            };
+            p.allowed_namespaces = ns.then(|| vec!["shop".into()]);
+            p.allow_cluster_scoped = !cluster;
+            p.max_objects = (max > 0).then_some(max + 1);
+            p.require_image_digests = digests;
+            p.forbid_secrets = secrets;
+            p
         })
 }
 

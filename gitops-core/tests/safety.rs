@@ -176,10 +176,7 @@ async fn a_server_side_dry_run_persists_nothing() {
 async fn waiting_forever_for_health_does_not_overflow() {
     let (source, runtime) = (MemorySource::new(), MemoryRuntime::new());
     let r = reconciler(&source, &runtime, |c| {
-        c.wait_for_health = Some(HealthWait {
-            timeout: Duration::MAX,
-            interval: Duration::MAX,
-        })
+        c.wait_for_health = Some(HealthWait::new(Duration::MAX, Duration::MAX))
     });
     source.commit(
         "main",
@@ -256,12 +253,8 @@ async fn renaming_the_only_object_is_not_a_mass_prune_but_bad_options_are_refuse
 #[tokio::test]
 async fn policy_bounds_namespaces_by_name_and_prunes_too() {
     let (source, runtime) = (MemorySource::new(), MemoryRuntime::new());
-    let limited = |c: &mut ReconcilerConfig| {
-        c.policy = Policy {
-            allowed_namespaces: Some(vec!["shop".into()]),
-            ..Policy::default()
-        }
-    };
+    let limited =
+        |c: &mut ReconcilerConfig| c.policy = Policy::new().allowed_namespaces(vec!["shop".into()]);
     source.commit(
         "main",
         [(
@@ -300,10 +293,7 @@ async fn policy_bounds_namespaces_by_name_and_prunes_too() {
         "3",
     );
     let deny = reconciler(&source, &runtime, |c| {
-        c.policy = Policy {
-            denied_kinds: vec![KindPattern::new("", "Secret")],
-            ..Policy::default()
-        };
+        c.policy = Policy::new().denied_kinds(vec![KindPattern::new("", "Secret")]);
     });
     let err = deny.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::PolicyViolated);

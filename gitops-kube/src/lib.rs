@@ -31,7 +31,7 @@
 //! target.apply(&cm, &dry).await?;
 //! target.apply(&cm, &ApplyOptions::default()).await?;
 //! let live = target
-//!     .observe(&ObserveRequest { keys: [cm.key().clone()].into(), owner: None })
+//!     .observe(&ObserveRequest::new([cm.key().clone()].into(), None))
 //!     .await?;
 //! assert!(live.get(cm.key()).is_some());
 //! # Ok(()) }

@@ -42,11 +42,8 @@ async fn only_signed_revisions_reach_the_runtime() {
     .unwrap();
     let runtime = MemoryRuntime::new();
     let audit = Arc::new(MemoryAudit::new());
-    let mut config = ReconcilerConfig::new(OwnerId::new("shop").unwrap());
-    config.policy = Policy {
-        require_signature: true,
-        ..Policy::default()
-    };
+    let config = ReconcilerConfig::new(OwnerId::new("shop").unwrap());
+    let config = config.policy(Policy::new().require_signature(true));
     let reconciler = Reconciler::new(GitSource::open(&f.repo).unwrap(), runtime.clone(), config)
         .unwrap()
         .with_verifier(Arc::new(verifier))

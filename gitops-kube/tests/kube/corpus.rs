@@ -147,9 +147,11 @@ async fn apply_and_replan(cluster: &TestCluster, paths: &[&str], default_ns: &st
     let target = KubeTarget::new(cluster.client()).with_inventory_namespace(unique_name("inv"));
     let owner = OwnerId::new(unique_name("corpus")).unwrap();
     let plan_options = PlanOptions::new(owner.clone());
-    let request = |desired: &DesiredState| ObserveRequest {
-        keys: gitops_core::observe_keys(desired, None),
-        owner: Some(owner.clone()),
+    let request = |desired: &DesiredState| {
+        ObserveRequest::new(
+            gitops_core::observe_keys(desired, None),
+            Some(owner.clone()),
+        )
     };
 
     let live = target.observe(&request(&desired)).await.unwrap();

@@ -156,10 +156,7 @@ async fn observe_by_owner_label_and_inventory_survives_a_new_target() {
     let not_served = ObjectKey::new("nothing.example.com", "Thing", Some(&ns), "x");
     keys.insert(not_served.clone());
     let live = target
-        .observe(&ObserveRequest {
-            keys,
-            owner: Some(owner.clone()),
-        })
+        .observe(&ObserveRequest::new(keys, Some(owner.clone())))
         .await
         .unwrap();
     assert_eq!(live.objects.len(), 6, "{:?}", live.objects.keys());
@@ -304,10 +301,7 @@ async fn a_crd_deleted_out_of_band_makes_its_objects_absent() {
                      "labels": {OWNER_LABEL: owner.as_str()}}, "data": {}}));
     target.apply(&cm, &opts()).await.unwrap();
     keys.insert(cm.key().clone());
-    let request = ObserveRequest {
-        keys: keys.clone(),
-        owner: Some(owner.clone()),
-    };
+    let request = ObserveRequest::new(keys.clone(), Some(owner.clone()));
     // The kind is cached and its objects are there.
     assert_eq!(target.observe(&request).await.unwrap().objects.len(), 4);
 
@@ -344,10 +338,10 @@ async fn a_crd_deleted_out_of_band_makes_its_objects_absent() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let live = single
-        .observe(&ObserveRequest {
-            keys: [gadget_key.clone()].into(),
-            owner: Some(owner.clone()),
-        })
+        .observe(&ObserveRequest::new(
+            [gadget_key.clone()].into(),
+            Some(owner.clone()),
+        ))
         .await
         .unwrap();
     assert!(live.objects.is_empty(), "{:?}", live.objects.keys());
