@@ -58,6 +58,7 @@ fn list_conflicts(c: &[FieldConflict]) -> String {
 
 /// Errors of [`server_side_apply`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApplyError {
     /// Fields the applied configuration changes are owned by other managers
     /// (retry with `force` to take them).

@@ -183,6 +183,7 @@ pub struct ObjectDiff {
 
 /// Errors of [`compare`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiffError {
     /// The desired or live value is not a JSON object.
     #[error("the {which} object is not a JSON object")]

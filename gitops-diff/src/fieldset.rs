@@ -64,6 +64,7 @@ impl fmt::Display for GroupKind {
 
 /// Errors reading the `fieldsV1` encoding or `metadata.managedFields`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FieldsV1Error {
     /// A node of the encoding is not a JSON object.
     #[error("fieldsV1: the value at {at} is not an object")]

@@ -201,6 +201,7 @@ impl ListSemantics for BuiltinLists {
 
 /// Errors reading a CustomResourceDefinition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CrdError {
     /// A required field is missing or has the wrong type.
     #[error("CustomResourceDefinition {crd}: {field} is missing or not a {expected}")]

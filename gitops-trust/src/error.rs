@@ -19,6 +19,7 @@ pub struct ParseError {
 
 /// Why verification could not be carried out.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A configuration file could not be read.
     #[error("cannot read {path}: {source}")]
