@@ -106,5 +106,9 @@ pub use plan::{
     Skipped, Step, WAVE_ANNOTATION, observe_keys, plan, shared_resources,
 };
 pub use policy::{Policy, Violation};
-pub use reconcile::{HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier};
-pub use report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};
+pub use reconcile::{
+    Cause, HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier,
+};
+pub use report::{
+    Phase, RevisionRecord, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus, Warning,
+};
