@@ -1,6 +1,8 @@
 //! What a failed sync says: its phase, its typed cause, whether a retry may
 //! help, and the structured errors of its report.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::error::Error as _;
 
 use gitops_core::{

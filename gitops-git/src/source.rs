@@ -139,7 +139,7 @@ impl GitSource {
                 } else {
                     Error::Open {
                         path: path.display().to_string(),
-                        source: source.into(),
+                        source,
                     }
                 }
             })?;
