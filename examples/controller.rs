@@ -194,7 +194,13 @@ async fn sync<S: gitops_core::Source, T: Target>(
     match reconciler.reconcile_once(reference).await {
         Ok(report) => log_report(reason, &report),
         Err(e) => {
-            error!(reason, status = ?e.report.status, "sync failed");
+            error!(
+                reason,
+                status = ?e.report.status,
+                phase = %e.phase(),
+                transient = e.is_transient(),
+                "sync failed"
+            );
             for message in &e.report.errors {
                 error!("  {message}");
             }

@@ -243,8 +243,9 @@ pub fn read_log(path: impl AsRef<Path>) -> Result<AuditLog, AuditError> {
 mod tests {
     use super::*;
 
+    #[allow(clippy::unwrap_used)]
     fn report(owner: &str) -> SyncReport {
-        SyncReport::start(owner)
+        SyncReport::start(&crate::target::OwnerId::new(owner).unwrap())
     }
 
     #[test]

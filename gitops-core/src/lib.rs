@@ -107,7 +107,7 @@ pub use plan::{
 };
 pub use policy::{Policy, Violation};
 pub use reconcile::{
-    DryRun, HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier,
+    Cause, DryRun, HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier,
 };
 pub use render::step::RenderStep;
 pub use render::{
@@ -115,4 +115,7 @@ pub use render::{
     OptionsError, RenderError, RenderErrors, RenderOptions, RenderStats, Renderer, SkipReason,
     SourceFormat, render, skip_reason, skip_reason_in,
 };
-pub use report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};
+pub use report::{
+    Phase, RevisionRecord, StepAction, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus,
+    Warning,
+};

@@ -344,6 +344,17 @@ impl Skipped {
     }
 }
 
+impl Conflict {
+    /// The object in conflict.
+    pub fn key(&self) -> &ObjectKey {
+        match self {
+            Self::Unmanaged { key, .. }
+            | Self::OwnedByOther { key, .. }
+            | Self::SharedWith { key, .. } => key,
+        }
+    }
+}
+
 /// A conflict that blocks the sync.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "conflict", rename_all = "snake_case")]
@@ -433,6 +444,18 @@ pub enum Refusal {
         /// Where the object is declared.
         provenance: Provenance,
     },
+}
+
+impl Refusal {
+    /// The object it is about, if it is about one.
+    pub fn key(&self) -> Option<&ObjectKey> {
+        match self {
+            Self::ForeignCascade { key, .. }
+            | Self::MissingNamespace { key, .. }
+            | Self::InvalidAnnotation { key, .. } => Some(key),
+            Self::EmptyDesiredState | Self::MassPrune { .. } | Self::InvalidOption { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for Refusal {

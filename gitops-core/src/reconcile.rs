@@ -8,17 +8,19 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::audit::AuditSink;
+use crate::audit::{AuditError, AuditSink};
 use crate::desired::DesiredState;
 use crate::health::{self, HealthStatus};
 use crate::key::ObjectKey;
 use crate::object::Object;
 use crate::plan::{Action, Plan, PlanOptions, observe_keys, plan};
 use crate::policy::Policy;
-use crate::render::{OptionsError, RenderOptions, Renderer};
-use crate::report::{RevisionRecord, StepOutcome, StepReport, SyncReport, SyncStatus, Warning};
+use crate::render::{OptionsError, RenderErrors, RenderOptions, Renderer};
+use crate::report::{
+    Phase, RevisionRecord, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus, Warning,
+};
 use crate::revision::{Revision, SignatureVerdict};
-use crate::source::Source;
+use crate::source::{Source, SourceError};
 use crate::target::{
     ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Propagation,
     Target, TargetError,
@@ -199,13 +201,133 @@ impl ReconcilerConfig {
     }
 }
 
-/// A sync that did not reach the desired state. The report says how far it
-/// got; it has been recorded by the audit sink.
+/// A sync that did not reach the desired state: the [`Phase`] it failed in,
+/// its typed [`Cause`] (also its [`source`](std::error::Error::source)),
+/// and the report, which says how far it got and has been recorded by the
+/// audit sink (unless recording it is what failed).
+///
+/// A controller tells a mistyped branch from a network outage with
+/// [`is_transient`](Self::is_transient) or by matching on
+/// [`cause`](Self::cause):
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use gitops_core::{Cause, MemoryRuntime, MemorySource, OwnerId, Phase, Reconciler, ReconcilerConfig, SourceError};
+/// let config = ReconcilerConfig::new(OwnerId::new("shop").unwrap());
+/// let reconciler = Reconciler::new(MemorySource::new(), MemoryRuntime::new(), config).unwrap();
+/// let err = reconciler.reconcile_once("mian").await.unwrap_err();
+/// assert_eq!(err.phase(), Phase::Resolve);
+/// assert!(matches!(err.cause(), Some(Cause::Source(SourceError::NotFound { .. }))));
+/// assert!(!err.is_transient());
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{report}")]
 pub struct ReconcileError {
     /// What happened.
     pub report: Box<SyncReport>,
+    phase: Phase,
+    #[source]
+    cause: Option<Cause>,
+}
+
+impl ReconcileError {
+    fn new(report: SyncReport, failure: Failure) -> Self {
+        let (phase, cause) = match failure.0 {
+            Some(first) => first,
+            // Failures recorded only as report errors (refusals in the
+            // server-side dry run): the first one's phase.
+            None => (
+                report.errors.first().map_or(Phase::Unknown, |e| e.phase),
+                None,
+            ),
+        };
+        Self {
+            report: Box::new(report),
+            phase,
+            cause,
+        }
+    }
+
+    /// The phase the sync failed in (the first failure's, when several
+    /// errors are reported).
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The error that made the sync fail; `None` when the failure has no
+    /// underlying error: policy violations, a plan blocked by conflicts or
+    /// refusals, steps the runtime refused in its dry run, unhealthy
+    /// objects, a runtime that did not converge (the report lists them).
+    pub fn cause(&self) -> Option<&Cause> {
+        self.cause.as_ref()
+    }
+
+    /// Whether the same sync may succeed if retried later without any
+    /// change: the source or the runtime was unavailable.
+    pub fn is_transient(&self) -> bool {
+        self.cause.as_ref().is_some_and(Cause::is_transient)
+    }
+}
+
+/// The typed error that made a sync fail ([`ReconcileError::cause`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Cause {
+    /// Resolving or reading the revision failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The revision does not render.
+    #[error(transparent)]
+    Render(#[from] RenderErrors),
+    /// The runtime failed (observing, applying, deleting, recording the
+    /// inventory).
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Recording the report failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl Cause {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Source(e) => e.is_transient(),
+            Self::Target(e) => e.is_transient(),
+            Self::Render(_) | Self::Audit(_) => false,
+        }
+    }
+}
+
+/// The first failure of a sync: its phase and typed cause.
+#[derive(Debug, Default)]
+struct Failure(Option<(Phase, Option<Cause>)>);
+
+impl Failure {
+    /// Records an error in the report; the first failure is the sync's.
+    fn fail(
+        &mut self,
+        report: &mut SyncReport,
+        phase: Phase,
+        key: Option<ObjectKey>,
+        message: String,
+        cause: Option<Cause>,
+    ) {
+        let mut error = SyncError::new(phase, message)
+            .transient(cause.as_ref().is_some_and(Cause::is_transient));
+        error.key = key;
+        report.errors.push(error);
+        self.set(phase, cause);
+    }
+
+    /// Records the failure without a report error (the report lists it
+    /// otherwise: policy violations, objects not converged).
+    fn set(&mut self, phase: Phase, cause: Option<Cause>) {
+        if self.0.is_none() {
+            self.0 = Some((phase, cause));
+        }
+    }
 }
 
 /// Drives one owner's runtime to the state a source declares.
@@ -288,15 +410,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
 
     /// Resolves, renders and plans `reference` without applying anything.
     pub async fn plan(&self, reference: &str) -> Result<(DesiredState, Plan), ReconcileError> {
-        let mut report = SyncReport::start(self.config.owner().as_str());
+        let mut report = SyncReport::start(self.config.owner());
         let t0 = Instant::now();
-        match self.prepare(reference, &mut report).await {
+        let mut failure = Failure::default();
+        match self.prepare(reference, &mut report, &mut failure).await {
             Some((desired, plan, _)) => Ok((desired, plan)),
             None => {
                 report.duration_ms = ms(t0.elapsed());
-                Err(ReconcileError {
-                    report: Box::new(report),
-                })
+                Err(ReconcileError::new(report, failure))
             }
         }
     }
@@ -307,13 +428,15 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         &self,
         reference: &str,
         report: &mut SyncReport,
+        failure: &mut Failure,
     ) -> Option<(DesiredState, Plan, Option<Inventory>)> {
         let owner = self.config.owner().clone();
         let mut revision = match self.source.resolve(reference).await {
             Ok(r) => r,
             Err(e) => {
                 report.status = SyncStatus::SourceFailed;
-                report.errors.push(format!("resolving {reference:?}: {e}"));
+                let message = format!("resolving {reference:?}: {e}");
+                failure.fail(report, Phase::Resolve, None, message, Some(e.into()));
                 return None;
             }
         };
@@ -321,9 +444,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Ok(i) => i,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
-                report
-                    .errors
-                    .push(format!("reading the inventory of {owner}: {e}"));
+                let message = format!("reading the inventory of {owner}: {e}");
+                failure.fail(report, Phase::Inventory, None, message, Some(e.into()));
                 return None;
             }
         };
@@ -349,9 +471,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Ok(s) => s.with_revision(revision.clone()),
             Err(e) => {
                 report.status = SyncStatus::SourceFailed;
-                report
-                    .errors
-                    .push(format!("reading revision {}: {e}", revision.short_id()));
+                let message = format!("reading revision {}: {e}", revision.short_id());
+                failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
                 return None;
             }
         };
@@ -364,7 +485,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Ok(d) => d,
             Err(errors) => {
                 report.status = SyncStatus::RenderFailed;
-                report.errors.extend(errors.iter().map(ToString::to_string));
+                report.errors.extend(
+                    errors
+                        .0
+                        .iter()
+                        .map(|e| SyncError::new(Phase::Render, e.to_string())),
+                );
+                failure.set(Phase::Render, Some(errors.into()));
                 return None;
             }
         };
@@ -373,6 +500,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         if !violations.is_empty() {
             report.status = SyncStatus::PolicyViolated;
             report.policy_violations = violations;
+            failure.set(Phase::Policy, None);
             return None;
         }
         self.forget_stale_dropped(&desired);
@@ -389,7 +517,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Ok(l) => l,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
-                report.errors.push(format!("observing the runtime: {e}"));
+                let message = format!("observing the runtime: {e}");
+                failure.fail(report, Phase::Observe, None, message, Some(e.into()));
                 return None;
             }
         };
@@ -398,9 +527,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Ok(plan) => plan,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
-                report
-                    .errors
-                    .push(format!("asking the runtime what prune would delete: {e}"));
+                let message = format!("asking the runtime what prune would delete: {e}");
+                failure.fail(report, Phase::Observe, None, message, Some(e.into()));
                 return None;
             }
         };
@@ -410,16 +538,24 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.status = SyncStatus::PolicyViolated;
             report.policy_violations = violations;
             report.plan = Some(plan);
+            failure.set(Phase::Policy, None);
             return None;
         }
         if plan.is_blocked() {
             report.status = SyncStatus::Blocked;
-            report
-                .errors
-                .extend(plan.refusals.iter().map(|r| format!("refused: {r}")));
-            report
-                .errors
-                .extend(plan.conflicts.iter().map(|c| format!("conflict: {c}")));
+            for r in &plan.refusals {
+                failure.fail(
+                    report,
+                    Phase::Plan,
+                    r.key().cloned(),
+                    format!("refused: {r}"),
+                    None,
+                );
+            }
+            for c in &plan.conflicts {
+                let message = format!("conflict: {c}");
+                failure.fail(report, Phase::Plan, Some(c.key().clone()), message, None);
+            }
             report.plan = Some(plan);
             return None;
         }
@@ -545,25 +681,27 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// and checked again right before the delete.
     pub async fn reconcile_once(&self, reference: &str) -> Result<SyncReport, ReconcileError> {
         let t0 = Instant::now();
-        let mut report = SyncReport::start(self.config.owner().as_str());
-        if let Some((desired, plan, inventory)) = self.prepare(reference, &mut report).await {
-            self.execute(&desired, plan, inventory, &mut report).await;
+        let mut report = SyncReport::start(self.config.owner());
+        let mut failure = Failure::default();
+        if let Some((desired, plan, inventory)) =
+            self.prepare(reference, &mut report, &mut failure).await
+        {
+            self.execute(&desired, plan, inventory, &mut report, &mut failure)
+                .await;
         }
         report.duration_ms = ms(t0.elapsed());
         if let Some(sink) = &self.audit
             && let Err(e) = sink.record_async(&report).await
         {
-            report.errors.push(format!("audit: {e}"));
-            return Err(ReconcileError {
-                report: Box::new(report),
-            });
+            // A sync that failed before keeps its first failure as its cause.
+            let message = format!("audit: {e}");
+            failure.fail(&mut report, Phase::Audit, None, message, Some(e.into()));
+            return Err(ReconcileError::new(report, failure));
         }
         if report.status.is_success() {
             Ok(report)
         } else {
-            Err(ReconcileError {
-                report: Box::new(report),
-            })
+            Err(ReconcileError::new(report, failure))
         }
     }
 
@@ -573,6 +711,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         plan: Plan,
         inventory: Option<Inventory>,
         report: &mut SyncReport,
+        failure: &mut Failure,
     ) {
         let drift = self
             .drift_flags(&plan, desired, report.previous_revision.as_deref())
@@ -642,9 +781,10 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let stored = match self.record_intent(&plan, inventory.as_ref()).await {
             Ok(stored) => stored,
             Err(e) => {
-                report.errors.push(format!(
+                let message = format!(
                     "recording the objects to create in the inventory before applying: {e}"
-                ));
+                );
+                failure.fail(report, Phase::Record, None, message, Some(e.into()));
                 report.status = SyncStatus::StepFailed;
                 report.plan = Some(plan);
                 return;
@@ -685,9 +825,9 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     }
                 }
                 Err(e) => {
-                    report
-                        .errors
-                        .push(format!("{} failed: {e}", report.steps[i].action));
+                    let message = format!("{} failed: {e}", report.steps[i].action);
+                    let key = Some(step.key.clone());
+                    failure.fail(report, Phase::Apply, key, message, Some(e.into()));
                     // The runtime may have applied it before the error
                     // reached us (a timeout): keep it inventoried, so a
                     // later prune can still find it (prune also needs our
@@ -709,9 +849,9 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 && !ahead
                 && !matches!(step.action, Action::Delete)
                 && let Some(wait) = &self.config.wait_for_health
-                && let Err(e) = self.wait_healthy(&plan, step.wave, wait).await
+                && let Err((message, cause)) = self.wait_healthy(&plan, step.wave, wait).await
             {
-                report.errors.push(e);
+                failure.fail(report, Phase::Apply, None, message, cause.map(Cause::from));
                 failed = true;
                 break;
             }
@@ -742,11 +882,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut record = Inventory::new(owner.clone());
         record.revision = revision;
         record.objects = objects;
-        if let Err(e) = self
+        if let Err((message, cause)) = self
             .record_inventory(stored.as_ref(), &mut record, &applied, &deleted)
             .await
         {
-            report.errors.push(e);
+            failure.fail(report, Phase::Record, None, message, Some(cause.into()));
             failed = true;
         }
         if failed {
@@ -777,13 +917,15 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
             Err(e) => {
                 // Unverified is not success: say so.
-                report.errors.push(format!("observing after the sync: {e}"));
+                let message = format!("observing after the sync: {e}");
+                failure.fail(report, Phase::Verify, None, message, Some(e.into()));
                 report.status = SyncStatus::ObserveFailed;
                 report.plan = Some(plan);
                 return;
             }
         }
         report.status = if !report.not_converged.is_empty() {
+            failure.set(Phase::Verify, None);
             SyncStatus::NotConverged
         } else if plan.steps.is_empty() {
             SyncStatus::UpToDate
@@ -1058,7 +1200,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         record: &mut Inventory,
         applied: &BTreeMap<ObjectKey, String>,
         deleted: &BTreeSet<ObjectKey>,
-    ) -> Result<(), String> {
+    ) -> Result<(), (String, TargetError)> {
         if stored.is_some_and(|s| s.same_content(record)) {
             return Ok(());
         }
@@ -1069,7 +1211,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return Ok(());
             }
             Err(e @ crate::target::TargetError::InventoryConflict { .. }) => e,
-            Err(e) => return Err(format!("recording the inventory: {e}")),
+            Err(e) => return Err((format!("recording the inventory: {e}"), e)),
         };
         // Another writer: merge what we did into what it recorded.
         const ATTEMPTS: usize = 3;
@@ -1078,7 +1220,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 .target
                 .read_inventory(&record.owner)
                 .await
-                .map_err(|e| format!("recording the inventory: {first}; reading it again: {e}"))?;
+                .map_err(|e| {
+                    let message =
+                        format!("recording the inventory: {first}; reading it again: {e}");
+                    (message, e)
+                })?;
             let mut merged = current.unwrap_or_else(|| Inventory::new(record.owner.clone()));
             for (k, v) in applied {
                 merged.objects.entry(k.clone()).or_insert_with(|| v.clone());
@@ -1088,21 +1234,32 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 Ok(version) => {
                     merged.version = Some(version);
                     *record = merged;
-                    return Err(format!(
+                    let message = format!(
                         "recording the inventory: {first}; what this sync applied was merged \
                          into the other writer's inventory; the next sync converges"
-                    ));
+                    );
+                    return Err((message, first));
                 }
                 Err(crate::target::TargetError::InventoryConflict { .. }) => continue,
-                Err(e) => return Err(format!("recording the inventory: {first}; merging: {e}")),
+                Err(e) => {
+                    let message = format!("recording the inventory: {first}; merging: {e}");
+                    return Err((message, e));
+                }
             }
         }
-        Err(format!(
-            "recording the inventory: {first}; still changing after {ATTEMPTS} merges"
-        ))
+        let message =
+            format!("recording the inventory: {first}; still changing after {ATTEMPTS} merges");
+        Err((message, first))
     }
 
-    async fn wait_healthy(&self, plan: &Plan, wave: i64, wait: &HealthWait) -> Result<(), String> {
+    /// Waits until the objects of a wave are healthy; the error is a
+    /// message and, when the runtime failed, its error.
+    async fn wait_healthy(
+        &self,
+        plan: &Plan,
+        wave: i64,
+        wait: &HealthWait,
+    ) -> Result<(), (String, Option<TargetError>)> {
         let keys: BTreeSet<ObjectKey> = plan
             .steps
             .iter()
@@ -1119,14 +1276,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     owner: None,
                 })
                 .await
-                .map_err(|e| format!("observing wave {wave} for health: {e}"))?;
+                .map_err(|e| (format!("observing wave {wave} for health: {e}"), Some(e)))?;
             let mut pending = Vec::new();
             for k in &keys {
                 let h = health::assess(k, live.get(k));
                 match h.status {
                     HealthStatus::Healthy | HealthStatus::Unknown => {}
                     HealthStatus::Degraded => {
-                        return Err(format!("wave {wave}: {k} is degraded: {}", h.reason));
+                        return Err((format!("wave {wave}: {k} is degraded: {}", h.reason), None));
                     }
                     _ => pending.push(format!("{k} ({}: {})", h.status, h.reason)),
                 }
@@ -1135,10 +1292,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(format!(
-                    "wave {wave} not healthy after {:?}: {}",
-                    wait.timeout,
-                    pending.join(", ")
+                return Err((
+                    format!(
+                        "wave {wave} not healthy after {:?}: {}",
+                        wait.timeout,
+                        pending.join(", ")
+                    ),
+                    None,
                 ));
             }
             Delay::new(wait.interval).await;
@@ -1225,7 +1385,7 @@ fn report_refusals(plan: &Plan, refused: &[(usize, TargetError)], report: &mut S
         .iter()
         .filter(|s| s.outcome == StepOutcome::Done)
         .count();
-    report.errors.push(if written == 0 {
+    let summary = if written == 0 {
         format!(
             "the runtime refused {} of {} steps in a server-side dry run; nothing was applied",
             refused.len(),
@@ -1238,12 +1398,20 @@ fn report_refusals(plan: &Plan, refused: &[(usize, TargetError)], report: &mut S
             refused.len(),
             plan.steps.len()
         )
-    });
+    };
+    report
+        .errors
+        .push(SyncError::new(Phase::Preflight, summary));
     for (i, e) in refused {
-        report.errors.push(format!(
+        let message = format!(
             "dry run refused {} {}: {e}",
             report.steps[*i].action, plan.steps[*i].key
-        ));
+        );
+        report.errors.push(
+            SyncError::new(Phase::Preflight, message)
+                .key(plan.steps[*i].key.clone())
+                .transient(e.is_transient()),
+        );
     }
 }
 

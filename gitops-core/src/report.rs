@@ -9,6 +9,7 @@ use crate::key::ObjectKey;
 use crate::plan::{Action, Plan, PlanSummary, line};
 use crate::policy::Violation;
 use crate::revision::{Person, SignatureVerdict};
+use crate::target::OwnerId;
 
 /// How a sync ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,14 +135,44 @@ impl fmt::Display for Warning {
     }
 }
 
+/// What a step did, as the audit record keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StepAction {
+    /// An object was created.
+    Create,
+    /// An object was updated.
+    Update,
+    /// An object was deleted (pruned).
+    Delete,
+}
+
+impl StepAction {
+    /// `create`, `update` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+impl fmt::Display for StepAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One step of the plan and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StepReport {
     /// The object.
     pub key: ObjectKey,
-    /// `create`, `update` or `delete`.
-    pub action: String,
+    /// Create, update or delete.
+    pub action: StepAction,
     /// Wave.
     pub wave: i64,
     /// Fields changed (readable paths), for updates.
@@ -171,11 +202,10 @@ impl StepReport {
         Self {
             key: step.key.clone(),
             action: match step.action {
-                Action::Create => "create",
-                Action::Update { .. } => "update",
-                Action::Delete => "delete",
-            }
-            .to_owned(),
+                Action::Create => StepAction::Create,
+                Action::Update { .. } => StepAction::Update,
+                Action::Delete => StepAction::Delete,
+            },
             wave: step.wave,
             changes,
             drift,
@@ -186,12 +216,143 @@ impl StepReport {
     }
 }
 
+/// The phase of a reconciliation, in the order they run: where an error
+/// happened ([`SyncError::phase`], [`ReconcileError::phase`](crate::ReconcileError::phase)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Phase {
+    /// Resolving the reference to a revision.
+    Resolve,
+    /// Reading the owner's inventory from the runtime.
+    Inventory,
+    /// Reading the revision's files.
+    Snapshot,
+    /// Rendering the files into objects.
+    Render,
+    /// Checking the policy (of the desired state, then of the plan).
+    Policy,
+    /// Observing the runtime.
+    Observe,
+    /// Planning (conflicts and refusals block the plan).
+    Plan,
+    /// The server-side dry run of every step before any write.
+    Preflight,
+    /// Applying and deleting objects, and waiting for their health.
+    Apply,
+    /// Recording the inventory.
+    Record,
+    /// Observing again after the sync to check it converged.
+    Verify,
+    /// Recording the report in the audit sink.
+    Audit,
+    /// Not known: an error read from an audit record written before errors
+    /// had phases, or with a phase this version does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// One error of a sync, as the report (and the audit log) records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SyncErrorRecord")]
+#[non_exhaustive]
+pub struct SyncError {
+    /// The phase it happened in.
+    pub phase: Phase,
+    /// The object it is about, where there is one (a failed step, a
+    /// refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<ObjectKey>,
+    /// What happened, for people.
+    pub message: String,
+    /// Whether retrying later may succeed (a network outage, a runtime
+    /// that is unavailable), as opposed to an error that needs a change
+    /// (a mistyped branch, a manifest that does not render).
+    #[serde(default)]
+    pub transient: bool,
+}
+
+impl SyncError {
+    /// An error of `phase`, about no object in particular, not transient.
+    pub fn new(phase: Phase, message: impl Into<String>) -> Self {
+        Self {
+            phase,
+            key: None,
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    /// The same, about `key`.
+    pub fn key(mut self, key: ObjectKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The same, transient or not.
+    pub fn transient(mut self, transient: bool) -> Self {
+        self.transient = transient;
+        self
+    }
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// How a [`SyncError`] is read: structured, or a plain message (records
+/// written before errors were structured).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SyncErrorRecord {
+    Structured {
+        phase: Phase,
+        #[serde(default)]
+        key: Option<ObjectKey>,
+        message: String,
+        #[serde(default)]
+        transient: bool,
+    },
+    Message(String),
+}
+
+impl From<SyncErrorRecord> for SyncError {
+    fn from(record: SyncErrorRecord) -> Self {
+        match record {
+            SyncErrorRecord::Structured {
+                phase,
+                key,
+                message,
+                transient,
+            } => Self {
+                phase,
+                key,
+                message,
+                transient,
+            },
+            SyncErrorRecord::Message(message) => Self::new(Phase::Unknown, message),
+        }
+    }
+}
+
 /// What one reconciliation did: the audit record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SyncReport {
     /// Owner.
-    pub owner: String,
+    pub owner: OwnerId,
     /// When it started (RFC 3339).
     pub started_at: String,
     /// Total duration in milliseconds.
@@ -219,9 +380,11 @@ pub struct SyncReport {
     /// Objects still differing after the sync.
     #[serde(default)]
     pub not_converged: Vec<ObjectKey>,
-    /// Errors, as messages.
+    /// Errors: the phase, the object where there is one, the message.
+    /// Records written before errors were structured hold plain messages;
+    /// they read back with [`Phase::Unknown`].
     #[serde(default)]
-    pub errors: Vec<String>,
+    pub errors: Vec<SyncError>,
     /// Warnings: what did not fail the sync but a reader should know.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
@@ -232,9 +395,9 @@ pub struct SyncReport {
 
 impl SyncReport {
     /// A report for an owner that starts now.
-    pub(crate) fn start(owner: &str) -> Self {
+    pub(crate) fn start(owner: &OwnerId) -> Self {
         Self {
-            owner: owner.to_owned(),
+            owner: owner.clone(),
             started_at: crate::time::now_rfc3339(),
             duration_ms: 0,
             status: SyncStatus::UpToDate,

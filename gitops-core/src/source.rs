@@ -93,6 +93,15 @@ pub enum SourceError {
     },
 }
 
+impl SourceError {
+    /// Whether retrying the same call later may succeed (the source could
+    /// not be reached or read); a reference or path that does not exist,
+    /// or content that is refused, is not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
 /// What is wrong with a tree entry ([`SourceError::InvalidTree`]): the
 /// tree checks of `git fsck` (`fsck_tree` in git's `fsck.c`) that are
 /// errors, or warnings that `--strict` and `transfer.fsckObjects` make

@@ -181,7 +181,7 @@ async fn crd_and_custom_resources_in_one_revision() {
     let deletes: Vec<String> = report
         .steps
         .iter()
-        .filter(|s| s.action == "delete")
+        .filter(|s| s.action == gitops_core::StepAction::Delete)
         .map(|s| s.key.to_string())
         .collect();
     assert_eq!(
@@ -211,7 +211,7 @@ async fn a_render_error_applies_nothing_and_names_the_file() {
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::RenderFailed);
     assert!(
-        err.report.errors[0].starts_with("bad.yaml#0"),
+        err.report.errors[0].message.starts_with("bad.yaml#0"),
         "{:?}",
         err.report.errors
     );
@@ -264,7 +264,9 @@ async fn objects_of_another_owner_block_the_sync_unless_adopted() {
     let err = s.reconciler.reconcile_once("prod").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::Blocked);
     assert!(
-        err.report.errors[0].contains("owned by \"billing\""),
+        err.report.errors[0]
+            .message
+            .contains("owned by \"billing\""),
         "{:?}",
         err.report.errors
     );
@@ -303,7 +305,7 @@ async fn guards_refuse_empty_revisions_and_mass_prunes() {
         err.report
             .errors
             .iter()
-            .any(|e| e.contains("desired state is empty"))
+            .any(|e| e.message.contains("desired state is empty"))
     );
     assert_eq!(s.runtime.len(), 3, "nothing pruned");
 
@@ -314,7 +316,7 @@ async fn guards_refuse_empty_revisions_and_mass_prunes() {
         err.report
             .errors
             .iter()
-            .any(|e| e.contains("would prune 2 of 3")),
+            .any(|e| e.message.contains("would prune 2 of 3")),
         "{:?}",
         err.report.errors
     );
@@ -561,8 +563,8 @@ async fn waits_for_health_between_waves() {
         err.report
             .errors
             .iter()
-            .any(|e| e.contains("wave 0 not healthy")
-                && e.contains("Deployment.apps/shop/web (Progressing")),
+            .any(|e| e.message.contains("wave 0 not healthy")
+                && e.message.contains("Deployment.apps/shop/web (Progressing")),
         "{:?}",
         err.report.errors
     );

@@ -176,7 +176,7 @@ async fn an_object_in_a_namespace_nobody_creates_is_refused_at_plan_time() {
             if *k == key("ConfigMap", Some("shpo"), "c") && namespace == "shpo"
     ));
     assert_eq!(
-        report.errors,
+        messages(&report),
         [
             "refused: typo.yaml#0 (line 1): ConfigMap/shpo/c: namespace \"shpo\" is neither declared in the revision nor present in the runtime"
         ]
@@ -221,7 +221,7 @@ async fn every_refusal_is_reported_at_once_and_nothing_is_written() {
         ]
     );
     assert_eq!(
-        report.errors,
+        messages(&report),
         [
             "the runtime refused 2 of 4 steps in a server-side dry run; nothing was applied",
             "dry run refused create ConfigMap/default/b: ConfigMap/default/b is invalid: b is not allowed",
@@ -308,7 +308,7 @@ async fn a_refusal_in_a_new_namespace_writes_only_the_namespace() {
         .report;
     assert_eq!(report.status, SyncStatus::Refused, "{report}");
     assert_eq!(
-        report.errors,
+        messages(&report),
         [
             "the runtime refused 1 of 3 steps in a server-side dry run; only the 1 Namespaces and CRDs they needed were applied",
             "dry run refused create ConfigMap/shop/b: ConfigMap/shop/b is invalid: b is not allowed",
@@ -454,4 +454,9 @@ async fn fields_the_runtime_drops_are_reported_once_per_revision_and_are_not_dri
     assert_eq!(live["spec"]["ports"][0]["port"], 8080);
     let up = restarted.reconcile_once("main").await.unwrap();
     assert_eq!(up.status, SyncStatus::UpToDate, "{up}");
+}
+
+/// The messages of a report's errors.
+fn messages(report: &gitops_core::SyncReport) -> Vec<&str> {
+    report.errors.iter().map(|e| e.message.as_str()).collect()
 }

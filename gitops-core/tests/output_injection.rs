@@ -4,7 +4,6 @@
 //! of a plan, a report or an error; the JSON output keeps the exact text.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use gitops_core::escape::needs_escape;
 use gitops_core::{
     Action, Conflict, MemoryRuntime, MemorySource, ObjectKey, OwnerId, Plan, Provenance,
@@ -252,9 +251,14 @@ async fn forged_names_are_escaped_in_reports_and_errors() {
     // log viewer shows them safely too; the structured fields of the plan
     // keep the exact text (see above).
     let json: Value = serde_json::from_str(&err.report.to_json_line().unwrap()).unwrap();
-    assert_eq!(json["errors"][0], err.report.errors[0].as_str());
+    assert_eq!(
+        json["errors"][0]["message"],
+        err.report.errors[0].message.as_str()
+    );
     assert!(
-        err.report.errors[0].starts_with(r"a\n  error: forged\e]0;title\u{7}\u{2066}.yaml#0"),
+        err.report.errors[0]
+            .message
+            .starts_with(r"a\n  error: forged\e]0;title\u{7}\u{2066}.yaml#0"),
         "{}",
         err.report.errors[0]
     );

@@ -83,7 +83,7 @@ async fn existing_unlabelled_objects_need_consent_to_be_adopted() {
     let err = r.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::Blocked);
     assert!(
-        err.report.errors[0].contains("has no owner label"),
+        err.report.errors[0].message.contains("has no owner label"),
         "{:?}",
         err.report.errors
     );
@@ -244,7 +244,7 @@ async fn renaming_the_only_object_is_not_a_mass_prune_but_bad_options_are_refuse
     let bad = reconciler(&source, &runtime, |c| c.plan.max_prune_share = f64::NAN);
     let err = bad.reconcile_once("main").await.unwrap_err();
     assert!(
-        err.report.errors[0].contains("max_prune_share"),
+        err.report.errors[0].message.contains("max_prune_share"),
         "{:?}",
         err.report.errors
     );
@@ -444,7 +444,9 @@ async fn a_namespace_is_checked_again_right_before_it_is_deleted() {
     let err = r.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::StepFailed, "{}", err.report);
     assert!(
-        err.report.errors[0].contains("ConfigMap/shop/late (owner \"team-b\")"),
+        err.report.errors[0]
+            .message
+            .contains("ConfigMap/shop/late (owner \"team-b\")"),
         "{:?}",
         err.report.errors
     );
@@ -479,7 +481,9 @@ async fn a_namespace_holding_an_object_protected_from_prune_is_not_pruned() {
     let err = r.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::Blocked, "{}", err.report);
     assert!(
-        err.report.errors[0].contains("ConfigMap/shop/precious"),
+        err.report.errors[0]
+            .message
+            .contains("ConfigMap/shop/precious"),
         "{:?}",
         err.report.errors
     );
@@ -516,10 +520,9 @@ async fn pruning_a_crd_never_destroys_other_owners_custom_resources() {
     let err = r.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::Blocked, "{}", err.report);
     assert!(
-        err.report
-            .errors
-            .iter()
-            .any(|e| e.contains("Widget.example.com/shop/w (owner \"team-b\")")),
+        err.report.errors.iter().any(|e| e
+            .message
+            .contains("Widget.example.com/shop/w (owner \"team-b\")")),
         "{:?}",
         err.report.errors
     );
@@ -663,7 +666,7 @@ async fn a_failed_intent_write_applies_nothing() {
     let err = r.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::StepFailed);
     assert!(
-        err.report.errors[0].contains("before applying"),
+        err.report.errors[0].message.contains("before applying"),
         "{:?}",
         err.report.errors
     );
@@ -772,7 +775,7 @@ async fn two_reconcilers_of_one_owner_never_lose_a_created_object() {
         err.report
             .errors
             .iter()
-            .any(|e| e.contains("changed by another writer")),
+            .any(|e| e.message.contains("changed by another writer")),
         "{:?}",
         err.report.errors
     );

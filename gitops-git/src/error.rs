@@ -14,6 +14,9 @@ pub(crate) enum Error {
         #[source]
         source: gix::Error,
     },
+    /// The repository's path does not exist.
+    #[error("no Git repository at {path}: the path does not exist")]
+    RepositoryNotFound { path: String },
     /// An unknown reference, commit id or object.
     #[error("reference {reference:?} not found")]
     NotFound { reference: String },
@@ -103,6 +106,7 @@ impl From<Error> for SourceError {
     fn from(err: Error) -> Self {
         match err {
             Error::NotFound { reference } => SourceError::NotFound { reference },
+            Error::RepositoryNotFound { path } => SourceError::NotFound { reference: path },
             Error::Ambiguous {
                 reference,
                 candidates,

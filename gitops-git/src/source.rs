@@ -129,9 +129,19 @@ impl GitSource {
     ) -> Result<Self, SourceError> {
         let path = path.as_ref().to_path_buf();
         let repo = gix::ThreadSafeRepository::open_opts(&path, gix::open::Options::isolated())
-            .map_err(|source| Error::Open {
-                path: path.display().to_string(),
-                source,
+            .map_err(|source| {
+                // A path that does not exist is not an outage: retrying
+                // will not help.
+                if matches!(path.try_exists(), Ok(false)) {
+                    Error::RepositoryNotFound {
+                        path: path.display().to_string(),
+                    }
+                } else {
+                    Error::Open {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                }
             })?;
         let caches = Caches::new(options.blob_cache_bytes, options.tree_cache_entries);
         Ok(Self {

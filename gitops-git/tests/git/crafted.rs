@@ -311,10 +311,24 @@ async fn the_reconciler_applies_nothing_from_a_crafted_tree() {
     assert!(shown.contains("shown"), "{shown}");
 
     let err = reconciler.reconcile_once("main").await.unwrap_err();
+    assert_eq!(err.phase(), gitops_core::Phase::Snapshot);
+    assert!(
+        matches!(
+            err.cause(),
+            Some(gitops_core::Cause::Source(SourceError::InvalidTree { .. }))
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
     let report = err.report;
     assert_eq!(report.status, SyncStatus::SourceFailed);
     assert!(report.steps.is_empty());
-    let message = report.errors.join("\n");
+    let message = report
+        .errors
+        .iter()
+        .map(|e| e.message.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(
         message.contains(&tree)
             && message.contains("app.yaml")

@@ -570,9 +570,17 @@ async fn non_utf8_file_names_are_refused() {
 }
 
 #[test]
-fn opening_something_that_is_not_a_repository_is_unavailable() {
+fn opening_a_path_that_does_not_exist_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let err = GitSource::open(dir.path().join("nothing-here")).unwrap_err();
-    assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
+    assert!(matches!(err, SourceError::NotFound { .. }), "{err:?}");
+    assert!(!err.is_transient(), "{err:?}");
     assert!(err.to_string().contains("nothing-here"), "{err}");
+}
+
+#[test]
+fn opening_a_folder_that_is_not_a_repository_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = GitSource::open(dir.path()).unwrap_err();
+    assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
 }

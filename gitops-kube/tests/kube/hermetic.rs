@@ -105,7 +105,7 @@ async fn an_object_in_a_namespace_nobody_creates_is_refused_before_any_write() {
     assert_eq!(report.status, SyncStatus::Blocked, "{report}");
     assert_eq!(report.errors.len(), 1, "{report}");
     assert!(
-        report.errors[0].contains(&format!(
+        report.errors[0].message.contains(&format!(
             "ConfigMap/{ghost}/b: namespace {ghost:?} is neither declared"
         )),
         "{report}"
@@ -170,7 +170,7 @@ async fn crds_the_server_refuses_are_all_reported_in_one_sync_with_nothing_writt
         "{report}"
     );
     assert_eq!(
-        report.errors[0],
+        report.errors[0].message,
         "the runtime refused 3 of 5 steps in a server-side dry run; nothing was applied"
     );
     assert_eq!(report.errors.len(), 4, "{report}");

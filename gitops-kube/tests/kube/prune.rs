@@ -212,7 +212,10 @@ async fn pruning_a_crd_never_destroys_other_owners_custom_resources() {
     assert_eq!(err.report.status, SyncStatus::Blocked, "{}", err.report);
     let expected = format!("Widget.{group}/{elsewhere}/w (owner \"team-b\")");
     assert!(
-        err.report.errors.iter().any(|e| e.contains(&expected)),
+        err.report
+            .errors
+            .iter()
+            .any(|e| e.message.contains(&expected)),
         "{:?}",
         err.report.errors
     );
