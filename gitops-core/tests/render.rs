@@ -375,16 +375,16 @@ fn malformed_yaml_names_file_document_line_and_column() {
     assert_eq!((at.document, at.line), (1, Some(5)));
     // The pre-scan (granit-parser) names the bracket left open.
     assert_eq!(location.map(|l| (l.line, l.column)), Some((9, 9)));
-    assert_snapshot!(e, @"apps/web.yaml#1 (line 5): invalid YAML: unclosed bracket '[' at line 9 column 9");
+    assert_snapshot!(e, @"apps/web.yaml#1 (line 9, column 9): invalid YAML: unclosed bracket '['");
 }
 
 #[test]
 fn malformed_json_names_line_and_column() {
     let e = errs(&[("a.json", "{\"apiVersion\": \"v1\",\n  \"kind\": }\n")]);
     assert!(matches!(e.0[0], RenderError::Syntax { .. }));
-    assert_snapshot!(e, @"a.json#0 (line 1): invalid JSON: expected value at line 2 column 11");
+    assert_snapshot!(e, @"a.json#0 (line 2, column 11): invalid JSON: expected value");
     let e = errs(&[("a.json", "{\"a\": 1}\n{\"b\": 2}\n")]);
-    assert_snapshot!(e, @"a.json#0 (line 1): invalid JSON: trailing characters at line 2 column 1");
+    assert_snapshot!(e, @"a.json#0 (line 2, column 1): invalid JSON: trailing characters");
 }
 
 #[test]
@@ -483,7 +483,7 @@ fn alias_bombs_are_bounded() {
     // a hang would be the failure).
     let e = errs(&[("bomb.yaml", &billion_laughs())]);
     assert!(matches!(e.0[0], RenderError::AliasExpansion { .. }), "{e}");
-    assert_snapshot!(e, @"bomb.yaml#0 (line 1): aliases expand the file to 68356905 bytes, over the limit of 67108864 bytes (RenderOptions::max_expanded_bytes); the alias near line 11, column 22 went over it");
+    assert_snapshot!(e, @"bomb.yaml#0 (line 11, column 22): aliases expand the file to 68356905 bytes, over the limit of 67108864 bytes (RenderOptions::max_expanded_bytes); the alias there went over it");
     // Plain anchors and aliases are fine.
     let d = ok(&[(
         "a.yaml",
@@ -510,12 +510,12 @@ fn duplicate_keys_are_refused() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  name: b\n",
     )]);
     assert!(matches!(&e.0[0], RenderError::DuplicateKey { key, .. } if key == "name"));
-    assert_snapshot!(e, @r#"a.yaml#0 (line 1): duplicate key "name" (near line 4, column 3)"#);
+    assert_snapshot!(e, @r#"a.yaml#0 (line 4, column 3): duplicate key "name""#);
     let e = errs(&[(
         "a.json",
         r#"{"apiVersion": "v1", "kind": "ConfigMap", "kind": "Secret", "metadata": {"name": "a"}}"#,
     )]);
-    assert_snapshot!(e, @r#"a.json#0 (line 1): duplicate key "kind" (near line 1, column 48)"#);
+    assert_snapshot!(e, @r#"a.json#0 (line 1, column 48): duplicate key "kind""#);
     // `1` and "1" are the same key once keys are strings.
     let e = errs(&[(
         "a.yaml",
@@ -555,12 +555,12 @@ fn unsupported_keys_and_values() {
     assert!(matches!(e.0[0], RenderError::UnsupportedKey { .. }));
     assert!(matches!(e.0[2], RenderError::UnsupportedValue { .. }));
     assert_snapshot!(e, @r"
-    1.yaml#0 (line 1): unsupported mapping key: a list (near line 5, column 5)
-    2.yaml#0 (line 1): unsupported mapping key: null (near line 5, column 3)
-    3.yaml#0 (line 1): unsupported value: the YAML tag !vault (custom tags are not supported) (near line 4, column 11)
-    4.yaml#0 (line 1): unsupported value: the number NaN is not finite (JSON has no .nan or .inf) (near line 4, column 11)
-    5.yaml#0 (line 1): unsupported value: a YAML merge key `<<` (not supported: write the fields out) (near line 5, column 3)
-    6.yaml#0 (line 1): unsupported value: the integer 123456789012345678901234567890 is out of the 64-bit range (near line 4, column 11)
+    1.yaml#0 (line 5, column 5): unsupported mapping key: a list
+    2.yaml#0 (line 5, column 3): unsupported mapping key: null
+    3.yaml#0 (line 4, column 11): unsupported value: the YAML tag !vault (custom tags are not supported)
+    4.yaml#0 (line 4, column 11): unsupported value: the number NaN is not finite (JSON has no .nan or .inf)
+    5.yaml#0 (line 5, column 3): unsupported value: a YAML merge key `<<` (not supported: write the fields out)
+    6.yaml#0 (line 4, column 11): unsupported value: the integer 123456789012345678901234567890 is out of the 64-bit range
     ");
 }
 
@@ -624,8 +624,8 @@ fn all_errors_of_a_snapshot_are_collected() {
     assert_eq!(e.len(), 6);
     assert_snapshot!(e, @r#"
     a.yaml#1 (line 4): missing required field `apiVersion`
-    a.yaml#2 (line 6): invalid YAML: unclosed bracket '[' at line 8 column 5
-    b.json#0 (line 1): invalid JSON: EOF while parsing an object at line 1 column 1
+    a.yaml#2 (line 8, column 5): invalid YAML: unclosed bracket '['
+    b.json#0 (line 1, column 1): invalid JSON: EOF while parsing an object
     c.yaml#0 (line 1): Namespace/c sets metadata.namespace "x", but Namespace is cluster-scoped
     ConfigMap/default/a is declared twice: at a.yaml#0 (line 1) and at d.yaml#0 (line 1)
     e.yaml#0 (line 1): unknown kind Thing.nope.io (apiVersion nope.io/v1) of "t": not a built-in kind, not defined by a CustomResourceDefinition in this snapshot, not registered in RenderOptions::kinds
@@ -987,9 +987,9 @@ fn an_alias_to_an_undefined_anchor_is_a_render_error_not_a_panic() {
     ]);
     assert!(matches!(&e.0[0], RenderError::UndefinedAlias { alias, .. } if alias == "bse"));
     assert_snapshot!(e, @r"
-    a.yaml#0 (line 1): the alias *bse refers to no anchor defined before it in the document (near line 7, column 9)
-    b.yaml#0 (line 1): the alias *a refers to no anchor defined before it in the document (near line 1, column 4)
-    c.yaml#1 (line 6): the alias *k refers to no anchor defined before it in the document (near line 11, column 11)
+    a.yaml#0 (line 7, column 9): the alias *bse refers to no anchor defined before it in the document
+    b.yaml#0 (line 1, column 4): the alias *a refers to no anchor defined before it in the document
+    c.yaml#1 (line 11, column 11): the alias *k refers to no anchor defined before it in the document
     ");
     // The document before the refused one still renders (c.yaml#0 is not
     // an error above), as before a syntax error.
@@ -1023,7 +1023,7 @@ fn nesting_is_limited_while_scanning() {
         "flow.yaml",
         &format!("{CM}a\ndata: {}\n", "[".repeat(40_000)),
     )]);
-    assert_snapshot!(e, @"flow.yaml#0 (line 1): the document is too complex to load (nesting deeper than 128 levels at line 5 column 136): too many alias expansions or too deep nesting");
+    assert_snapshot!(e, @"flow.yaml#0 (line 5, column 136): the document is too complex to load (nesting deeper than 128 levels): too many alias expansions or too deep nesting");
     // 127 levels below `data` (128 with the root) are fine.
     let ok_depth = format!(
         "{CM}a\ndata: {{k: {}{}}}\n",
@@ -1055,7 +1055,7 @@ fn alias_expansion_is_budgeted_relative_and_absolute() {
         matches!(e.0[0], RenderError::AliasExpansion { relative: true, .. }),
         "{e}"
     );
-    assert_snapshot!(e, @"wide.yaml#0 (line 1): aliases expand the file to 2081311 bytes, over the limit of 1048576 bytes (RenderOptions::max_expansion_ratio times the file's size without alias expansion); the alias near line 7, column 3025 went over it");
+    assert_snapshot!(e, @"wide.yaml#0 (line 7, column 3025): aliases expand the file to 2081311 bytes, over the limit of 1048576 bytes (RenderOptions::max_expansion_ratio times the file's size without alias expansion); the alias there went over it");
     // Raising the ratio lets it through.
     let s = snap(&[("wide.yaml", &text)]);
     let d = render(&s, &RenderOptions::default().with_max_expansion_ratio(1000));

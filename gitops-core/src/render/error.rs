@@ -44,8 +44,47 @@ impl fmt::Display for SourceFormat {
     }
 }
 
-fn loc_suffix(location: &Option<Location>) -> String {
-    location.map(|l| format!(" (near {l})")).unwrap_or_default()
+/// Where a document-level error is, with one line number: the exact
+/// position when the parser gave one, else the line the document starts
+/// at (`apps/web.yaml#1 (line 9, column 9)`).
+struct At<'a>(&'a Provenance, Option<Location>);
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.1 {
+            Some(l) => {
+                let line_less = Provenance {
+                    line: None,
+                    ..self.0.clone()
+                };
+                write!(f, "{line_less} (line {}, column {})", l.line, l.column)
+            }
+            None => self.0.fmt(f),
+        }
+    }
+}
+
+/// A parser message without the position it appends (` at line 9 column
+/// 9`): the error's location says it once.
+pub(crate) fn without_position(message: &str) -> String {
+    if let Some(i) = message.rfind(" at line ") {
+        let tail = &message[i + " at line ".len()..];
+        let mut parts = tail.splitn(3, ' ');
+        let (line, word, column) = (parts.next(), parts.next(), parts.next());
+        let digits = |s: Option<&str>| {
+            s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if digits(line) && word == Some("column") {
+            let rest = column.unwrap_or("");
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            if end > 0 {
+                return format!("{}{}", &message[..i], &rest[end..]);
+            }
+        }
+    }
+    message.to_owned()
 }
 
 /// One problem found while rendering, with where it is.
@@ -85,7 +124,7 @@ pub enum RenderError {
         location: Location,
     },
     /// Malformed YAML or JSON.
-    #[error("{at}: invalid {format}: {}", escaped(.message))]
+    #[error("{}: invalid {format}: {}", At(.at, *.location), escaped(.message))]
     Syntax {
         /// Where.
         at: Provenance,
@@ -93,13 +132,14 @@ pub enum RenderError {
         format: SourceFormat,
         /// The parser's position, when it gave one.
         location: Option<Location>,
-        /// The parser's message (which includes its position).
+        /// The parser's message (its position is in `location`).
         message: String,
     },
     /// A document nests deeper than 128 levels (found while scanning), or
     /// goes over the loader's own limits.
     #[error(
-        "{at}: the document is too complex to load ({}): too many alias expansions or too deep nesting",
+        "{}: the document is too complex to load ({}): too many alias expansions or too deep nesting",
+        At(.at, *.location),
         escaped(.message)
     )]
     TooComplex {
@@ -111,7 +151,7 @@ pub enum RenderError {
         message: String,
     },
     /// A mapping has the same key twice.
-    #[error("{at}: duplicate key {key:?}{}", loc_suffix(.location))]
+    #[error("{}: duplicate key {key:?}", At(.at, *.location))]
     DuplicateKey {
         /// Where (document).
         at: Provenance,
@@ -124,7 +164,7 @@ pub enum RenderError {
     /// A mapping key is not a string (numbers and booleans are accepted and
     /// turned into strings, as Kubernetes tools do; null, lists and
     /// mappings are not).
-    #[error("{at}: unsupported mapping key: {}{}", escaped(.found), loc_suffix(.location))]
+    #[error("{}: unsupported mapping key: {}", At(.at, *.location), escaped(.found))]
     UnsupportedKey {
         /// Where (document).
         at: Provenance,
@@ -136,7 +176,7 @@ pub enum RenderError {
     /// A value JSON cannot represent or Kubernetes tools would not accept: a
     /// custom YAML tag, a YAML merge key (`<<`), `.nan`/`.inf`, an integer
     /// out of the 64-bit range.
-    #[error("{at}: unsupported value: {}{}", escaped(.what), loc_suffix(.location))]
+    #[error("{}: unsupported value: {}", At(.at, *.location), escaped(.what))]
     UnsupportedValue {
         /// Where (document).
         at: Provenance,
@@ -148,7 +188,8 @@ pub enum RenderError {
     /// An alias (`*name`) with no anchor (`&name`) defined before it in
     /// its document: usually a typo in the name.
     #[error(
-        "{at}: the alias *{alias} refers to no anchor defined before it in the document (near {location})"
+        "{}: the alias *{alias} refers to no anchor defined before it in the document",
+        At(.at, Some(*.location))
     )]
     UndefinedAlias {
         /// Where (document).
@@ -162,7 +203,7 @@ pub enum RenderError {
     /// ([`RenderOptions::max_expanded_bytes`](super::RenderOptions::max_expanded_bytes) or
     /// [`RenderOptions::max_expansion_ratio`](super::RenderOptions::max_expansion_ratio)):
     /// an alias bomb, refused before anything is expanded.
-    #[error("{at}: aliases expand the file to {size} bytes, over the limit of {limit} bytes ({}); the alias near {location} went over it", if *.relative { "RenderOptions::max_expansion_ratio times the file's size without alias expansion" } else { "RenderOptions::max_expanded_bytes" })]
+    #[error("{}: aliases expand the file to {size} bytes, over the limit of {limit} bytes ({}); the alias there went over it", At(.at, Some(*.location)), if *.relative { "RenderOptions::max_expansion_ratio times the file's size without alias expansion" } else { "RenderOptions::max_expanded_bytes" })]
     AliasExpansion {
         /// Where (the document with the alias that went over).
         at: Provenance,

@@ -243,14 +243,22 @@ fn doc_error(
             RenderError::TooComplex {
                 at,
                 location,
-                message,
+                message: if location.is_some() {
+                    super::error::without_position(&message)
+                } else {
+                    message
+                },
             }
         }
         None => RenderError::Syntax {
             at,
             format,
             location,
-            message,
+            message: if location.is_some() {
+                super::error::without_position(&message)
+            } else {
+                message
+            },
         },
     }
 }
@@ -426,20 +434,12 @@ fn refusal_error(refusal: Refusal, line: Option<usize>) -> RenderError {
             at,
             format: SourceFormat::Yaml,
             location: Some(location),
-            message: format!(
-                "{message} at line {} column {}",
-                location.line, location.column
-            ),
+            message,
         },
         Problem::TooDeep => RenderError::TooComplex {
             at,
             location: Some(location),
-            message: format!(
-                "nesting deeper than {} levels at line {} column {}",
-                scan::MAX_DEPTH,
-                location.line,
-                location.column
-            ),
+            message: format!("nesting deeper than {} levels", scan::MAX_DEPTH),
         },
         Problem::UndefinedAlias(alias) => RenderError::UndefinedAlias {
             at,
