@@ -238,12 +238,9 @@ fn bench(c: &mut Criterion) {
     let (desired, live) = one_mb_custom_resource();
     let size = serde_json::to_vec(&desired).unwrap().len();
     eprintln!("custom resource size: {size} bytes");
-    let crd_opts = DiffOptions {
-        lists: Arc::new(LayeredLists::new(vec![Arc::new(
-            CrdLists::from_crd(&gadget_crd()).unwrap(),
-        )])),
-        ignore: Vec::new(),
-    };
+    let crd_opts = DiffOptions::new().lists(Arc::new(LayeredLists::new(vec![Arc::new(
+        CrdLists::from_crd(&gadget_crd()).unwrap(),
+    )])));
     let live_copy = live.clone();
     assert!(
         compare(&desired, &live, None, &crd_opts)

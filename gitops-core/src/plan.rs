@@ -912,10 +912,8 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
     let builtin = KindRegistry::builtin();
     let owner = options.owner.as_str();
-    let diff_options = DiffOptions {
-        lists: lists_for(desired, &options.diff.lists),
-        ignore: options.diff.ignore.clone(),
-    };
+    let mut diff_options = DiffOptions::new().lists(lists_for(desired, &options.diff.lists));
+    diff_options.ignore.clone_from(&options.diff.ignore);
     let mut refusals = Vec::new();
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();

@@ -194,10 +194,10 @@ async fn waiting_forever_for_health_does_not_overflow() {
 async fn ignore_rules_never_remove_the_owner_label() {
     let (source, runtime) = (MemorySource::new(), MemoryRuntime::new());
     let r = reconciler(&source, &runtime, |c| {
-        c.plan.diff.ignore.push(IgnoreRule {
-            json_pointers: vec!["/metadata/labels".into()],
-            ..IgnoreRule::default()
-        })
+        c.plan
+            .diff
+            .ignore
+            .push(IgnoreRule::new().pointer("/metadata/labels"))
     });
     source.commit(
         "main",

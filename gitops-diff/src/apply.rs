@@ -18,6 +18,7 @@ use crate::value::{
 
 /// One apply request.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ApplyRequest<'a> {
     /// The live object, `None` to create.
     pub live: Option<&'a Value>,
@@ -34,8 +35,41 @@ pub struct ApplyRequest<'a> {
     pub time: Option<&'a str>,
 }
 
+impl<'a> ApplyRequest<'a> {
+    /// An apply of `applied` by `manager` over `live` (`None`: create), not
+    /// forced, without a time.
+    pub fn new(
+        live: Option<&'a Value>,
+        applied: &'a Value,
+        manager: &'a str,
+        lists: &'a dyn ListSemantics,
+    ) -> Self {
+        Self {
+            live,
+            applied,
+            manager,
+            force: false,
+            lists,
+            time: None,
+        }
+    }
+
+    /// Take ownership of conflicting fields instead of failing.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    /// The time recorded in the managedFields entry (RFC 3339).
+    pub fn with_time(mut self, time: &'a str) -> Self {
+        self.time = Some(time);
+        self
+    }
+}
+
 /// A field another manager owns with a different value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct FieldConflict {
     /// The manager owning the field.
     pub manager: String,

@@ -26,6 +26,7 @@ use crate::value::{
 /// Differences to ignore for matching objects (like Argo CD's
 /// `ignoreDifferences`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct IgnoreRule {
     /// API group to match (`""` for core); `None` matches any.
     pub group: Option<String>,
@@ -43,6 +44,35 @@ pub struct IgnoreRule {
 }
 
 impl IgnoreRule {
+    /// A rule matching every object and ignoring nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only objects of this API group (`""` for core).
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// Only objects of this kind.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Ignore the field at this RFC 6901 pointer.
+    pub fn pointer(mut self, pointer: impl Into<String>) -> Self {
+        self.json_pointers.push(pointer.into());
+        self
+    }
+
+    /// Ignore the fields this field manager owns.
+    pub fn manager(mut self, manager: impl Into<String>) -> Self {
+        self.managers.push(manager.into());
+        self
+    }
+
     /// Whether the rule applies to objects of this group/kind.
     pub fn matches(&self, gk: &GroupKind) -> bool {
         self.group.as_ref().is_none_or(|g| *g == gk.group)
@@ -52,12 +82,32 @@ impl IgnoreRule {
 
 /// Options of [`compare`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DiffOptions {
     /// List semantics (built-in table by default; layer CRD tables over it
     /// with [`crate::LayeredLists`]).
     pub lists: Arc<dyn ListSemantics>,
     /// Ignore rules.
     pub ignore: Vec<IgnoreRule>,
+}
+
+impl DiffOptions {
+    /// The built-in list table, no ignore rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// These list semantics.
+    pub fn lists(mut self, lists: Arc<dyn ListSemantics>) -> Self {
+        self.lists = lists;
+        self
+    }
+
+    /// One more ignore rule.
+    pub fn ignore(mut self, rule: IgnoreRule) -> Self {
+        self.ignore.push(rule);
+        self
+    }
 }
 
 impl Default for DiffOptions {

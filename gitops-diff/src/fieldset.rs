@@ -527,6 +527,7 @@ fn parse_node(
 
 /// One entry of `metadata.managedFields`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ManagedFieldsEntry {
     /// The field manager.
     pub manager: String,

@@ -295,12 +295,8 @@ proptest! {
     fn apply_then_diff_is_empty(a in object(), b in object()) {
         // Apply a, then b, with the same manager: the result matches b and the
         // recorded field set is what b declares.
-        let first = server_side_apply(ApplyRequest {
-            live: None, applied: &a, manager: "m", force: false, lists: &BuiltinLists, time: None,
-        }).unwrap();
-        let second = server_side_apply(ApplyRequest {
-            live: Some(&first), applied: &b, manager: "m", force: false, lists: &BuiltinLists, time: None,
-        }).unwrap();
+        let first = server_side_apply(ApplyRequest::new(None, &a, "m", &BuiltinLists)).unwrap();
+        let second = server_side_apply(ApplyRequest::new(Some(&first), &b, "m", &BuiltinLists)).unwrap();
         let owned = gitops_diff::owned_by(&second, "m").unwrap().unwrap_or_default();
         prop_assert_eq!(&owned, &declared(&b));
         let diff = compare(&b, &second, Some(&owned), &DiffOptions::default()).unwrap();
@@ -319,9 +315,7 @@ proptest! {
         // with force: the result matches b and records b's field set; with
         // `again`, a second apply of b changes nothing.
         let apply = |live: Option<&Value>, applied: &Value, force: bool| {
-            server_side_apply(ApplyRequest {
-                live, applied, manager: "m", force, lists: &BuiltinLists, time: None,
-            })
+            server_side_apply(ApplyRequest::new(live, applied, "m", &BuiltinLists).force(force))
         };
         let Ok(first) = apply(None, &a, false) else {
             return Err(TestCaseError::reject("a has duplicate keys"));

@@ -123,14 +123,13 @@ fn ignore_rules_match_group_and_kind() {
     let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 1}});
     let mut l = d.clone();
     l["spec"]["replicas"] = json!(4);
-    let rule = |group: &str, kind: &str| DiffOptions {
-        ignore: vec![IgnoreRule {
-            group: Some(group.into()),
-            kind: Some(kind.into()),
-            json_pointers: vec!["/spec/replicas".into()],
-            managers: vec![],
-        }],
-        ..DiffOptions::default()
+    let rule = |group: &str, kind: &str| {
+        DiffOptions::new().ignore(
+            IgnoreRule::new()
+                .group(group)
+                .kind(kind)
+                .pointer("/spec/replicas"),
+        )
     };
     assert!(
         compare(&d, &l, None, &rule("apps", "Deployment"))
@@ -165,12 +164,9 @@ fn crd_hook_from_schema() {
     let l = json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"},
         "spec": {"servers": [{"host": "b", "port": 2}, {"host": "a", "port": 1, "weight": 5}]},
         "status": {"ready": false}});
-    let opts = DiffOptions {
-        lists: Arc::new(LayeredLists::new(vec![Arc::new(
-            CrdLists::from_crd(&crd).unwrap(),
-        )])),
-        ignore: vec![],
-    };
+    let opts = DiffOptions::new().lists(Arc::new(LayeredLists::new(vec![Arc::new(
+        CrdLists::from_crd(&crd).unwrap(),
+    )])));
     assert!(compare(&d, &l, None, &opts).unwrap().is_empty());
     // Without the hook the list is atomic and the order matters.
     assert_eq!(diff(&d, &l), ["Replace spec.servers"]);
@@ -194,13 +190,8 @@ fn apply_conflict_names_list_items() {
             "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}})
     };
     let a = d("a:1");
-    let req = |live, applied, manager, force| ApplyRequest {
-        live,
-        applied,
-        manager,
-        force,
-        lists: &BuiltinLists,
-        time: None,
+    let req = |live, applied, manager, force| {
+        ApplyRequest::new(live, applied, manager, &BuiltinLists).force(force)
     };
     let live = server_side_apply(req(None, &a, "alice", false)).unwrap();
     let b = d("a:2");
@@ -340,13 +331,7 @@ fn secret_string_data_compares_as_data() {
     let mut drifted = l.clone();
     drifted["data"]["c"] = json!("b3RoZXI=");
     for pointer in ["/stringData/c", "/data/c"] {
-        let opts = DiffOptions {
-            ignore: vec![IgnoreRule {
-                json_pointers: vec![pointer.into()],
-                ..IgnoreRule::default()
-            }],
-            ..DiffOptions::default()
-        };
+        let opts = DiffOptions::new().ignore(IgnoreRule::new().pointer(pointer));
         let out = compare(&d, &drifted, Some(&prev), &opts).unwrap();
         assert!(out.is_empty(), "{pointer}: {:#?}", out.changes);
     }
@@ -359,14 +344,7 @@ fn secret_string_data_compares_as_data() {
     assert_eq!(diff(&cr, &cr_live), ["Replace data.b", "Add stringData"]);
 
     // The in-memory server-side apply stores it the same way.
-    let req = ApplyRequest {
-        live: None,
-        applied: &d,
-        manager: "m",
-        force: false,
-        lists: &BuiltinLists,
-        time: None,
-    };
+    let req = ApplyRequest::new(None, &d, "m", &BuiltinLists);
     let applied = server_side_apply(req).unwrap();
     assert_eq!(applied["data"], l["data"]);
     assert!(applied.get("stringData").is_none());

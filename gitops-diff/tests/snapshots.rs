@@ -108,10 +108,7 @@ fn custom_resource_with_status() {
     let desired = fixture("widget.desired.yaml");
     let live = fixture("widget.live.yaml");
     let lists = LayeredLists::new(vec![Arc::new(CrdLists::from_crd(&crd).unwrap())]);
-    let opts = DiffOptions {
-        lists: Arc::new(lists),
-        ignore: Vec::new(),
-    };
+    let opts = DiffOptions::new().lists(Arc::new(lists));
     let diff = compare(&desired, &live, None, &opts).unwrap();
     insta::assert_snapshot!("widget", report(&diff, &live));
     converges(&desired, &live, None, &diff, &opts);

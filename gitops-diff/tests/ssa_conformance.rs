@@ -445,10 +445,7 @@ fn without_managed_fields(v: &Value) -> Value {
 #[test]
 fn conformance_table() {
     let lists = lists();
-    let options = DiffOptions {
-        lists: Arc::clone(&lists),
-        ..DiffOptions::default()
-    };
+    let options = DiffOptions::new().lists(Arc::clone(&lists));
     for case in cases() {
         let mut live: Option<Value> = None;
         for (i, step) in case.steps.iter().enumerate() {
@@ -460,14 +457,10 @@ fn conformance_table() {
                     object,
                     outcome,
                 } => {
-                    let result = server_side_apply(ApplyRequest {
-                        live: live.as_ref(),
-                        applied: object,
-                        manager,
-                        force: *force,
-                        lists: lists.as_ref(),
-                        time: None,
-                    });
+                    let result = server_side_apply(
+                        ApplyRequest::new(live.as_ref(), object, manager, lists.as_ref())
+                            .force(*force),
+                    );
                     match (outcome, result) {
                         (Outcome::Ok, Ok(v)) => {
                             let diff = compare(object, &v, None, &options).unwrap();

@@ -21,6 +21,7 @@ use tokio::sync::RwLock;
 
 /// How one kind is served: its REST resource and its scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedKind {
     /// Group, version, kind and plural (the REST path segment).
     pub resource: ApiResource,

@@ -72,6 +72,7 @@ pub type DriftStream = BoxStream<'static, Result<DriftEvent, WatchError>>;
 /// What one drift watch covers: a kind, in one namespace or in all
 /// (`None`, and always for cluster-scoped kinds).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub struct WatchScope {
     /// The kind.
     pub kind: GroupKind,

@@ -246,14 +246,11 @@ impl State {
 
     fn apply(&mut self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         self.write(object, options.dry_run, |live, lists, time| {
-            gitops_diff::server_side_apply(ApplyRequest {
-                live,
-                applied: object.as_value(),
-                manager: &options.field_manager,
-                force: options.force,
-                lists,
-                time: Some(time),
-            })
+            gitops_diff::server_side_apply(
+                ApplyRequest::new(live, object.as_value(), &options.field_manager, lists)
+                    .force(options.force)
+                    .with_time(time),
+            )
         })
     }
 

@@ -478,12 +478,9 @@ fn scenarios() -> Vec<Scenario> {
 /// List semantics of the built-ins and the scenarios' CRD.
 fn diff_options() -> gitops_diff::DiffOptions {
     let crd = gitops_diff::CrdLists::from_crd(&crd()).unwrap();
-    gitops_diff::DiffOptions {
-        lists: std::sync::Arc::new(gitops_diff::LayeredLists::new(vec![std::sync::Arc::new(
-            crd,
-        )])),
-        ..Default::default()
-    }
+    gitops_diff::DiffOptions::new().lists(std::sync::Arc::new(gitops_diff::LayeredLists::new(
+        vec![std::sync::Arc::new(crd)],
+    )))
 }
 
 /// The outcome of one step, normalised for comparison.
