@@ -32,7 +32,7 @@ spec:
 ";
 const WIDGET: &str = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: shop\nspec:\n  size: 3\n";
 
-/// A ConfigMap; `refuse` puts the annotation [`Refusing`] refuses on.
+/// A ConfigMap; `refuse` puts the annotation [`refusing`] refuses on.
 fn cm(name: &str, ns: &str, refuse: Option<&str>) -> String {
     let annotations = refuse.map_or_else(String::new, |why| {
         format!("  annotations: {{test.example/refuse: \"{why}\"}}\n")
@@ -61,84 +61,77 @@ fn key(kind: &str, ns: Option<&str>, name: &str) -> ObjectKey {
     ObjectKey::new("", kind, ns, name)
 }
 
-/// Refuses (in a dry run too, as an API server does) every object with the
-/// annotation `test.example/refuse`, with its value as the message: an
-/// admission check of the runtime that the planner cannot foresee.
+/// A runtime with an admission step in front of `apply`, as an API server
+/// has: what the runtime itself checks (the namespace, the kind) first, in a
+/// dry run, then `admit`, which may refuse the object or change what is
+/// stored. It applies to dry runs too.
 #[derive(Debug)]
-struct Refusing<T>(T);
+struct Admission<T> {
+    inner: T,
+    admit: fn(&Object) -> Result<Object, Box<TargetError>>,
+}
 
 #[async_trait]
-impl<T: Target> Target for Refusing<T> {
+impl<T: Target> Target for Admission<T> {
     async fn observe(&self, request: &ObserveRequest) -> Result<LiveState, TargetError> {
-        self.0.observe(request).await
+        self.inner.observe(request).await
     }
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
-        // Like an API server: what the runtime itself checks (the
-        // namespace, the kind) first, then admission.
-        let dry = options.clone().dry_run(true);
-        self.0.apply(object, &dry).await?;
-        if let Some(why) = object.annotation("test.example/refuse") {
-            return Err(TargetError::Invalid {
-                key: object.key().clone(),
-                message: why.to_owned(),
-            });
-        }
-        self.0.apply(object, options).await
+        self.inner
+            .apply(object, &options.clone().dry_run(true))
+            .await?;
+        let admitted = (self.admit)(object).map_err(|e| *e)?;
+        self.inner.apply(&admitted, options).await
     }
     async fn delete(
         &self,
         key: &ObjectKey,
         options: &DeleteOptions,
     ) -> Result<DeleteOutcome, TargetError> {
-        self.0.delete(key, options).await
+        self.inner.delete(key, options).await
     }
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
-        self.0.read_inventory(owner).await
+        self.inner.read_inventory(owner).await
     }
     async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
-        self.0.write_inventory(inventory).await
+        self.inner.write_inventory(inventory).await
     }
     async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
-        self.0.dependents(key).await
+        self.inner.dependents(key).await
+    }
+}
+
+/// Refuses every object with the annotation `test.example/refuse`, with its
+/// value as the message: an admission check the planner cannot foresee.
+fn refusing<T>(inner: T) -> Admission<T> {
+    Admission {
+        inner,
+        admit: |object| match object.annotation("test.example/refuse") {
+            Some(why) => Err(Box::new(TargetError::Invalid {
+                key: object.key().clone(),
+                message: why.to_owned(),
+            })),
+            None => Ok(object.clone()),
+        },
     }
 }
 
 /// Drops `spec.ipFamilies` and `spec.ipFamilyPolicy` from Services before
 /// storing them, as kube-apiserver 1.20 does with dual-stack off (its
 /// strategy clears them before they are stored or recorded as owned).
-#[derive(Debug)]
-struct DropsDualStack<T>(T);
-
-#[async_trait]
-impl<T: Target> Target for DropsDualStack<T> {
-    async fn observe(&self, request: &ObserveRequest) -> Result<LiveState, TargetError> {
-        self.0.observe(request).await
-    }
-    async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
-        let mut value = object.as_value().clone();
-        if object.key().is("", "Service")
-            && let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut)
-        {
-            spec.remove("ipFamilies");
-            spec.remove("ipFamilyPolicy");
-        }
-        self.0.apply(&Object::new(value).unwrap(), options).await
-    }
-    async fn delete(
-        &self,
-        key: &ObjectKey,
-        options: &DeleteOptions,
-    ) -> Result<DeleteOutcome, TargetError> {
-        self.0.delete(key, options).await
-    }
-    async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
-        self.0.read_inventory(owner).await
-    }
-    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
-        self.0.write_inventory(inventory).await
-    }
-    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
-        self.0.dependents(key).await
+fn drops_dual_stack<T>(inner: T) -> Admission<T> {
+    Admission {
+        inner,
+        admit: |object| {
+            let mut value = object.as_value().clone();
+            if object.key().is("", "Service")
+                && let Some(spec) = value.get_mut("spec").and_then(Value::as_object_mut)
+            {
+                spec.remove("ipFamilies");
+                spec.remove("ipFamilyPolicy");
+            }
+            Ok(Object::new(value).unwrap())
+        },
     }
 }
 
@@ -203,7 +196,7 @@ async fn every_refusal_is_reported_at_once_and_nothing_is_written() {
         "two bad objects",
     );
     let before = runtime.objects();
-    let r = reconciler(&source, Refusing(runtime.clone()));
+    let r = reconciler(&source, refusing(runtime.clone()));
     let report = r.reconcile_once("main").await.unwrap_err().report;
     assert_eq!(report.status, SyncStatus::Refused, "{report}");
     let outcomes: Vec<(String, StepOutcome)> = report
@@ -301,7 +294,7 @@ async fn a_refusal_in_a_new_namespace_writes_only_the_namespace() {
         "ada",
         "x",
     );
-    let report = reconciler(&source, Refusing(runtime.clone()))
+    let report = reconciler(&source, refusing(runtime.clone()))
         .reconcile_once("main")
         .await
         .unwrap_err()
@@ -389,7 +382,7 @@ async fn fields_the_runtime_drops_are_reported_once_per_revision_and_are_not_dri
         "ada",
         "1",
     );
-    let r = reconciler(&source, DropsDualStack(runtime.clone()));
+    let r = reconciler(&source, drops_dual_stack(runtime.clone()));
     let expected = "Service/default/web: the runtime dropped declared fields spec.ipFamilies, spec.ipFamilyPolicy (not kept by this server; ignored until the manifest changes)";
     let first = r.reconcile_once("main").await.unwrap();
     assert_eq!(first.status, SyncStatus::Synced, "{first}");
@@ -423,7 +416,7 @@ async fn fields_the_runtime_drops_are_reported_once_per_revision_and_are_not_dri
 
     // A restarted reconciler does not know: it applies the Service once,
     // which is not drift, learns again, and is quiet after.
-    let restarted = reconciler(&source, DropsDualStack(runtime.clone()));
+    let restarted = reconciler(&source, drops_dual_stack(runtime.clone()));
     let once = restarted.reconcile_once("main").await.unwrap();
     assert_eq!(once.status, SyncStatus::Synced, "{once}");
     assert!(once.drift_corrected.is_empty(), "{once}");
