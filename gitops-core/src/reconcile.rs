@@ -15,7 +15,7 @@ use crate::key::ObjectKey;
 use crate::object::Object;
 use crate::plan::{Action, Plan, PlanOptions, observe_keys, plan};
 use crate::policy::Policy;
-use crate::render::{OptionsError, RenderErrors, RenderOptions, Renderer};
+use crate::render::{OptionsError, RenderErrors, RenderOptions, RenderStep, Renderer};
 use crate::report::{
     Phase, RevisionRecord, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus, Warning,
 };
@@ -107,6 +107,13 @@ pub struct ReconcilerConfig {
     pub dry_run: DryRun,
     /// Wait for the objects of each wave to be healthy before the next.
     pub wait_for_health: Option<HealthWait>,
+    /// Renderers for folders that are not plain manifests, asked in order
+    /// (`gitops_kustomize::Kustomize`); which folders they render is
+    /// [`RenderOptions::rendering`]. When the rendered folder
+    /// ([`path`](Self::path)) holds a folder a step renders, the whole
+    /// revision is read, since an overlay reads bases outside its folder;
+    /// provenance paths are then relative to the repository root.
+    pub render_steps: Vec<Arc<dyn RenderStep>>,
 }
 
 impl ReconcilerConfig {
@@ -123,7 +130,15 @@ impl ReconcilerConfig {
             policy: Policy::default(),
             dry_run: DryRun::Off,
             wait_for_health: None,
+            render_steps: Vec::new(),
         }
+    }
+
+    /// Adds a render step ([`ReconcilerConfig::render_steps`]), such as
+    /// `Arc::new(gitops_kustomize::Kustomize::new())`.
+    pub fn render_step(mut self, step: Arc<dyn RenderStep>) -> Self {
+        self.render_steps.push(step);
+        self
     }
 
     /// The owner.
@@ -362,6 +377,15 @@ pub struct Reconciler<S, T> {
     dropped: Mutex<BTreeMap<ObjectKey, dropped::Record>>,
 }
 
+/// What [`Reconciler::prepare`] hands to the apply phase.
+struct Prepared {
+    desired: DesiredState,
+    plan: Plan,
+    inventory: Option<Inventory>,
+    /// The folder provenance paths are relative to (`None`: the repository root).
+    provenance_root: Option<String>,
+}
+
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -369,7 +393,10 @@ fn ms(d: Duration) -> u64 {
 impl<S: Source, T: Target> Reconciler<S, T> {
     /// A reconciler; fails only if the render options are invalid.
     pub fn new(source: S, target: T, config: ReconcilerConfig) -> Result<Self, OptionsError> {
-        let renderer = Renderer::new(config.render.clone())?;
+        let mut renderer = Renderer::new(config.render.clone())?;
+        for step in &config.render_steps {
+            renderer.add_step(Arc::clone(step));
+        }
         Ok(Self {
             source,
             target,
@@ -414,7 +441,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let t0 = Instant::now();
         let mut failure = Failure::default();
         match self.prepare(reference, &mut report, &mut failure).await {
-            Some((desired, plan, _)) => Ok((desired, plan)),
+            Some(p) => Ok((p.desired, p.plan)),
             None => {
                 report.duration_ms = ms(t0.elapsed());
                 Err(ReconcileError::new(report, failure))
@@ -429,7 +456,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         reference: &str,
         report: &mut SyncReport,
         failure: &mut Failure,
-    ) -> Option<(DesiredState, Plan, Option<Inventory>)> {
+    ) -> Option<Prepared> {
         let owner = self.config.owner().clone();
         let mut revision = match self.source.resolve(reference).await {
             Ok(r) => r,
@@ -463,12 +490,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             summary: revision.summary().to_owned(),
             signature: revision.signature.clone(),
         });
-        let snapshot = match self
-            .source
-            .snapshot(&revision, self.config.path.as_deref())
-            .await
-        {
-            Ok(s) => s.with_revision(revision.clone()),
+        let snapshot = match self.snapshot(&revision, self.config.path.as_deref()).await {
+            Ok(s) => s,
             Err(e) => {
                 report.status = SyncStatus::SourceFailed;
                 let message = format!("reading revision {}: {e}", revision.short_id());
@@ -476,11 +499,28 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return None;
             }
         };
-        let rendered = self
-            .renderer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .render(&snapshot);
+        // A folder a step renders may read files outside the rendered folder
+        // (an overlay's bases): then the whole revision is read and the
+        // folder rendered within it.
+        let path = self.config.path.as_deref().unwrap_or_default();
+        let whole = !path.is_empty()
+            && lock(&self.renderer)
+                .step_folders(&snapshot, "")
+                .is_ok_and(|folders| !folders.is_empty());
+        let (snapshot, dir) = if whole {
+            match self.snapshot(&revision, None).await {
+                Ok(s) => (s, path),
+                Err(e) => {
+                    report.status = SyncStatus::SourceFailed;
+                    let message = format!("reading revision {}: {e}", revision.short_id());
+                    failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
+                    return None;
+                }
+            }
+        } else {
+            (snapshot, "")
+        };
+        let rendered = lock(&self.renderer).render_dir(&snapshot, dir);
         let mut desired = match rendered {
             Ok(d) => d,
             Err(errors) => {
@@ -559,17 +599,39 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.plan = Some(plan);
             return None;
         }
-        Some((desired, plan, inventory))
+        Some(Prepared {
+            desired,
+            plan,
+            inventory,
+            provenance_root: if whole {
+                None
+            } else {
+                self.config.path.clone()
+            },
+        })
+    }
+
+    /// The revision's files under `path`, with the revision attached.
+    async fn snapshot(
+        &self,
+        revision: &Revision,
+        path: Option<&str>,
+    ) -> Result<crate::Snapshot, SourceError> {
+        let snapshot = self.source.snapshot(revision, path).await?;
+        Ok(snapshot.with_revision(revision.clone()))
     }
 
     /// Which steps correct drift: all of them when the revision is the one
     /// last applied; otherwise those of objects declared in files the new
     /// revision did not change.
+    ///
+    /// Provenance paths are relative to `root` (the folder snapshotted).
     async fn drift_flags(
         &self,
         plan: &Plan,
         desired: &DesiredState,
         previous: Option<&str>,
+        root: Option<&str>,
     ) -> Vec<bool> {
         let Some(previous) = previous else {
             return vec![false; plan.steps.len()];
@@ -582,11 +644,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             None
         } else {
             let changed = match (self.source.resolve(previous).await, desired.revision()) {
-                (Ok(prev), Some(cur)) => self
-                    .source
-                    .changed_paths(&prev, cur, self.config.path.as_deref())
-                    .await
-                    .ok(),
+                (Ok(prev), Some(cur)) => self.source.changed_paths(&prev, cur, root).await.ok(),
                 _ => None,
             };
             let Some(changed) = changed else {
@@ -596,16 +654,22 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Some(
                 desired
                     .iter()
-                    .map(|(_, d)| d.provenance.path.clone())
-                    .filter(|p| !changed.contains(p))
+                    .flat_map(|(_, d)| d.provenance.files())
+                    .filter(|p| !changed.contains(*p))
+                    .map(str::to_owned)
                     .collect(),
             )
         };
+        // An object is untouched by the revision when none of the files it
+        // depends on (its file, and the overlays and patches that changed
+        // it) changed.
         plan.steps
             .iter()
             .map(|s| match (&s.action, &s.provenance) {
                 (Action::Delete, _) => false,
-                (_, Some(p)) => unchanged_files.as_ref().is_none_or(|u| u.contains(&p.path)),
+                (_, Some(p)) => unchanged_files
+                    .as_ref()
+                    .is_none_or(|u| p.files().all(|f| u.contains(f))),
                 (_, None) => false,
             })
             .collect()
@@ -683,11 +747,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let t0 = Instant::now();
         let mut report = SyncReport::start(self.config.owner());
         let mut failure = Failure::default();
-        if let Some((desired, plan, inventory)) =
-            self.prepare(reference, &mut report, &mut failure).await
-        {
-            self.execute(&desired, plan, inventory, &mut report, &mut failure)
-                .await;
+        if let Some(prepared) = self.prepare(reference, &mut report, &mut failure).await {
+            self.execute(prepared, &mut report, &mut failure).await;
         }
         report.duration_ms = ms(t0.elapsed());
         if let Some(sink) = &self.audit
@@ -705,16 +766,21 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         }
     }
 
-    async fn execute(
-        &self,
-        desired: &DesiredState,
-        plan: Plan,
-        inventory: Option<Inventory>,
-        report: &mut SyncReport,
-        failure: &mut Failure,
-    ) {
+    async fn execute(&self, prepared: Prepared, report: &mut SyncReport, failure: &mut Failure) {
+        let Prepared {
+            desired,
+            plan,
+            inventory,
+            provenance_root,
+        } = prepared;
+        let desired = &desired;
         let drift = self
-            .drift_flags(&plan, desired, report.previous_revision.as_deref())
+            .drift_flags(
+                &plan,
+                desired,
+                report.previous_revision.as_deref(),
+                provenance_root.as_deref(),
+            )
             .await;
         report.steps = plan
             .steps

@@ -40,6 +40,7 @@ mod tables;
 pub mod transform;
 
 use gitops_core::Snapshot;
+use loader::KUSTOMIZATION_FILE_NAMES;
 use serde_json::Value;
 
 pub use error::{BuildError, Error};
@@ -47,7 +48,7 @@ pub use error::{BuildError, Error};
 /// Whether `dir` of the snapshot holds a kustomization file.
 pub fn is_kustomization_dir(snapshot: &Snapshot, dir: &str) -> bool {
     let dir = dir.trim_matches('/');
-    loader::KUSTOMIZATION_FILE_NAMES
+    KUSTOMIZATION_FILE_NAMES
         .iter()
         .any(|n| loader::join(dir, n).is_some_and(|p| snapshot.get(&p).is_some()))
 }
@@ -93,8 +94,22 @@ impl gitops_core::RenderStep for Kustomize {
         is_kustomization_dir(snapshot, dir)
     }
 
-    fn render(&self, snapshot: &Snapshot, dir: &str) -> Result<Vec<Value>, gitops_core::BoxError> {
-        build(snapshot, dir).map_err(|e| Box::new(e) as gitops_core::BoxError)
+    fn render(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<Vec<gitops_core::StepObject>, gitops_core::BoxError> {
+        let objects = build(snapshot, dir).map_err(|e| Box::new(e) as gitops_core::BoxError)?;
+        let file = KUSTOMIZATION_FILE_NAMES
+            .iter()
+            .filter_map(|n| loader::join(dir.trim_matches('/'), n))
+            .find(|p| snapshot.get(p).is_some())
+            .unwrap_or_default();
+        Ok(objects
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| gitops_core::StepObject::new(o, gitops_core::Provenance::new(&file, i)))
+            .collect())
     }
 }
 
@@ -120,7 +135,9 @@ mod step_tests {
         let step: &dyn RenderStep = &Kustomize::new();
         assert!(step.handles(&snap, "k"));
         assert!(!step.handles(&snap, "plain"));
-        assert_eq!(step.render(&snap, "k").map(|o| o.len()).ok(), Some(1));
+        let built = step.render(&snap, "k").unwrap();
+        assert_eq!(built.len(), 1);
+        assert_eq!(built[0].provenance.path, "k/kustomization.yaml");
         assert!(step.render(&snap, "plain").is_err());
     }
 }

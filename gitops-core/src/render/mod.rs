@@ -90,9 +90,9 @@ mod options;
 mod parse;
 mod scan;
 mod skip;
-pub mod step;
+mod step;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub use error::{Location, RenderError, RenderErrors, SourceFormat};
@@ -101,6 +101,7 @@ pub use options::{
     RenderOptions,
 };
 pub use skip::{SkipReason, skip_reason, skip_reason_in};
+pub use step::{RenderStep, Rendering, StepError, StepObject};
 
 use crate::desired::{DesiredObject, DesiredState, Provenance};
 use crate::object::Object;
@@ -136,6 +137,10 @@ pub struct RenderStats {
     pub documents: usize,
     /// Objects in the desired state (0 when the render failed).
     pub objects: usize,
+    /// Folders rendered by a [`RenderStep`].
+    pub step_folders: usize,
+    /// Objects the steps returned.
+    pub step_objects: usize,
 }
 
 /// A renderer with a cache of parsed files for incremental re-rendering.
@@ -159,6 +164,7 @@ pub struct RenderStats {
 pub struct Renderer {
     options: RenderOptions,
     globs: Globs,
+    steps: Vec<Arc<dyn RenderStep>>,
     cache: HashMap<(BlobId, SourceFormat), Arc<ParsedFile>>,
     /// Objects of cached files with the default namespace already set (the
     /// copy-on-write of `set_namespace` is then paid once per blob, not per
@@ -174,10 +180,53 @@ impl Renderer {
         Ok(Self {
             options,
             globs,
+            steps: Vec::new(),
             cache: HashMap::new(),
             defaulted: HashMap::new(),
             stats: RenderStats::default(),
         })
+    }
+
+    /// With a [`RenderStep`] for the folders it handles (see
+    /// [`Rendering`]); steps are asked in the order they were added.
+    pub fn with_step(mut self, step: Arc<dyn RenderStep>) -> Self {
+        self.add_step(step);
+        self
+    }
+
+    /// Adds a [`RenderStep`] (see [`Renderer::with_step`]).
+    pub fn add_step(&mut self, step: Arc<dyn RenderStep>) {
+        self.steps.push(step);
+    }
+
+    /// The registered steps, in the order they are asked.
+    pub fn steps(&self) -> impl ExactSizeIterator<Item = &dyn RenderStep> {
+        self.steps.iter().map(|s| &**s)
+    }
+
+    /// The folders of `dir` (`""`: the whole snapshot) a step renders, with
+    /// the step's name, by [`RenderOptions::rendering`]; errors for folders
+    /// that should be rendered by a step and are not
+    /// ([`RenderError::Unhandled`]).
+    ///
+    /// A caller that snapshots only a folder of a repository uses this to
+    /// learn whether it needs the whole repository: a Kustomize overlay
+    /// reads bases outside its folder.
+    pub fn step_folders(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<Vec<(String, String)>, RenderErrors> {
+        let mut errors = Vec::new();
+        let roots = self.step_roots(snapshot, dir.trim_matches('/'), &mut errors);
+        if errors.is_empty() {
+            Ok(roots
+                .into_iter()
+                .map(|(d, i)| (d, self.steps[i].name().to_owned()))
+                .collect())
+        } else {
+            Err(RenderErrors(errors))
+        }
     }
 
     /// The options.
@@ -211,16 +260,34 @@ impl Renderer {
     /// the previous snapshot. All errors are collected; on any error no
     /// desired state is returned.
     pub fn render(&mut self, snapshot: &Snapshot) -> Result<DesiredState, RenderErrors> {
-        let mut stats = RenderStats {
-            files: snapshot.len(),
-            ..RenderStats::default()
-        };
+        self.render_dir(snapshot, "")
+    }
+
+    /// Renders the folder `dir` of a snapshot (`""`: all of it), like
+    /// [`Renderer::render`]. Provenance paths stay relative to the snapshot
+    /// root, and steps may read files outside `dir` (a Kustomize overlay's
+    /// bases): so a caller snapshots the whole repository and renders the
+    /// overlay's folder.
+    pub fn render_dir(
+        &mut self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<DesiredState, RenderErrors> {
+        let dir = dir.trim_matches('/');
+        let mut stats = RenderStats::default();
         let mut errors = Vec::new();
+        let roots = self.step_roots(snapshot, dir, &mut errors);
         let mut objects: Vec<(Provenance, Object)> = Vec::new();
-        let mut origins: Vec<(BlobId, SourceFormat, usize)> = Vec::new();
+        let mut origins: Vec<Option<(BlobId, SourceFormat, usize)>> = Vec::new();
         let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
         for (path, blob) in snapshot.files() {
-            if self.skip_reason(snapshot, path).is_some() {
+            if !is_under(path, dir) {
+                continue;
+            }
+            stats.files += 1;
+            if roots.iter().any(|(root, _)| is_under(path, root))
+                || self.skip_reason(snapshot, path).is_some()
+            {
                 stats.skipped += 1;
                 continue;
             }
@@ -261,7 +328,7 @@ impl Renderer {
                         let mut at = entry.at.clone();
                         path.clone_into(&mut at.path);
                         objects.push((at, object.clone()));
-                        origins.push((blob.id.clone(), format, index));
+                        origins.push(Some((blob.id.clone(), format, index)));
                     }
                     Err(e) => {
                         let mut e = e.clone();
@@ -273,9 +340,33 @@ impl Renderer {
             cache.insert(key, parsed);
         }
         self.cache = cache;
+        for (root, i) in &roots {
+            let step = &self.steps[*i];
+            stats.step_folders += 1;
+            match step.render(snapshot, root) {
+                Ok(built) => {
+                    stats.step_objects += built.len();
+                    for StepObject { value, provenance } in built {
+                        let at = provenance.with_renderer(Some(step.name().to_owned()));
+                        match Object::new(value) {
+                            Ok(object) => {
+                                objects.push((at, object));
+                                origins.push(None);
+                            }
+                            Err(source) => errors.push(RenderError::Invalid { at, source }),
+                        }
+                    }
+                }
+                Err(source) => errors.push(RenderError::Step {
+                    renderer: step.name().to_owned(),
+                    dir: root.clone(),
+                    source: StepError::new(source),
+                }),
+            }
+        }
 
         let mut desired = DesiredState::new(snapshot.revision().cloned());
-        self.symlinks(snapshot, &mut desired, &mut errors);
+        self.symlinks(snapshot, dir, &roots, &mut desired, &mut errors);
         let kinds = self.kinds(&objects, &mut errors);
         let lists = list_semantics(&objects);
         let mut defaulted = HashMap::new();
@@ -307,7 +398,7 @@ impl Renderer {
                 }
                 Some(Scope::Namespaced) => {
                     if object.namespace().is_none() {
-                        if let Some(done) = self.defaulted.get(&origin) {
+                        if let Some(done) = origin.as_ref().and_then(|o| self.defaulted.get(o)) {
                             object = done.clone();
                         } else if let Err(source) =
                             object.set_namespace(Some(&self.options.default_namespace))
@@ -315,7 +406,9 @@ impl Renderer {
                             errors.push(RenderError::Invalid { at, source });
                             continue;
                         }
-                        defaulted.insert(origin, object.clone());
+                        if let Some(origin) = origin {
+                            defaulted.insert(origin, object.clone());
+                        }
                     }
                 }
             }
@@ -356,9 +449,13 @@ impl Renderer {
     /// exempt when the skip rules or globs exclude its path for a reason
     /// other than its extension (a link named `apps` may point at a folder
     /// of manifests).
+    ///
+    /// Links outside `dir` or inside a step's folder are the step's concern.
     fn symlinks(
         &self,
         snapshot: &Snapshot,
+        dir: &str,
+        roots: &[(String, usize)],
         desired: &mut DesiredState,
         errors: &mut Vec<RenderError>,
     ) {
@@ -366,6 +463,9 @@ impl Renderer {
             let SpecialEntry::Symlink { target } = entry else {
                 continue;
             };
+            if !is_under(path, dir) || roots.iter().any(|(root, _)| is_under(path, root)) {
+                continue;
+            }
             let exempt = match self.skip_reason(snapshot, path) {
                 None | Some(SkipReason::NotManifest) => false,
                 Some(_) => true,
@@ -380,6 +480,68 @@ impl Renderer {
                     path: path.to_owned(),
                     target: target.clone(),
                 });
+            }
+        }
+    }
+
+    /// The top-most folders of `dir` a step renders, with the step's index,
+    /// by [`RenderOptions::rendering`]; pushes [`RenderError::Unhandled`]
+    /// for a folder that needs a step and has none.
+    fn step_roots(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+        errors: &mut Vec<RenderError>,
+    ) -> Vec<(String, usize)> {
+        match &self.options.rendering {
+            Rendering::Plain => Vec::new(),
+            Rendering::Step(name) => {
+                match self
+                    .steps
+                    .iter()
+                    .position(|s| s.name() == name && s.handles(snapshot, dir))
+                {
+                    Some(i) => vec![(dir.to_owned(), i)],
+                    None => {
+                        errors.push(RenderError::Unhandled {
+                            dir: dir.to_owned(),
+                            rendering: self.options.rendering.clone(),
+                            file: None,
+                        });
+                        Vec::new()
+                    }
+                }
+            }
+            Rendering::Auto => {
+                let mut folders: BTreeSet<&str> = BTreeSet::new();
+                for (path, _) in snapshot.files() {
+                    if is_under(path, dir) {
+                        let mut parent = parent_dir(path);
+                        // Every folder from the file's up to `dir`.
+                        while folders.insert(parent) && parent.len() > dir.len() {
+                            parent = parent_dir(parent);
+                        }
+                    }
+                }
+                let mut roots: Vec<(String, usize)> = Vec::new();
+                for folder in folders {
+                    if !is_under(folder, dir)
+                        || folder.split('/').any(|c| c.starts_with('.'))
+                        || roots.iter().any(|(root, _)| is_under(folder, root))
+                    {
+                        continue;
+                    }
+                    if let Some(i) = self.steps.iter().position(|s| s.handles(snapshot, folder)) {
+                        roots.push((folder.to_owned(), i));
+                    } else if let Some(file) = skip::kustomization_file(snapshot, folder) {
+                        errors.push(RenderError::Unhandled {
+                            dir: folder.to_owned(),
+                            rendering: Rendering::Auto,
+                            file: Some(file),
+                        });
+                    }
+                }
+                roots
             }
         }
     }
@@ -411,6 +573,19 @@ impl Renderer {
         }
         kinds
     }
+}
+
+/// Whether `path` is `dir` or inside it (`""` holds everything).
+fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The folder holding `path` (`""` at the root).
+fn parent_dir(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
 }
 
 /// List semantics for the duplicate-key check: the snapshot's CRDs' schemas
