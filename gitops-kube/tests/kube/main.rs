@@ -10,6 +10,7 @@
 mod corpus;
 mod harness;
 mod hermetic;
+mod kustomize;
 mod prune;
 mod reconcile;
 mod ssa_scenarios;
