@@ -25,6 +25,7 @@ impl Person {
 
 /// How a signature was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum SignatureMethod {
     /// An SSH signature (`gpg.format=ssh`, SSHSIG).
     Ssh,
@@ -37,6 +38,7 @@ pub enum SignatureMethod {
 /// What signature verification found for a revision.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SignatureVerdict {
     /// Verification was not asked for.
     #[default]
