@@ -72,20 +72,23 @@ fn a_bad_argument_is_an_error_on_stderr_with_exit_1() {
     }
 }
 
+/// Runs git in `dir` as "Dev", with no user or system configuration.
+fn git_in(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// A repository with `prod` (two replicas) and `dev` (three) branches.
 fn repository() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    };
+    let git = |args: &[&str]| git_in(dir.path(), args);
     git(&["init", "-q", "-b", "prod"]);
     std::fs::write(dir.path().join("app.yaml"), app(2, false)).unwrap();
     git(&["add", "."]);
@@ -309,24 +312,9 @@ fn overlays() -> tempfile::TempDir {
         "plain/cm.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
-    let out = Command::new("git")
-        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-        .args(["init", "-q", "-b", "main"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    for args in [&["add", "."][..], &["commit", "-q", "-m", "overlays"][..]] {
-        let out = Command::new("git")
-            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
+    git_in(dir.path(), &["init", "-q", "-b", "main"]);
+    git_in(dir.path(), &["add", "."]);
+    git_in(dir.path(), &["commit", "-q", "-m", "overlays"]);
     dir
 }
 
