@@ -205,11 +205,7 @@ fn crds_of_the_snapshot_and_registered_kinds_define_scopes() {
 
 #[test]
 fn revision_is_carried() {
-    let rev = Revision {
-        id: "0123456789abcdef".into(),
-        message: "deploy".into(),
-        ..Revision::default()
-    };
+    let rev = Revision::new("0123456789abcdef").with_message("deploy");
     let s = snap(&[(
         "a.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",

@@ -560,10 +560,7 @@ fn revision_verifier_for_the_reconciler() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let rev = |id: &str| Revision {
-        id: id.to_owned(),
-        ..Revision::default()
-    };
+    let rev = |id: &str| Revision::new(id);
 
     let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
     match rt.block_on(v.verify(&rev(&signed), None)) {
