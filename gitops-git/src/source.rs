@@ -56,6 +56,12 @@ impl Default for GitSourceOptions {
 }
 
 impl GitSourceOptions {
+    /// The defaults: symlinks reported (never followed), files up to 8 MiB,
+    /// a 256 MiB blob cache and a million listed tree entries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Sets [`GitSourceOptions::symlinks`].
     pub fn with_symlinks(mut self, policy: SymlinkPolicy) -> Self {
         self.symlinks = policy;
