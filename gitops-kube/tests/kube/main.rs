@@ -12,6 +12,7 @@ mod harness;
 mod hermetic;
 mod prune;
 mod reconcile;
+mod requests;
 mod ssa_scenarios;
 mod target;
 mod watch;
