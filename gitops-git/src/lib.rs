@@ -130,6 +130,7 @@
 
 mod cache;
 mod error;
+mod pack_order;
 mod remote;
 mod resolve;
 mod source;
