@@ -367,9 +367,10 @@ async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
         )],
         "outside observations: the inventory only"
     );
-    // The reconciler observes twice: for the plan, and again to verify
-    // convergence (see the report of this change: for a plan without steps
-    // the second one can go, leaving exactly one read per kind).
+    // The reconciler observes for the plan and, even when the plan has no
+    // steps, again to verify convergence (`Reconciler::execute`): with that
+    // second observation skipped for a step-less plan, a no-op resync is
+    // exactly one read per kind and namespace plus the inventory GET.
     assert!(observed.len() <= 2, "{observed:?}");
 }
 
