@@ -13,6 +13,7 @@ mod hermetic;
 mod kustomize;
 mod prune;
 mod reconcile;
+mod requests;
 mod ssa_scenarios;
 mod target;
 mod watch;
