@@ -6,9 +6,10 @@
 #   NO_RUN=1 bash benches/goals.sh     # print the table from the last runs
 #   GOALS_100K=1 bash benches/goals.sh # also plan and memory at 100,000 objects
 #   MEASURE=3                          # criterion --measurement-time (seconds)
+#   CRITERION_HOME=DIR                 # where criterion writes (and the table reads)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-criterion="${CARGO_TARGET_DIR:-target}/criterion"
+criterion="${CRITERION_HOME:-${CARGO_TARGET_DIR:-target}/criterion}"
 args=(--warm-up-time 1 --measurement-time "${MEASURE:-3}")
 mem_sizes=(10000)
 if [ -n "${GOALS_100K:-}" ]; then

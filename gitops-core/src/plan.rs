@@ -908,6 +908,8 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
 /// desired ones, the inventory's, and the Namespaces of the desired ones)
 /// and the owner's inventory. A namespaced object whose Namespace is
 /// neither declared nor in `live` is refused ([`Refusal::MissingNamespace`]).
+/// A desired object absent from `live.objects` but listed in
+/// [`LiveState::in_sync`] is unchanged, without a comparison.
 /// Pure and deterministic.
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
     let builtin = KindRegistry::builtin();
@@ -971,6 +973,12 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             }
         }
         let live_obj = live.objects.get(key);
+        if live_obj.is_none() && live.in_sync.contains(key) {
+            // Known in sync without reading it (see `LiveState::in_sync`).
+            next_inventory.insert(key.clone(), d.object.api_version().to_owned());
+            unchanged.push(key.clone());
+            continue;
+        }
         let mut applied = d.object.as_value().clone();
         strip_ignored(&mut applied, live_obj, &diff_options);
         // The owner label goes on after the ignore rules, which must never

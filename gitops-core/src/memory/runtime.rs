@@ -458,12 +458,30 @@ impl Target for MemoryRuntime {
         Ok(LiveState {
             inventory: None,
             dependents: BTreeMap::new(),
+            in_sync: Default::default(),
             objects: request
                 .keys
                 .iter()
                 .filter_map(|k| state.objects.get(k).map(|v| (k.clone(), v.clone())))
                 .collect(),
         })
+    }
+
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
+        let state = self.lock();
+        Ok(Some(
+            request
+                .keys
+                .iter()
+                .filter_map(|k| {
+                    let version = state.objects.get(k)?.pointer("/metadata/resourceVersion")?;
+                    Some((k.clone(), version.as_str()?.to_owned()))
+                })
+                .collect(),
+        ))
     }
 
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
