@@ -8,6 +8,7 @@
 //! source's files are counted out).
 //!
 //! `cargo bench -p gitops-benches --bench memory -- 10000 100000`
+#![allow(clippy::expect_used, reason = "a benchmark stops on a broken setup")]
 
 use futures::executor::block_on;
 use gitops_benches::environment;
