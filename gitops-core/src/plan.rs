@@ -884,16 +884,21 @@ pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BT
 /// Namespaced objects whose namespace is neither declared nor live (a live
 /// Namespace being deleted counts as missing: it accepts no new objects).
 fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> {
+    // Many objects share a namespace: each is looked up once.
+    let mut missing: BTreeMap<&str, bool> = BTreeMap::new();
     desired
         .iter()
         .filter_map(|(key, d)| {
             let ns = key.namespace.as_deref()?;
-            let ns_key = ObjectKey::new("", "Namespace", None, ns);
-            let live_ns = live
-                .objects
-                .get(&ns_key)
-                .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
-            (!desired.contains(&ns_key) && live_ns.is_none()).then(|| Refusal::MissingNamespace {
+            let is_missing = *missing.entry(ns).or_insert_with(|| {
+                let ns_key = ObjectKey::new("", "Namespace", None, ns);
+                let live_ns = live
+                    .objects
+                    .get(&ns_key)
+                    .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
+                !desired.contains(&ns_key) && live_ns.is_none()
+            });
+            is_missing.then(|| Refusal::MissingNamespace {
                 key: key.clone(),
                 namespace: ns.to_owned(),
                 provenance: d.provenance.clone(),
