@@ -984,13 +984,18 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             unchanged.push(key.clone());
             continue;
         }
-        let mut applied = d.object.as_value().clone();
-        strip_ignored(&mut applied, live_obj, &diff_options);
+        let gk = key.group_kind();
+        let stripped = if diff_options.ignore.iter().any(|r| r.matches(&gk)) {
+            let mut applied = d.object.as_value().clone();
+            strip_ignored(&mut applied, live_obj, &diff_options);
+            Object::new(applied)
+        } else {
+            // No rule to apply: the declared object, already validated.
+            Ok(d.object.clone())
+        };
         // The owner label goes on after the ignore rules, which must never
         // remove it: without it nothing could ever be pruned.
-        let object = match Object::new(applied)
-            .and_then(|mut o| o.set_label(OWNER_LABEL, owner).map(|()| o))
-        {
+        let object = match stripped.and_then(|mut o| o.set_label(OWNER_LABEL, owner).map(|()| o)) {
             Ok(o) => o,
             Err(e) => {
                 if live_obj.is_some() {
@@ -1006,7 +1011,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
         };
         next_inventory.insert(key.clone(), object.api_version().to_owned());
         let wave = effective_wave(key);
-        let rank = kind_rank(&key.group_kind(), &builtin);
+        let rank = kind_rank(&gk, &builtin);
         let mut note = None;
         let action = match live_obj {
             None => Action::Create,
