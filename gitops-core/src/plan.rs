@@ -868,17 +868,28 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
 /// inventory lists, and the Namespaces the desired objects live in (so the
 /// planner can tell a missing namespace from one that exists).
 pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BTreeSet<ObjectKey> {
-    let mut keys: BTreeSet<ObjectKey> = desired.keys().cloned().collect();
+    let namespaces: BTreeSet<&str> = desired
+        .keys()
+        .filter_map(|k| k.namespace.as_deref())
+        .collect();
+    let mut keys: Vec<ObjectKey> = desired.keys().cloned().collect();
     keys.extend(
-        desired
-            .keys()
-            .filter_map(|k| k.namespace.as_deref())
+        namespaces
+            .into_iter()
             .map(|ns| ObjectKey::new("", "Namespace", None, ns)),
     );
     if let Some(inv) = inventory {
-        keys.extend(inv.objects.keys().cloned());
+        // Those not declared: both in key order, one pass.
+        let mut declared = desired.keys().peekable();
+        for k in inv.objects.keys() {
+            while declared.next_if(|d| *d < k).is_some() {}
+            if declared.peek() != Some(&k) {
+                keys.push(k.clone());
+            }
+        }
     }
-    keys
+    // Mostly sorted already: sorting and building the set is linear.
+    keys.into_iter().collect()
 }
 
 /// Namespaced objects whose namespace is neither declared nor live (a live
@@ -925,23 +936,25 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
     let mut unchanged = Vec::new();
-    let mut next_inventory = BTreeMap::new();
+    // Collected, then built at once (in key order: linear).
+    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::new();
 
     // Waves: own annotation, raised to that of the Namespace and the CRD.
-    let mut own_wave: BTreeMap<&ObjectKey, i64> = BTreeMap::new();
-    for (key, d) in desired.iter() {
-        match wave_of(&d.object) {
-            Ok(w) => {
-                own_wave.insert(key, w);
+    let own_wave: BTreeMap<&ObjectKey, i64> = desired
+        .iter()
+        .filter_map(|(key, d)| match wave_of(&d.object) {
+            Ok(w) => Some((key, w)),
+            Err(value) => {
+                refusals.push(Refusal::InvalidAnnotation {
+                    key: key.clone(),
+                    annotation: WAVE_ANNOTATION.to_owned(),
+                    value,
+                    provenance: d.provenance.clone(),
+                });
+                None
             }
-            Err(value) => refusals.push(Refusal::InvalidAnnotation {
-                key: key.clone(),
-                annotation: WAVE_ANNOTATION.to_owned(),
-                value,
-                provenance: d.provenance.clone(),
-            }),
-        }
-    }
+        })
+        .collect();
     let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
     for (key, d) in desired.iter() {
         if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
@@ -967,7 +980,11 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     };
 
     let mut applies: Vec<(i64, usize, Step)> = Vec::new();
+    let mut in_sync = live.in_sync.iter().peekable();
     for (key, d) in desired.iter() {
+        // Both in key order: one pass.
+        while in_sync.next_if(|k| *k < key).is_some() {}
+        let known_in_sync = in_sync.next_if(|k| *k == key).is_some();
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
                 conflicts.push(Conflict::SharedWith {
@@ -978,9 +995,9 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             }
         }
         let live_obj = live.objects.get(key);
-        if live_obj.is_none() && live.in_sync.contains(key) {
+        if live_obj.is_none() && known_in_sync {
             // Known in sync without reading it (see `LiveState::in_sync`).
-            next_inventory.insert(key.clone(), d.object.api_version().to_owned());
+            next_inventory.push((key.clone(), d.object.api_version().to_owned()));
             unchanged.push(key.clone());
             continue;
         }
@@ -1000,7 +1017,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             Err(e) => {
                 if live_obj.is_some() {
                     // Keep it inventoried: it may carry our label already.
-                    next_inventory.insert(key.clone(), d.object.api_version().to_owned());
+                    next_inventory.push((key.clone(), d.object.api_version().to_owned()));
                 }
                 skipped.push(Skipped {
                     key: key.clone(),
@@ -1009,7 +1026,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 continue;
             }
         };
-        next_inventory.insert(key.clone(), object.api_version().to_owned());
+        next_inventory.push((key.clone(), object.api_version().to_owned()));
         let wave = effective_wave(key);
         let rank = kind_rank(&gk, &builtin);
         let mut note = None;
@@ -1106,7 +1123,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     key: key.clone(),
                     reason,
                 });
-                next_inventory.insert(key.clone(), api_version.clone());
+                next_inventory.push((key.clone(), api_version.clone()));
                 continue;
             }
             let protected = is_protected(l);
@@ -1119,7 +1136,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                         "no longer declared; prune is off".to_owned()
                     },
                 });
-                next_inventory.insert(key.clone(), api_version.clone());
+                next_inventory.push((key.clone(), api_version.clone()));
                 continue;
             }
             // What the runtime deletes with it must all be ours.
@@ -1244,7 +1261,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             .skipped_symlinks()
             .map(|(p, t)| (p.to_owned(), t.to_owned()))
             .collect(),
-        next_inventory,
+        next_inventory: next_inventory.into_iter().collect(),
     }
 }
 

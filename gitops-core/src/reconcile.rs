@@ -806,9 +806,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let Some(versions) = self.target.versions(&request).await? else {
             return Ok((keys, BTreeSet::new()));
         };
+        // Both in key order: one pass.
+        let mut reported = versions.iter().peekable();
         let in_sync: BTreeSet<ObjectKey> = candidates
             .into_iter()
-            .filter(|(k, v)| versions.get(k) == Some(v))
+            .filter(|(k, v)| {
+                while reported.next_if(|(r, _)| *r < k).is_some() {}
+                reported.next_if(|(r, rv)| *r == k && *rv == v).is_some()
+            })
             .map(|(k, _)| k)
             .collect();
         let keys = keys.difference(&in_sync).cloned().collect();
@@ -819,7 +824,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     fn record_in_sync(&self, desired: &DesiredState, unchanged: &[ObjectKey], live: &LiveState) {
         let mut records = lock(&self.in_sync);
         for k in unchanged {
-            let (Some(l), Some(d)) = (live.objects.get(k), desired.get(k)) else {
+            // Those known in sync were not read: nothing new to record.
+            let Some(l) = live.objects.get(k) else {
+                continue;
+            };
+            let Some(d) = desired.get(k) else {
                 continue;
             };
             if let Some(version) = l

@@ -242,3 +242,85 @@ async fn a_one_file_commit_plans_what_it_changed_and_matches_a_fresh_reconciler(
     let (_, plan) = fresh.plan("main").await.unwrap();
     assert!(plan.steps.is_empty(), "{plan}");
 }
+
+/// Counts the objects a target is asked to observe.
+#[derive(Debug, Clone)]
+struct Counting {
+    inner: MemoryRuntime,
+    observed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Target for Counting {
+    async fn observe(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<gitops_core::LiveState, gitops_core::TargetError> {
+        self.observed
+            .fetch_add(request.keys.len(), std::sync::atomic::Ordering::SeqCst);
+        self.inner.observe(request).await
+    }
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<std::collections::BTreeMap<ObjectKey, String>>, gitops_core::TargetError>
+    {
+        self.inner.versions(request).await
+    }
+    async fn apply(
+        &self,
+        object: &Object,
+        options: &gitops_core::ApplyOptions,
+    ) -> Result<serde_json::Value, gitops_core::TargetError> {
+        self.inner.apply(object, options).await
+    }
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        options: &gitops_core::DeleteOptions,
+    ) -> Result<gitops_core::DeleteOutcome, gitops_core::TargetError> {
+        self.inner.delete(key, options).await
+    }
+    async fn dependents(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Vec<gitops_core::LiveRef>, gitops_core::TargetError> {
+        self.inner.dependents(key).await
+    }
+    async fn read_inventory(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<gitops_core::Inventory>, gitops_core::TargetError> {
+        self.inner.read_inventory(owner).await
+    }
+    async fn write_inventory(
+        &self,
+        inventory: &gitops_core::Inventory,
+    ) -> Result<String, gitops_core::TargetError> {
+        self.inner.write_inventory(inventory).await
+    }
+}
+
+#[tokio::test]
+async fn a_resync_reads_only_what_changed() {
+    let source = MemorySource::new();
+    commit(&source, &files(&["1", "1", "1", "1"]));
+    let target = Counting {
+        inner: MemoryRuntime::new(),
+        observed: Default::default(),
+    };
+    let count = || target.observed.swap(0, std::sync::atomic::Ordering::SeqCst);
+    let config = ReconcilerConfig::new(owner())
+        .render_options(RenderOptions::default().with_default_namespace("shop"));
+    let reconciler = Reconciler::new(source.clone(), target.clone(), config).unwrap();
+    reconciler.reconcile_once("main").await.unwrap();
+    // The first sync reads everything, then verifies the 5 objects it applied.
+    assert_eq!(count(), 5 + 5);
+    let report = reconciler.reconcile_once("main").await.unwrap();
+    assert_eq!(report.status, SyncStatus::UpToDate);
+    assert_eq!(count(), 0, "a no-op resync reads no object");
+    commit(&source, &files(&["1", "2", "1", "1"]));
+    let report = reconciler.reconcile_once("main").await.unwrap();
+    assert_eq!(report.summary.update, 1);
+    assert_eq!(count(), 1 + 1, "the changed object, then its verification");
+}

@@ -459,10 +459,9 @@ impl Target for MemoryRuntime {
             inventory: None,
             dependents: BTreeMap::new(),
             in_sync: Default::default(),
-            objects: request
-                .keys
-                .iter()
-                .filter_map(|k| state.objects.get(k).map(|v| (k.clone(), v.clone())))
+            objects: crate::util::entries_of(request.keys.iter(), &state.objects)
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         })
     }
@@ -473,12 +472,11 @@ impl Target for MemoryRuntime {
     ) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
         let state = self.lock();
         Ok(Some(
-            request
-                .keys
-                .iter()
-                .filter_map(|k| {
-                    let version = state.objects.get(k)?.pointer("/metadata/resourceVersion")?;
-                    Some((k.clone(), version.as_str()?.to_owned()))
+            crate::util::entries_of(request.keys.iter(), &state.objects)
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let version = v.pointer("/metadata/resourceVersion")?.as_str()?;
+                    Some((k.clone(), version.to_owned()))
                 })
                 .collect(),
         ))
