@@ -792,14 +792,16 @@ fn still_needed(key: &ObjectKey, live: &Value, desired: &DesiredState) -> Option
 
 /// Whether a live object is annotated never to be pruned.
 fn is_protected(live: &Value) -> bool {
-    live.pointer("/metadata/annotations")
+    live.get("metadata")
+        .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(PRUNE_ANNOTATION))
         .and_then(Value::as_str)
         == Some("disabled")
 }
 
 fn live_wave(live: &Value) -> i64 {
-    live.pointer("/metadata/annotations")
+    live.get("metadata")
+        .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(WAVE_ANNOTATION))
         .and_then(Value::as_str)
         .and_then(|w| w.trim().parse().ok())
@@ -807,7 +809,7 @@ fn live_wave(live: &Value) -> i64 {
 }
 
 fn live_label<'a>(live: &'a Value, label: &str) -> Option<&'a str> {
-    live.pointer("/metadata/labels")?.get(label)?.as_str()
+    live.get("metadata")?.get("labels")?.get(label)?.as_str()
 }
 
 /// List semantics for a desired state: its CRDs' schemas over the caller's.

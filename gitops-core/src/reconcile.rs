@@ -832,7 +832,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 continue;
             };
             if let Some(version) = l
-                .pointer("/metadata/resourceVersion")
+                .get("metadata")
+                .and_then(|m| m.get("resourceVersion"))
                 .and_then(serde_json::Value::as_str)
             {
                 records.insert(

@@ -125,7 +125,7 @@ pub(crate) fn entries_of<'a, K: Ord, V>(
 }
 
 #[cfg(test)]
-mod tests {
+mod entries_tests {
     use std::collections::{BTreeMap, BTreeSet};
 
     #[test]

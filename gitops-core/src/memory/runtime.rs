@@ -475,7 +475,7 @@ impl Target for MemoryRuntime {
             crate::util::entries_of(request.keys.iter(), &state.objects)
                 .into_iter()
                 .filter_map(|(k, v)| {
-                    let version = v.pointer("/metadata/resourceVersion")?.as_str()?;
+                    let version = v.get("metadata")?.get("resourceVersion")?.as_str()?;
                     Some((k.clone(), version.to_owned()))
                 })
                 .collect(),
