@@ -641,6 +641,26 @@ impl Source for GitSource {
         blocking::unblock(move || this.snapshot_blocking(&revision, path.as_deref())).await
     }
 
+    async fn snapshot_incremental(
+        &self,
+        previous: &Snapshot,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        let (this, previous, from, to, path) = (
+            self.clone(),
+            previous.clone(),
+            from.clone(),
+            to.clone(),
+            path.map(str::to_owned),
+        );
+        blocking::unblock(move || {
+            GitSource::snapshot_incremental(&this, &previous, &from, &to, path.as_deref())
+        })
+        .await
+    }
+
     async fn changed_paths(
         &self,
         from: &Revision,

@@ -444,6 +444,178 @@ impl Renderer {
         Ok(desired)
     }
 
+    /// Renders `snapshot` as [`Renderer::render_dir`] does, from `previous`,
+    /// the desired state this renderer rendered from an earlier snapshot of
+    /// the same folder, and `changed`, the paths (relative to the snapshot
+    /// root, as [`Source::changed_paths`](crate::Source::changed_paths)
+    /// lists them) whose content differs between the two snapshots. Only
+    /// the changed files are read and checked, and only their objects are
+    /// replaced: the cost is that of the change, and the result is the one
+    /// a full render gives.
+    ///
+    /// It renders in full (and so reports exactly the errors a full render
+    /// reports) when a change can affect other files or when anything is
+    /// wrong: render steps are registered or asked for, the snapshot holds
+    /// symbolic links or other special entries, a changed path is a
+    /// Kustomize or Helm file, a changed file declares or declared a
+    /// CustomResourceDefinition (kinds, scopes and list semantics of every
+    /// object depend on them), or a changed file does not render.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    /// use gitops_core::{Renderer, RenderOptions, Snapshot};
+    ///
+    /// let mut renderer = Renderer::new(RenderOptions::default()).unwrap();
+    /// let cm = |n: &str, v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\ndata: {{k: {v}}}\n");
+    /// let v1 = Snapshot::from_files([("a.yaml", cm("a", "1")), ("b.yaml", cm("b", "1"))]);
+    /// let previous = renderer.render(&v1).unwrap();
+    /// let v2 = Snapshot::from_files([("a.yaml", cm("a", "1")), ("b.yaml", cm("b", "2"))]);
+    /// let changed = BTreeSet::from(["b.yaml".to_owned()]);
+    /// let desired = renderer.render_changed(previous, &v2, "", &changed).unwrap();
+    /// assert_eq!(desired, renderer.render(&v2).unwrap());
+    /// ```
+    pub fn render_changed(
+        &mut self,
+        previous: DesiredState,
+        snapshot: &Snapshot,
+        dir: &str,
+        changed: &BTreeSet<String>,
+    ) -> Result<DesiredState, RenderErrors> {
+        let dir = dir.trim_matches('/');
+        match self.try_render_changed(previous, snapshot, dir, changed) {
+            Some(desired) => Ok(desired),
+            None => self.render_dir(snapshot, dir),
+        }
+    }
+
+    /// [`Renderer::render_changed`] when the change stays within its files;
+    /// `None` when a full render is needed.
+    fn try_render_changed(
+        &mut self,
+        mut desired: DesiredState,
+        snapshot: &Snapshot,
+        dir: &str,
+        changed: &BTreeSet<String>,
+    ) -> Option<DesiredState> {
+        let is_crd =
+            |k: &crate::key::ObjectKey| k.is("apiextensions.k8s.io", "CustomResourceDefinition");
+        let contained = self.steps.is_empty()
+            && !matches!(self.options.rendering, Rendering::Step(_))
+            && snapshot.special_entries().next().is_none()
+            && desired.skipped_symlinks().len() == 0
+            && changed.iter().all(|p| {
+                !matches!(
+                    skip_reason(p),
+                    Some(SkipReason::Kustomization | SkipReason::HelmChartFile)
+                )
+            });
+        if !contained {
+            return None;
+        }
+        let gone: Vec<crate::key::ObjectKey> = desired
+            .iter()
+            .filter(|(_, d)| changed.contains(&d.provenance.path))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if gone.iter().any(is_crd) {
+            return None;
+        }
+        let mut stats = RenderStats {
+            files: snapshot.files().filter(|(p, _)| is_under(p, dir)).count(),
+            ..RenderStats::default()
+        };
+        let mut objects: Vec<(Provenance, Object)> = Vec::new();
+        for path in changed {
+            let Some(blob) = snapshot.get(path) else {
+                continue; // deleted
+            };
+            if !is_under(path, dir) || self.skip_reason(snapshot, path).is_some() {
+                continue;
+            }
+            if blob.data.len() > self.options.max_file_bytes {
+                return None;
+            }
+            let format = if skip::is_json(path) {
+                SourceFormat::Json
+            } else {
+                SourceFormat::Yaml
+            };
+            let parsed = match self.cache.get(&(blob.id.clone(), format)) {
+                Some(p) => {
+                    stats.reused += 1;
+                    Arc::clone(p)
+                }
+                None => {
+                    stats.parsed += 1;
+                    Arc::new(parse::parse_file(
+                        &blob.data,
+                        format,
+                        self.options.scan_limits(),
+                    ))
+                }
+            };
+            stats.bytes += blob.data.len();
+            stats.documents += parsed.documents;
+            for entry in &parsed.entries {
+                let object = entry.result.as_ref().ok()?;
+                let mut at = entry.at.clone();
+                path.clone_into(&mut at.path);
+                objects.push((at, object.clone()));
+            }
+        }
+        if objects.iter().any(|(_, o)| is_crd(o.key())) {
+            return None;
+        }
+        // Custom resources' lists follow the CRDs of the whole state.
+        let builtin = KindRegistry::builtin();
+        let lists = if objects
+            .iter()
+            .all(|(_, o)| builtin.is_builtin(&o.group_kind()))
+        {
+            list_semantics(&[])
+        } else {
+            let crds: Vec<(Provenance, Object)> = desired
+                .iter()
+                .filter(|(k, _)| is_crd(k))
+                .map(|(_, d)| (d.provenance.clone(), d.object.clone()))
+                .collect();
+            list_semantics(&crds)
+        };
+        for k in &gone {
+            desired.remove(k);
+        }
+        for (at, mut object) in objects {
+            let kind = object.group_kind();
+            match desired.kinds().scope(&kind)? {
+                Scope::Cluster => {
+                    if object.namespace().is_some() {
+                        return None;
+                    }
+                }
+                Scope::Namespaced => {
+                    if object.namespace().is_none() {
+                        object
+                            .set_namespace(Some(&self.options.default_namespace))
+                            .ok()?;
+                    }
+                }
+            }
+            if !duplicate_list_keys(&kind, object.as_value(), &lists).is_empty() {
+                return None;
+            }
+            desired
+                .insert(DesiredObject {
+                    object,
+                    provenance: at,
+                })
+                .ok()?;
+        }
+        desired.set_revision(snapshot.revision().cloned());
+        stats.objects = desired.len();
+        self.stats = stats;
+        Some(desired)
+    }
+
     /// Refuses the snapshot's symbolic links, or with
     /// [`RenderOptions::skip_symlinks`] records them as skipped. A link is
     /// exempt when the skip rules or globs exclude its path for a reason
