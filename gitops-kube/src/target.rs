@@ -632,6 +632,61 @@ impl Target for KubeTarget {
         Ok(live)
     }
 
+    /// One metadata-only LIST by owner label per kind and namespace: the
+    /// `resourceVersion` of each requested object that carries our label.
+    /// An object without it (someone else's, or not ours yet) is left out,
+    /// so the caller observes it; so is every object of a kind that cannot
+    /// be listed or is not served (observing it reports why). Without an
+    /// owner in the request, `None`: the caller observes.
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
+        let Some(owner) = &request.owner else {
+            return Ok(None);
+        };
+        let mut groups: BTreeMap<(GroupKind, Option<String>), Vec<&ObjectKey>> = BTreeMap::new();
+        for key in &request.keys {
+            groups
+                .entry((key.group_kind(), key.namespace.clone()))
+                .or_default()
+                .push(key);
+        }
+        let mut versions = BTreeMap::new();
+        let params = ListParams::default().labels(&format!("{OWNER_LABEL}={}", owner.as_str()));
+        for ((_, namespace), keys) in groups {
+            let Some(first) = keys.first().copied() else {
+                continue;
+            };
+            let Some(kind) = self.resolve_key(first).await? else {
+                continue;
+            };
+            if (kind.scope == Scope::Namespaced) != namespace.is_some() || !kind.supports("list") {
+                continue;
+            }
+            let api = self.api(&kind, namespace.as_deref());
+            let list = match api.list_metadata(&params).await {
+                Ok(list) => list,
+                Err(e) => match kind_error(first, &kind, e) {
+                    // No longer served: observing rediscovers it.
+                    TargetError::UnknownKind { .. } | TargetError::NotFound { .. } => continue,
+                    e => return Err(e),
+                },
+            };
+            let mut by_name: HashMap<String, String> = list
+                .items
+                .into_iter()
+                .filter_map(|o| Some((o.metadata.name?, o.metadata.resource_version?)))
+                .collect();
+            for key in keys {
+                if let Some(version) = by_name.remove(&key.name) {
+                    versions.insert(key.clone(), version);
+                }
+            }
+        }
+        Ok(Some(versions))
+    }
+
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         let key = object.key();
         self.refuse_inventory(key)?;

@@ -37,6 +37,13 @@ impl<T: Target> Target for Observed<T> {
         live
     }
 
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<std::collections::BTreeMap<ObjectKey, String>>, TargetError> {
+        self.inner.versions(request).await
+    }
+
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         self.inner.apply(object, options).await
     }
@@ -278,17 +285,17 @@ async fn setup(cluster: &TestCluster, prefix: &str) -> Setup {
     }
 }
 
-/// A no-op resync: no write at all, and each `(kind, namespace)` read at
-/// most once by each observation of the runtime: one LIST by owner label,
-/// or one GET for a kind of one object (the StatefulSet, and the Namespace,
-/// which the set does not declare).
+/// A no-op resync: no write at all, and each `(kind, namespace)` read once:
+/// a metadata LIST by owner label gives the resourceVersions
+/// ([`Target::versions`]) of the objects the last sync found in sync, which
+/// are then neither read nor compared; a hand edit changes a version, so
+/// drift is still corrected.
 ///
 /// Counted: every HTTP request the reconciler's client sends during the
 /// second `reconcile_once` of the same revision. Discovery (`/api`,
 /// `/apis/...`) and the server version are read once per process (the
 /// catalog is shared by the target's clones) during the first one, so none
-/// is expected here. Outside observations, the only request allowed is the
-/// GET of the owner's inventory ConfigMap.
+/// is expected here.
 #[tokio::test]
 async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
     let Some(cluster) = shared_or_skip().await else {
@@ -331,47 +338,54 @@ async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
         requests.iter().all(|r| resource_of(r).is_some()),
         "discovery is cached: {listing:#?}"
     );
-    let mut outside = requests.clone();
-    for range in observed.iter().rev() {
-        let during = &requests[range.clone()];
-        assert!(
-            read_twice(during).is_empty(),
-            "one read per kind and namespace in one observation: {:?}",
-            read_twice(during)
-        );
-        let lists = during.iter().filter(|r| is_label_list(r)).count();
-        let gets: Vec<&RecordedRequest> = during.iter().filter(|r| !is_label_list(r)).collect();
-        assert_eq!(
-            lists, 11,
-            "a LIST by owner label per kind and namespace of several objects"
-        );
-        let mut gets: Vec<String> = gets.iter().map(|r| r.to_string()).collect();
-        gets.sort();
-        assert_eq!(
-            gets,
-            [
-                format!("GET /api/v1/namespaces/{ns}"),
-                format!(
-                    "GET /apis/apps/v1/namespaces/{ns}/statefulsets/argocd-application-controller"
-                ),
-            ],
-            "a GET for a kind of one object: the undeclared Namespace, the StatefulSet"
-        );
-        outside.drain(range.clone());
-    }
+    assert!(
+        read_twice(&requests).is_empty(),
+        "one read per kind and namespace in the whole resync: {:?}",
+        read_twice(&requests)
+    );
+    // The first sync's verification found every object in sync and noted
+    // its resourceVersion: the resync reads the versions with one LIST by
+    // owner label per declared kind and namespace (12 here) and reads no
+    // object it knows in sync; it observes only the undeclared Namespace.
+    let lists = requests.iter().filter(|r| is_label_list(r)).count();
+    assert_eq!(lists, 12, "{listing:#?}");
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    let during: Vec<String> = observed
+        .iter()
+        .flat_map(|r| requests[r.clone()].iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(during, [format!("GET /api/v1/namespaces/{ns}")]);
+    let others: Vec<String> = requests
+        .iter()
+        .filter(|r| !is_label_list(r))
+        .map(ToString::to_string)
+        .filter(|r| !during.contains(r))
+        .collect();
     assert_eq!(
-        outside.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        others,
         vec![format!(
             "GET /api/v1/namespaces/{inventory_ns}/configmaps/{}",
             gitops_kube::inventory::inventory_name(reconciler.config().owner())
         )],
-        "outside observations: the inventory only"
+        "besides the versions and the Namespace: the inventory only"
     );
-    // The reconciler observes for the plan and, even when the plan has no
-    // steps, again to verify convergence (`Reconciler::execute`): with that
-    // second observation skipped for a step-less plan, a no-op resync is
-    // exactly one read per kind and namespace plus the inventory GET.
-    assert!(observed.len() <= 2, "{observed:?}");
+
+    // A hand edit changes a resourceVersion: that object is read again and
+    // the drift corrected.
+    let edited = gitops_core::Object::new(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "argocd-cm", "namespace": ns},
+        "data": {"setting": "edited by hand"}
+    }))
+    .unwrap();
+    reconciler
+        .target()
+        .apply(&edited, &ApplyOptions::new("kubectl-edit").force(true))
+        .await
+        .unwrap();
+    let fixed = reconciler.reconcile_once("prod").await.unwrap();
+    assert_eq!(fixed.status, SyncStatus::Synced, "{fixed}");
+    assert_eq!(fixed.drift_corrected.len(), 1, "{fixed}");
 }
 
 /// Objects the set declares that exist without our owner label (made by
