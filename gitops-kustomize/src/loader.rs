@@ -1,8 +1,10 @@
 //! Reading files of the snapshot: path resolution, load restrictions, YAML documents.
 
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use gitops_core::Snapshot;
+use gitops_core::{Blob, BlobId, Snapshot};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -49,10 +51,48 @@ pub fn is_remote(entry: &str) -> bool {
         || e.contains("?ref=")
 }
 
+/// One read of the snapshot a build made, with the answer it got: the
+/// trace a memoized result is validated by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// A file lookup and the blob found (`None`: absent).
+    File(String, Option<BlobId>),
+    /// A directory test (some file is under it) and its answer.
+    Dir(String, bool),
+}
+
+impl Read {
+    /// The path read.
+    pub fn path(&self) -> &str {
+        match self {
+            Read::File(p, _) | Read::Dir(p, _) => p,
+        }
+    }
+}
+
+/// Per-build state of the reads: the directories of the snapshot (computed
+/// once, on first use) and, when recording, the reads made so far.
+#[derive(Debug, Default)]
+pub struct ReadState<'a> {
+    dirs: OnceCell<HashSet<&'a str>>,
+    log: Option<RefCell<Vec<Read>>>,
+}
+
+impl ReadState<'_> {
+    /// A state that records every read (for memoizing).
+    pub fn recording() -> Self {
+        Self {
+            dirs: OnceCell::new(),
+            log: Some(RefCell::new(Vec::new())),
+        }
+    }
+}
+
 /// Read access to one snapshot.
 #[derive(Clone, Copy, Debug)]
 pub struct Files<'a> {
     snap: &'a Snapshot,
+    state: &'a ReadState<'a>,
 }
 
 /// What an entry of `resources` names.
@@ -65,22 +105,85 @@ pub enum Entry {
 
 impl<'a> Files<'a> {
     /// Wraps a snapshot.
-    pub fn new(snap: &'a Snapshot) -> Self {
-        Self { snap }
+    pub fn new(snap: &'a Snapshot, state: &'a ReadState<'a>) -> Self {
+        Self { snap, state }
+    }
+
+    fn record(&self, read: impl FnOnce() -> Read) {
+        if let Some(log) = &self.state.log {
+            log.borrow_mut().push(read());
+        }
+    }
+
+    /// How many reads were recorded so far.
+    pub fn reads_len(&self) -> usize {
+        self.state.log.as_ref().map_or(0, |l| l.borrow().len())
+    }
+
+    /// The reads recorded since `start`, one per path and kind.
+    pub fn reads_since(&self, start: usize) -> Vec<Read> {
+        let Some(log) = &self.state.log else {
+            return Vec::new();
+        };
+        let log = log.borrow();
+        let mut seen = HashSet::new();
+        log.get(start..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| seen.insert((matches!(r, Read::Dir(..)), r.path().to_owned())))
+            .cloned()
+            .collect()
+    }
+
+    /// Records reads replayed from a memoized result.
+    pub fn replay(&self, reads: &[Read]) {
+        if let Some(log) = &self.state.log {
+            log.borrow_mut().extend_from_slice(reads);
+        }
+    }
+
+    /// Whether a recorded read still gives the same answer in this snapshot
+    /// (does not record).
+    pub fn still_holds(&self, read: &Read) -> bool {
+        match read {
+            Read::File(p, id) => self.snap.get(p).map(|b| &b.id) == id.as_ref(),
+            Read::Dir(p, found) => self.dir_exists(p) == *found,
+        }
+    }
+
+    /// The blob of a file, recorded.
+    fn blob(&self, path: &str) -> Option<&'a Blob> {
+        let b = self.snap.get(path);
+        self.record(|| Read::File(path.to_owned(), b.map(|b| b.id.clone())));
+        b
     }
 
     /// The bytes of a file.
     pub fn get(&self, path: &str) -> Option<&'a [u8]> {
-        self.snap.get(path).map(|b| &*b.data)
+        self.blob(path).map(|b| &*b.data)
+    }
+
+    fn dir_exists(&self, path: &str) -> bool {
+        if path.is_empty() {
+            return !self.snap.is_empty();
+        }
+        let dirs = self.state.dirs.get_or_init(|| {
+            let mut dirs = HashSet::new();
+            for (p, _) in self.snap.files() {
+                for (i, _) in p.match_indices('/') {
+                    dirs.insert(&p[..i]);
+                }
+            }
+            dirs
+        });
+        dirs.contains(path)
     }
 
     /// Whether a directory exists (some file is under it).
     pub fn is_dir(&self, path: &str) -> bool {
-        if path.is_empty() {
-            return !self.snap.is_empty();
-        }
-        let prefix = format!("{path}/");
-        self.snap.files().any(|(p, _)| p.starts_with(&prefix))
+        let found = self.dir_exists(path);
+        self.record(|| Read::Dir(path.to_owned(), found));
+        found
     }
 
     /// Finds the kustomization file of a directory.
@@ -88,7 +191,7 @@ impl<'a> Files<'a> {
         let found: Vec<String> = KUSTOMIZATION_FILE_NAMES
             .iter()
             .filter_map(|n| join(dir, n))
-            .filter(|p| self.snap.get(p).is_some())
+            .filter(|p| self.blob(p).is_some())
             .collect();
         match found.len() {
             0 => Err(Error::MissingKustomization {
@@ -127,7 +230,7 @@ impl<'a> Files<'a> {
                 entry: entry.into(),
             });
         };
-        if self.snap.get(&path).is_some() {
+        if self.blob(&path).is_some() {
             if !is_within(&path, dir) {
                 return Err(Error::OutsideRoot {
                     file: file.into(),
@@ -184,9 +287,18 @@ pub fn display_dir(dir: &str) -> String {
 
 /// Parses the YAML documents of a file; empty documents are skipped.
 pub fn parse_documents(file: &str, data: &[u8]) -> Result<Vec<Value>, Error> {
+    Ok(parse_indexed_documents(file, data)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// Parses the YAML documents of a file with their index in it (0-based,
+/// empty documents counted); empty documents are skipped.
+pub fn parse_indexed_documents(file: &str, data: &[u8]) -> Result<Vec<(usize, Value)>, Error> {
     let text = String::from_utf8_lossy(data);
     let mut out = Vec::new();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
         let v: serde_yaml::Value =
             serde::Deserialize::deserialize(doc).map_err(|e| Error::Yaml {
                 file: file.into(),
@@ -194,7 +306,7 @@ pub fn parse_documents(file: &str, data: &[u8]) -> Result<Vec<Value>, Error> {
             })?;
         let v = yaml_to_json(v);
         if !v.is_null() {
-            out.push(v);
+            out.push((i, v));
         }
     }
     Ok(out)

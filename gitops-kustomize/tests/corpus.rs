@@ -148,8 +148,19 @@ fn kubectl(dir: &Path) -> Option<Result<Vec<Value>, String>> {
     if !success {
         return Some(Err(stderr));
     }
-    let docs = gitops_kustomize::loader::parse_documents("kubectl", text.as_bytes());
-    Some(docs.map_err(|e| e.to_string()))
+    Some(parse_documents(&text))
+}
+
+/// kubectl's output: YAML documents (string keys only), empty ones skipped.
+fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 struct Outcome {
