@@ -299,12 +299,10 @@ pub fn parse_indexed_documents(file: &str, data: &[u8]) -> Result<Vec<(usize, Va
     let text = String::from_utf8_lossy(data);
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-        let v: serde_yaml::Value =
-            serde::Deserialize::deserialize(doc).map_err(|e| Error::Yaml {
-                file: file.into(),
-                source: Arc::new(e),
-            })?;
-        let v = yaml_to_json(v);
+        let Json(v) = serde::Deserialize::deserialize(doc).map_err(|e| Error::Yaml {
+            file: file.into(),
+            source: Arc::new(e),
+        })?;
         if !v.is_null() {
             out.push((i, v));
         }
@@ -312,51 +310,127 @@ pub fn parse_indexed_documents(file: &str, data: &[u8]) -> Result<Vec<(usize, Va
     Ok(out)
 }
 
-/// Converts YAML to JSON values (non-string keys become strings, as kustomize does).
-pub fn yaml_to_json(v: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
-    match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else if let Some(f) = n.as_f64() {
-                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-            } else {
-                Value::Null
-            }
+/// A YAML document read straight into a JSON value (no `serde_yaml::Value`
+/// in between), as kustomize reads it: non-string keys become strings, a
+/// merge key (`<<`) adds the entries of the mapping it names that are not
+/// set, tags are dropped, a key given twice is an error.
+struct Json(Value);
+
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JsonVisitor)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonVisitor {
+    type Value = Json;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
+        Ok(Json(Value::Bool(b)))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Json, E> {
+        Ok(Json(Value::from(n)))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Json, E> {
+        Ok(Json(Value::from(n)))
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Json, E> {
+        Ok(Json(
+            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
+        Ok(Json(Value::String(s.to_owned())))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Json, E> {
+        Ok(Json(Value::String(s)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Json, E> {
+        Ok(Json(Value::Null))
+    }
+
+    fn visit_none<E>(self) -> Result<Json, E> {
+        Ok(Json(Value::Null))
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Json, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Json(v)) = seq.next_element()? {
+            out.push(v);
         }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(s) => Value::Array(s.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    Y::String(s) => s,
-                    Y::Bool(b) => b.to_string(),
-                    Y::Number(n) => n.to_string(),
-                    Y::Null => "null".into(),
-                    other => serde_yaml::to_string(&other)
-                        .unwrap_or_default()
-                        .trim()
-                        .to_owned(),
-                };
-                if key == "<<" {
-                    if let Value::Object(merged) = yaml_to_json(v) {
-                        for (mk, mv) in merged {
-                            out.entry(mk).or_insert(mv);
+        Ok(Json(Value::Array(out)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+        let mut out = serde_json::Map::new();
+        // Keys set by a merge only (an explicit key may override them once).
+        let mut merged_keys: Vec<String> = Vec::new();
+        while let Some(Key(key)) = map.next_key()? {
+            let Json(v) = map.next_value()?;
+            if key == "<<" {
+                if let Value::Object(merged) = v {
+                    for (mk, mv) in merged {
+                        if !out.contains_key(&mk) {
+                            merged_keys.push(mk.clone());
+                            out.insert(mk, mv);
                         }
                     }
-                    continue;
                 }
-                out.insert(key, yaml_to_json(v));
+                continue;
             }
-            Value::Object(out)
+            if let Some(i) = merged_keys.iter().position(|k| *k == key) {
+                merged_keys.swap_remove(i);
+            } else if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate entry with key \"{key}\""
+                )));
+            }
+            out.insert(key, v);
         }
-        Y::Tagged(t) => yaml_to_json(t.value),
+        Ok(Json(Value::Object(out)))
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Json, A::Error> {
+        // A tagged value (`!tag value`): the tag is dropped.
+        use serde::de::VariantAccess;
+        let (_, variant): (serde::de::IgnoredAny, _) = data.variant()?;
+        variant.newtype_variant::<Json>()
+    }
+}
+
+/// A mapping key as a string (non-string scalar keys as their YAML text).
+struct Key(String);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let y: serde_yaml::Value = serde::Deserialize::deserialize(d)?;
+        let key = match y {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Null => "null".into(),
+            other => serde_yaml::to_string(&other)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        };
+        Ok(Key(key))
     }
 }
 
@@ -376,6 +450,28 @@ mod tests {
         assert!(is_within("a/b/c", "a/b"));
         assert!(!is_within("a/bc", "a/b"));
         assert!(is_within("x", ""));
+    }
+
+    #[test]
+    fn yaml_reads_as_kustomize_reads_it() {
+        let docs = parse_indexed_documents(
+            "f.yaml",
+            b"---\n---\nbase: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n1: one\ntrue: t\nt: !custom 5\nf: 1.5\nn: ~\n",
+        );
+        let docs = docs.map_err(|e| e.to_string());
+        assert!(docs.is_ok(), "{docs:?}");
+        let docs = docs.unwrap_or_default();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(
+            docs[0],
+            (
+                1,
+                serde_json::json!({"base": {"x": 1, "y": 2}, "m": {"x": 1, "y": 3},
+                    "1": "one", "true": "t", "t": 5, "f": 1.5, "n": null})
+            )
+        );
+        let dup = parse_indexed_documents("f.yaml", b"a: 1\na: 2\n");
+        assert!(dup.is_err_and(|e| e.to_string().contains("duplicate entry with key")));
     }
 
     #[test]
