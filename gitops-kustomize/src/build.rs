@@ -342,6 +342,18 @@ impl<'a> Builder<'a> {
                 });
             }
         }
+        let metadata = str_list(&k.doc, "buildMetadata");
+        if !metadata.is_empty() {
+            self.err(Error::Invalid {
+                file: k.file.clone(),
+                field: "buildMetadata".into(),
+                message: format!(
+                    "not supported: `{}` (this build writes no build annotations or labels; \
+                     `build_with_origins` gives each object's origin)",
+                    metadata.join("`, `")
+                ),
+            });
+        }
         if !list(&k.doc, "validators").is_empty() {
             self.err(Error::NotHermetic {
                 file: k.file.clone(),

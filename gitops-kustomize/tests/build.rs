@@ -503,3 +503,23 @@ fn a_reused_result_does_not_hide_a_cycle() {
         .map_err(|e| e.to_string());
     assert_eq!(got, expected);
 }
+
+#[test]
+fn build_metadata_is_refused_rather_than_ignored() {
+    let err = build(
+        &[
+            (
+                "kustomization.yaml",
+                "resources: [cm.yaml]\nbuildMetadata: [originAnnotations, managedByLabel]\n",
+            ),
+            (
+                "cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+            ),
+        ],
+        "",
+    )
+    .err()
+    .unwrap_or_default();
+    insta::assert_snapshot!(err, @"kustomization.yaml: `buildMetadata`: not supported: `originAnnotations`, `managedByLabel` (this build writes no build annotations or labels; `build_with_origins` gives each object's origin)");
+}
