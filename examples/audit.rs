@@ -74,6 +74,7 @@ fn signer(v: &SignatureVerdict) -> String {
         SignatureVerdict::Unsigned => "unsigned".into(),
         SignatureVerdict::Trusted { signer, .. } => signer.clone(),
         SignatureVerdict::Untrusted { .. } => "UNTRUSTED".into(),
+        other => format!("{other:?}"),
     }
 }
 

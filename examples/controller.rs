@@ -90,7 +90,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(ns) = &args.inventory_namespace {
         target = target.with_inventory_namespace(ns);
     }
-    let mut config = ReconcilerConfig::new(owner.clone());
+    // Kustomize folders are built natively, other folders read as manifests.
+    let mut config = ReconcilerConfig::new(owner.clone())
+        .render_step(std::sync::Arc::new(gitops_kustomize::Kustomize::new()));
     config.path = args.path.clone();
     config.render = RenderOptions::default().with_default_namespace(&args.namespace);
     config.dry_run = if args.dry_run {

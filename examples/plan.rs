@@ -30,15 +30,17 @@ mod common;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
 use gitops_core::{
     Action, ApplyOptions, MemoryRuntime, OWNER_LABEL, Object, OwnerId, Plan, Reconciler,
-    ReconcilerConfig, Source, Target,
+    ReconcilerConfig, RenderStep, Source, Target,
 };
 use gitops_git::GitSource;
 use gitops_kube::KubeTarget;
 use gitops_kube::kube;
+use gitops_kustomize::Kustomize;
 use serde_json::{Value, json};
 
 /// The version of the JSON document printed by `--output json`.
@@ -110,7 +112,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
     let source = GitSource::open(&cli.repo)?;
     let owner = OwnerId::new(cli.owner.clone())?;
     let revision = source.resolve(&cli.reference).await?;
-    let mut config = ReconcilerConfig::new(owner.clone());
+    // Kustomize folders are built natively, other folders read as manifests.
+    let kustomize: Arc<dyn RenderStep> = Arc::new(Kustomize::new());
+    let mut config = ReconcilerConfig::new(owner.clone()).render_step(Arc::clone(&kustomize));
     config.path = cli.path.clone();
 
     let (baseline, plan) = if let Some(path) = &cli.kubeconfig {
@@ -124,7 +128,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Box<dyn Error>> {
         let baseline = if cli.from.is_some() || cli.from_path.is_some() {
             let reference = cli.from.clone().unwrap_or_else(|| cli.reference.clone());
             let path = cli.from_path.clone().or_else(|| cli.path.clone());
-            let mut from = ReconcilerConfig::new(owner.clone());
+            let mut from = ReconcilerConfig::new(owner.clone()).render_step(kustomize);
             from.path = path.clone();
             Reconciler::new(source.clone(), runtime.clone(), from)?
                 .reconcile_once(&reference)

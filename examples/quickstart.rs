@@ -1,15 +1,19 @@
 //! The whole loop in one program, on a fresh machine:
 //!
-//! 1. a temporary environment repository (Git, built with the `git` CLI) with
-//!    a `prod` and a `dev` branch and commits by different authors;
-//! 2. each branch rendered, planned and applied to its own in-memory
-//!    cluster (`MemoryRuntime`), every sync recorded in an audit log;
-//! 3. a promotion preview: what merging `dev` into `prod` would change, and
-//!    who changed what, when and why;
+//! 1. a temporary environment repository (Git, built with the `git` CLI):
+//!    one Kustomize base and an overlay per environment (`overlays/dev`,
+//!    `overlays/prod`) that sets its namespace, replica count and image, with
+//!    commits by different authors;
+//! 2. each overlay rendered natively (gitops-kustomize), planned and applied
+//!    to its own in-memory cluster (`MemoryRuntime`), every sync recorded in
+//!    an audit log;
+//! 3. a promotion preview: what a commit moving prod to dev's image would
+//!    change in prod, where each value comes from, and who changed what,
+//!    when and why;
 //! 4. someone scales a Deployment by hand: the next sync corrects the drift
 //!    and says so;
 //! 5. a broken commit: rendering fails, nothing is applied, the error names
-//!    the file and line.
+//!    the file and entry.
 //!
 //! ```sh
 //! cargo run --example quickstart
@@ -31,20 +35,14 @@ use gitops_core::{
     Source, SyncReport, Target,
 };
 use gitops_git::GitSource;
-
-const NAMESPACE: &str = "apiVersion: v1
-kind: Namespace
-metadata:
-  name: shop
-";
+use gitops_kustomize::Kustomize;
 
 const WEB: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
-  namespace: shop
 spec:
-  replicas: 2
+  replicas: 1
   selector:
     matchLabels: {app: web}
   template:
@@ -63,7 +61,6 @@ apiVersion: v1
 kind: Service
 metadata:
   name: web
-  namespace: shop
 spec:
   selector: {app: web}
   ports:
@@ -75,10 +72,37 @@ const CONFIG: &str = "apiVersion: v1
 kind: ConfigMap
 metadata:
   name: settings
-  namespace: shop
 data:
   checkout: classic
 ";
+
+const BASE: &str = "resources:
+- web.yaml
+- config.yaml
+";
+
+/// An environment's overlay: its namespace, replicas and nginx tag.
+fn overlay(env: &str, replicas: u32, tag: &str) -> String {
+    format!(
+        "namespace: shop-{env}
+resources:
+- namespace.yaml
+- ../../base
+replicas:
+- name: web
+  count: {replicas}
+images:
+- name: nginx
+  newTag: \"{tag}\"
+labels:
+- pairs: {{env: {env}}}
+"
+    )
+}
+
+fn namespace(env: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop-{env}\n")
+}
 
 /// Runs git in `dir` as `author`, with no user or system configuration.
 fn git(dir: &Path, author: &str, args: &[&str]) -> Result<String, Box<dyn Error>> {
@@ -116,13 +140,26 @@ fn write(dir: &Path, path: &str, text: &str) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Builds the environment repository: `prod`, then `dev` ahead of it.
+/// Builds the environment repository on `main`: a base, a dev and a prod
+/// overlay; dev then moves ahead (a new image, a new setting).
 fn build_repository(dir: &Path) -> Result<(), Box<dyn Error>> {
-    git(dir, "Ada Lovelace", &["init", "-q", "-b", "prod"])?;
+    git(dir, "Ada Lovelace", &["init", "-q", "-b", "main"])?;
     write(dir, "README.md", "# shop environments\n")?;
-    write(dir, "namespace.yaml", NAMESPACE)?;
-    write(dir, "apps/web.yaml", WEB)?;
-    write(dir, "apps/config.yaml", CONFIG)?;
+    write(dir, "base/kustomization.yaml", BASE)?;
+    write(dir, "base/web.yaml", WEB)?;
+    write(dir, "base/config.yaml", CONFIG)?;
+    for (env, replicas) in [("dev", 1), ("prod", 3)] {
+        write(
+            dir,
+            &format!("overlays/{env}/namespace.yaml"),
+            &namespace(env),
+        )?;
+        write(
+            dir,
+            &format!("overlays/{env}/kustomization.yaml"),
+            &overlay(env, replicas, "1.25"),
+        )?;
+    }
     git(dir, "Ada Lovelace", &["add", "."])?;
     git(
         dir,
@@ -131,35 +168,18 @@ fn build_repository(dir: &Path) -> Result<(), Box<dyn Error>> {
             "commit",
             "-q",
             "-m",
-            "Launch the shop: web front end and its settings",
+            "Launch the shop: web front end and its settings, dev and prod",
         ],
     )?;
-    git(dir, "Ada Lovelace", &["checkout", "-q", "-b", "dev"])?;
     write(
         dir,
-        "apps/web.yaml",
-        &WEB.replace("nginx:1.25", "nginx:1.27")
-            .replace("replicas: 2", "replicas: 3"),
+        "overlays/dev/kustomization.yaml",
+        &overlay("dev", 1, "1.27"),
     )?;
     git(
         dir,
         "Grace Hopper",
-        &[
-            "commit",
-            "-q",
-            "-am",
-            "web: nginx 1.27, three replicas for the sale",
-        ],
-    )?;
-    write(
-        dir,
-        "apps/config.yaml",
-        &CONFIG.replace("classic", "one-click"),
-    )?;
-    git(
-        dir,
-        "Linus Pauling",
-        &["commit", "-q", "-am", "Try one-click checkout"],
+        &["commit", "-q", "-am", "dev: try nginx 1.27"],
     )?;
     Ok(())
 }
@@ -193,7 +213,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(&repo)?;
     build_repository(&repo)?;
     outln!(
-        "environment repository: {} (branches prod, dev)",
+        "environment repository: {} (base/, overlays/dev, overlays/prod)",
         repo.display()
     )?;
 
@@ -201,26 +221,67 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let audit = Arc::new(JsonLinesAudit::open(work.join("audit.jsonl"))?);
     let cluster = |env: &str| -> Result<_, Box<dyn Error>> {
         let runtime = MemoryRuntime::with_system_namespaces();
-        let config = ReconcilerConfig::new(OwnerId::new(format!("shop-{env}"))?);
+        let config = ReconcilerConfig::new(OwnerId::new(format!("shop-{env}"))?)
+            .path(format!("overlays/{env}"))
+            .render_step(Arc::new(Kustomize::new()));
         let reconciler =
             Reconciler::new(source.clone(), runtime.clone(), config)?.with_audit(audit.clone());
         Ok((runtime, reconciler))
     };
     let (prod, prod_sync) = cluster("prod")?;
-    let (_dev, dev_sync) = cluster("dev")?;
+    let (dev, dev_sync) = cluster("dev")?;
 
-    // 1. Each environment converges to its branch.
-    show("sync prod", &prod_sync.reconcile_once("prod").await?)?;
-    show("sync dev", &dev_sync.reconcile_once("dev").await?)?;
+    // 1. Each environment converges to its overlay of `main`.
+    show(
+        "sync dev (overlays/dev)",
+        &dev_sync.reconcile_once("main").await?,
+    )?;
+    show(
+        "sync prod (overlays/prod)",
+        &prod_sync.reconcile_once("main").await?,
+    )?;
+    outln!("\n== one base, two environments")?;
+    for (env, runtime) in [("dev", &dev), ("prod", &prod)] {
+        for (key, web) in runtime.objects() {
+            if key.kind == "Deployment" {
+                let spec = &web["spec"];
+                outln!(
+                    "  {env:<5} {key}: {} replicas of {}",
+                    spec["replicas"],
+                    spec["template"]["spec"]["containers"][0]["image"]
+                )?;
+            }
+        }
+    }
 
-    // 2. Promotion preview: what would prod become at dev's revision?
-    let (_, plan) = prod_sync.plan("dev").await?;
-    outln!("\n== promotion preview: prod at dev's revision")?;
+    // 2. Promotion as a commit: prod takes dev's image, on a branch to review.
+    let before = source.resolve("main").await?;
+    git(
+        &repo,
+        "Grace Hopper",
+        &["checkout", "-q", "-b", "promote-web"],
+    )?;
+    write(
+        &repo,
+        "overlays/prod/kustomization.yaml",
+        &overlay("prod", 3, "1.27"),
+    )?;
+    git(
+        &repo,
+        "Grace Hopper",
+        &["commit", "-q", "-am", "prod: promote nginx 1.27 from dev"],
+    )?;
+    let (desired, plan) = prod_sync.plan("promote-web").await?;
+    outln!("\n== promotion preview: prod at promote-web")?;
     out!("{plan}")?;
-    let from = source.resolve("prod").await?;
-    let to = source.resolve("dev").await?;
+    for (key, object) in desired.iter() {
+        if key.kind == "Deployment" {
+            outln!("{key} comes from {}", object.provenance)?;
+        }
+    }
+    let to = source.resolve("promote-web").await?;
     outln!("commits it would bring (who, when, why):")?;
-    for c in source.history(Some(&from), &to, None)? {
+    for c in source.history(Some(&before), &to, None)? {
         outln!(
             "  {} {:<14} {} {}",
             c.short_id(),
@@ -229,27 +290,39 @@ async fn run() -> Result<(), Box<dyn Error>> {
             c.summary()
         )?;
     }
+    git(&repo, "Grace Hopper", &["checkout", "-q", "main"])?;
+    git(
+        &repo,
+        "Grace Hopper",
+        &["merge", "-q", "--ff-only", "promote-web"],
+    )?;
+    show(
+        "sync prod after the merge",
+        &prod_sync.reconcile_once("main").await?,
+    )?;
 
     // 3. Someone scales prod by hand; the next sync takes it back.
     let by_hand = Object::new(serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": "shop"},
+        "metadata": {"name": "web", "namespace": "shop-prod"},
         "spec": {"replicas": 10}
     }))?;
     let kubectl = ApplyOptions::new("kubectl-edit").force(true);
     prod.apply(&by_hand, &kubectl).await?;
-    outln!("\n== kubectl scale deployment/web --replicas=10 (by hand, in prod)")?;
-    show("sync prod again", &prod_sync.reconcile_once("prod").await?)?;
+    outln!("\n== kubectl scale deployment/web -n shop-prod --replicas=10 (by hand)")?;
+    show("sync prod again", &prod_sync.reconcile_once("main").await?)?;
 
-    // 4. A broken commit on prod applies nothing.
-    git(&repo, "Ada Lovelace", &["checkout", "-q", "prod"])?;
+    // 4. A broken commit applies nothing.
     write(
         &repo,
-        "apps/config.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Settings_v2\n  namespace: shop\n",
+        "overlays/prod/kustomization.yaml",
+        &format!(
+            "{}patches:\n- path: more-memory.yaml\n",
+            overlay("prod", 3, "1.27")
+        ),
     )?;
     git(&repo, "Mallory", &["commit", "-q", "-am", "quick fix"])?;
-    match prod_sync.reconcile_once("prod").await {
+    match prod_sync.reconcile_once("main").await {
         Ok(report) => show("sync prod (unexpectedly fine)", &report)?,
         Err(e) => show("sync prod: a broken revision applies nothing", &e.report)?,
     }

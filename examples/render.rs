@@ -1,29 +1,53 @@
-//! `render`: build a kustomization like `kustomize build`, natively.
+//! `render`: render a folder like `kustomize build`, natively: a
+//! kustomization, or a plain folder of manifests.
 //!
 //! ```text
 //! cargo run --example render -- [--root DIR] PATH
+//! cargo run --example render -- --repo REPO --ref REF PATH
 //! ```
 //!
-//! DIR (default: PATH's enclosing Git work tree, else PATH itself) is read
-//! as a snapshot the way a commit is: regular files only, symlinks not
-//! followed, nothing outside DIR. PATH is relative to the current directory
-//! and must lie inside DIR. The rendered objects go to stdout as
-//! multi-document YAML (exit 0); errors go to stderr (exit 1).
+//! From the file system, DIR (default: PATH's enclosing Git work tree, else
+//! PATH itself) is read as a snapshot the way a commit is: regular files
+//! only, symlinks recorded and not followed, nothing outside DIR, `.git`
+//! left out. PATH is relative to the current directory and must lie inside
+//! DIR. With `--repo`, PATH is a folder of the commit REF resolves to
+//! (relative to the repository root; `.` or empty for the root).
+//!
+//! A folder holding a kustomization is built with Kustomize and printed in
+//! kustomize's order; any other folder is rendered as plain manifests (its
+//! Kustomize sub-folders built too), validated and printed in object-key
+//! order. The objects go to stdout as multi-document YAML (exit 0); errors
+//! go to stderr, every one of them (exit 1).
 
+use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
-use gitops_core::{Blob, Snapshot, SpecialEntry};
+use gitops_core::{Blob, RenderOptions, Renderer, Snapshot, SpecialEntry};
+use gitops_git::GitSource;
+use gitops_kustomize::Kustomize;
+
+#[macro_use]
+mod common;
 
 /// Render a kustomization (or a plain folder of manifests) as multi-document YAML.
+///
+/// Exit codes: 0 rendered; 1 error (on stderr).
 #[derive(Parser, Debug)]
-#[command(name = "render")]
+#[command(name = "render", version)]
 struct Args {
     /// The directory read as the snapshot (default: PATH's Git work tree, else PATH).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "repo")]
     root: Option<PathBuf>,
-    /// The kustomization directory to render.
+    /// Render a commit of this Git repository instead of the file system.
+    #[arg(long, requires = "reference")]
+    repo: Option<PathBuf>,
+    /// The branch, tag or commit to render (with --repo).
+    #[arg(long = "ref", requires = "repo")]
+    reference: Option<String>,
+    /// The folder to render.
     path: PathBuf,
 }
 
@@ -64,9 +88,33 @@ fn work_tree(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-fn run(args: &Args) -> Result<String, String> {
+/// The snapshot and the folder of it to render.
+fn load(args: &Args) -> Result<(Snapshot, String), Box<dyn Error>> {
+    if let (Some(repo), Some(reference)) = (&args.repo, &args.reference) {
+        let source = GitSource::open(repo)?;
+        let revision = source.resolve_blocking(reference)?;
+        let snapshot = source.snapshot_blocking(&revision, None)?;
+        let dir = args.path.to_string_lossy().replace('\\', "/");
+        let dir = dir.trim_matches('/').trim_start_matches("./");
+        let dir = if dir == "." { "" } else { dir };
+        let is_folder = dir.is_empty()
+            || snapshot
+                .files()
+                .any(|(p, _)| p.strip_prefix(dir).is_some_and(|r| r.starts_with('/')));
+        if !is_folder {
+            return Err(format!(
+                "{dir}: no such folder in {reference} ({})",
+                revision.short_id()
+            )
+            .into());
+        }
+        return Ok((snapshot, dir.to_owned()));
+    }
     let path =
         std::fs::canonicalize(&args.path).map_err(|e| format!("{}: {e}", args.path.display()))?;
+    if !path.is_dir() {
+        return Err(format!("{}: not a folder", args.path.display()).into());
+    }
     let root = match &args.root {
         Some(r) => std::fs::canonicalize(r).map_err(|e| format!("{}: {e}", r.display()))?,
         None => work_tree(&path).unwrap_or_else(|| path.clone()),
@@ -76,34 +124,37 @@ fn run(args: &Args) -> Result<String, String> {
         .map_err(|_| format!("{} is not inside {}", path.display(), root.display()))?
         .to_string_lossy()
         .replace('\\', "/");
-    let snap = read_snapshot(&root).map_err(|e| format!("reading {}: {e}", root.display()))?;
-    if !gitops_kustomize::is_kustomization_dir(&snap, &rel) {
-        return Err(format!(
-            "{}: no kustomization.yaml, kustomization.yml or Kustomization",
-            path.display()
-        ));
-    }
-    let objs = gitops_kustomize::build(&snap, &rel).map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    for (i, o) in objs.iter().enumerate() {
+    let snapshot = read_snapshot(&root).map_err(|e| format!("reading {}: {e}", root.display()))?;
+    Ok((snapshot, rel))
+}
+
+fn run(args: &Args) -> Result<ExitCode, Box<dyn Error>> {
+    let (snapshot, dir) = load(args)?;
+    let objects: Vec<serde_json::Value> = if gitops_kustomize::is_kustomization_dir(&snapshot, &dir)
+    {
+        gitops_kustomize::build(&snapshot, &dir)?
+    } else {
+        let mut renderer =
+            Renderer::new(RenderOptions::default())?.with_step(Arc::new(Kustomize::new()));
+        let desired = renderer.render_dir(&snapshot, &dir)?;
+        desired
+            .iter()
+            .map(|(_, d)| d.object.as_value().clone())
+            .collect()
+    };
+    for (i, o) in objects.iter().enumerate() {
         if i > 0 {
-            out.push_str("---\n");
+            out!("---\n")?;
         }
-        out.push_str(&serde_yaml::to_string(o).map_err(|e| e.to_string())?);
+        out!("{}", serde_yaml::to_string(o)?)?;
     }
-    Ok(out)
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(yaml) => {
-            print!("{yaml}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    let args = match common::parse::<Args>() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    common::finish(run(&args))
 }

@@ -64,11 +64,13 @@ fn run(args: Args) -> Result<bool, Box<dyn Error>> {
     } else {
         Mode::Tip
     };
-    let config = TrustConfig {
-        mode,
-        allowed_signers,
-        openpgp,
-    };
+    let mut config = TrustConfig::new(mode);
+    if let Some(signers) = allowed_signers {
+        config = config.allowed_signers(signers);
+    }
+    if let Some(keyring) = openpgp {
+        config = config.openpgp(keyring);
+    }
     let repo = args.repo;
     let reference = args.reference;
     let verifier = Verifier::open(&repo, config).map_err(|e| e.to_string())?;
@@ -93,6 +95,7 @@ fn run(args: Args) -> Result<bool, Box<dyn Error>> {
             }
             Verdict::Unsigned => outln!("{} UNSIGNED   {:?}", c.short_id(), c.summary)?,
             Verdict::Untrusted(r) => outln!("{} UNTRUSTED  {:?}: {r}", c.short_id(), c.summary)?,
+            other => outln!("{} NOT TRUSTED {:?}: {other:?}", c.short_id(), c.summary)?,
         }
     }
     outln!("{}", range.explain())?;

@@ -17,7 +17,15 @@
 //! - `snapshot_incremental_api`: `GitSource::snapshot_incremental` from the
 //!   previous snapshot.
 //!
+//! `git_snapshot_deep_10k`: the same 10,000 files after 200 commits that
+//! each edit 250 of them, repacked as `git gc --aggressive` or a Git server
+//! packs it (`git repack -adf --depth=50 --window=250`: delta chains up to
+//! 50, checked with `git verify-pack -v` at start), side by side:
+//! - `git_cli`: `git ls-tree -r -z` + `git cat-file --batch`;
+//! - `gitsource_cold`: a new `GitSource` (fresh caches) per snapshot.
+//!
 //! `cargo bench -p gitops-benches --bench git -- --warm-up-time 1 --measurement-time 3`
+//! (one group: `cargo bench -p gitops-benches --bench git -- git_snapshot_deep`)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -33,6 +41,9 @@ use gitops_git::{GitSource, GitSourceOptions};
 
 const FILES: usize = 10_000;
 const CHAIN: usize = 1_500;
+/// History of the deep-delta repository: commits, files changed by each.
+const DEEP_COMMITS: usize = 200;
+const DEEP_PER_COMMIT: usize = 250;
 
 fn manifest(i: usize, rev: usize) -> String {
     let app = format!("app-{i:05}");
@@ -59,9 +70,9 @@ fn git(dir: &Path) -> Command {
     cmd
 }
 
-/// A bare repository: commit 0 with all files, then `CHAIN` commits each
-/// changing one file. Returns the commit ids, oldest first.
-fn build_repo(dir: &Path) -> Vec<String> {
+/// A bare repository: commit 0 with all files, then `commits` commits each
+/// changing `per_commit` files. Returns the commit ids, oldest first.
+fn build_repo(dir: &Path, commits: usize, per_commit: usize) -> Vec<String> {
     let ok = git(dir)
         .args(["init", "-q", "--bare"])
         .status()
@@ -94,12 +105,14 @@ fn build_repo(dir: &Path) -> Vec<String> {
         0,
         &mut (0..FILES).map(|i| (path_of(i), manifest(i, 0))),
     );
-    for n in 1..=CHAIN {
-        let i = (n * 7919) % FILES;
+    for n in 1..=commits {
         commit(
             &mut stream,
             n,
-            &mut std::iter::once((path_of(i), manifest(i, n))),
+            &mut (0..per_commit).map(|k| {
+                let i = (n * 7919 + k * 13) % FILES;
+                (path_of(i), manifest(i, n))
+            }),
         );
     }
     let mut child = git(dir)
@@ -128,6 +141,56 @@ fn build_repo(dir: &Path) -> Vec<String> {
         .collect();
     ids.sort();
     ids.into_iter().map(|(_, id)| id).collect()
+}
+
+/// Repacks everything as `git gc --aggressive` does (deep delta chains).
+fn repack_deep(dir: &Path) {
+    let ok = git(dir)
+        .args(["repack", "-adf", "-q", "--depth=50", "--window=250"])
+        .status()
+        .expect("git repack");
+    assert!(ok.success());
+}
+
+/// `(longest delta chain of the repository, mean chain length of the blobs
+/// of `commit`)`, from `git verify-pack -v`.
+fn delta_chains(dir: &Path, commit: &str) -> (usize, f64) {
+    let mut depth = std::collections::HashMap::new();
+    for entry in std::fs::read_dir(dir.join("objects/pack")).expect("packs") {
+        let path = entry.expect("pack").path();
+        if path.extension().is_none_or(|e| e != "pack") {
+            continue;
+        }
+        let out = git(dir)
+            .arg("verify-pack")
+            .arg("-v")
+            .arg(&path)
+            .output()
+            .expect("verify-pack");
+        assert!(out.status.success());
+        // `<id> <type> <size> <size-in-pack> <offset> [<depth> <base-id>]`
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() >= 5 && fields[0].len() == 40 {
+                let d = fields.get(5).and_then(|d| d.parse().ok()).unwrap_or(0usize);
+                depth.insert(fields[0].to_owned(), d);
+            }
+        }
+    }
+    let out = git(dir)
+        .args(["ls-tree", "-r", commit])
+        .output()
+        .expect("ls-tree");
+    let blobs: Vec<usize> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(|id| depth.get(id).copied().unwrap_or(0))
+        .collect();
+    let max = depth.values().copied().max().unwrap_or(0);
+    (
+        max,
+        blobs.iter().sum::<usize>() as f64 / blobs.len().max(1) as f64,
+    )
 }
 
 /// The same snapshot with the git CLI: `ls-tree -r -z` + `cat-file --batch`.
@@ -189,7 +252,7 @@ fn benches(c: &mut Criterion) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
     let start = Instant::now();
-    let commits = build_repo(dir);
+    let commits = build_repo(dir, CHAIN, 1);
     eprintln!(
         "generated {FILES} files + {CHAIN} one-file commits in {:?}",
         start.elapsed()
@@ -310,5 +373,43 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(git_benches, benches);
+/// `git_snapshot_deep_10k`: the git CLI and a cold `GitSource` on a
+/// repository with deep delta chains.
+fn deep_snapshot(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let start = Instant::now();
+    let commits = build_repo(dir, DEEP_COMMITS, DEEP_PER_COMMIT);
+    repack_deep(dir);
+    let tip = commits.last().expect("commits");
+    let (longest, mean) = delta_chains(dir, tip);
+    eprintln!(
+        "generated {FILES} files + {DEEP_COMMITS} commits of {DEEP_PER_COMMIT} files, repacked \
+         in {:?}: longest delta chain {longest}, mean chain of the snapshot's blobs {mean:.1}",
+        start.elapsed()
+    );
+    assert!(longest >= 40, "deep delta chains: {longest}");
+    let probe = GitSource::open(dir).expect("open");
+    let rev = probe.resolve_blocking(tip).expect("resolve");
+    let reference = probe.snapshot_blocking(&rev, None).expect("snapshot");
+    let cli = git_cli_snapshot(dir, &rev.id);
+    assert!(
+        cli.files().eq(reference.files()),
+        "the git CLI and GitSource agree"
+    );
+    let mut g = c.benchmark_group("git_snapshot_deep_10k");
+    g.sample_size(20);
+    g.bench_function("git_cli", |b| {
+        b.iter(|| black_box(git_cli_snapshot(dir, &rev.id)))
+    });
+    g.bench_function("gitsource_cold", |b| {
+        b.iter(|| {
+            let s = GitSource::open(dir).expect("open");
+            black_box(s.snapshot_blocking(&rev, None).expect("snapshot"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(git_benches, benches, deep_snapshot);
 criterion_main!(git_benches);

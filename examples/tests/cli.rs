@@ -9,7 +9,14 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const EXAMPLES: &[&str] = &["quickstart", "plan", "audit", "verify", "controller"];
+const EXAMPLES: &[&str] = &[
+    "quickstart",
+    "plan",
+    "audit",
+    "verify",
+    "controller",
+    "render",
+];
 
 /// target/debug/examples/NAME, next to target/debug/deps/<this test>.
 fn example(name: &str) -> PathBuf {
@@ -65,20 +72,23 @@ fn a_bad_argument_is_an_error_on_stderr_with_exit_1() {
     }
 }
 
+/// Runs git in `dir` as "Dev", with no user or system configuration.
+fn git_in(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// A repository with `prod` (two replicas) and `dev` (three) branches.
 fn repository() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=Dev", "-c", "user.email=dev@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    };
+    let git = |args: &[&str]| git_in(dir.path(), args);
     git(&["init", "-q", "-b", "prod"]);
     std::fs::write(dir.path().join("app.yaml"), app(2, false)).unwrap();
     git(&["add", "."]);
@@ -273,4 +283,152 @@ async fn plan_against_a_cluster_is_read_only() {
         assert_eq!(doc["baseline"]["kind"], "cluster");
         assert_eq!(doc["summary"]["create"], 1, "{doc}");
     }
+}
+
+/// A repository of a base and dev/prod overlays (replicas and image per
+/// environment), and a plain folder, committed on `main`.
+fn overlays() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    write("base/kustomization.yaml", "resources: [app.yaml]\n");
+    write(
+        "base/app.yaml",
+        &app(1, false).replace("  namespace: default\n", ""),
+    );
+    for (env, replicas, tag) in [("dev", 1, "1.27"), ("prod", 3, "1.25")] {
+        write(
+            &format!("overlays/{env}/kustomization.yaml"),
+            &format!(
+                "resources: [../../base]\ncommonAnnotations: {{env: {env}}}\nreplicas: [{{name: web, count: {replicas}}}]\n\
+                 images: [{{name: nginx, newTag: '{tag}'}}]\n"
+            ),
+        );
+    }
+    write(
+        "plain/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    git_in(dir.path(), &["init", "-q", "-b", "main"]);
+    git_in(dir.path(), &["add", "."]);
+    git_in(dir.path(), &["commit", "-q", "-m", "overlays"]);
+    dir
+}
+
+fn yaml_docs(bytes: &[u8]) -> Vec<Value> {
+    let text = text(bytes);
+    text.split("\n---\n")
+        .map(|d| serde_yaml::from_str(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn render_builds_overlays_plain_folders_and_commits() {
+    let repo = overlays();
+    let root = repo.path();
+    // A kustomization, from the work tree.
+    let out = run("render", &[root.join("overlays/prod").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let docs = yaml_docs(&out.stdout);
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["metadata"]["annotations"]["env"], "prod");
+    assert_eq!(docs[0]["spec"]["replicas"], 3);
+    assert_eq!(
+        docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.25"
+    );
+    // A plain folder: validated, namespace defaulted.
+    let out = run("render", &[root.join("plain").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        yaml_docs(&out.stdout)[0]["metadata"]["namespace"],
+        "default"
+    );
+    // A folder holding both overlays: each built by Kustomize, and the
+    // same Deployment declared twice is an error.
+    let out = run("render", &[root.join("overlays").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("Deployment.apps/default/web is declared twice"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A commit, not the work tree: dev's image.
+    let repo_arg = root.to_str().unwrap();
+    let out = run(
+        "render",
+        &["--repo", repo_arg, "--ref", "main", "overlays/dev"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let docs = yaml_docs(&out.stdout);
+    assert_eq!(
+        docs[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    // Errors on stderr, exit 1.
+    let out = run("render", &["--repo", repo_arg, "--ref", "main", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nowhere"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        root.join("overlays/dev/kustomization.yaml"),
+        "resources: [missing.yaml]\n",
+    )
+    .unwrap();
+    let out = run("render", &[root.join("overlays/dev").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("overlays/dev/kustomization.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn plan_previews_a_promotion_between_overlays() {
+    let repo = overlays();
+    let out = plan(
+        repo.path(),
+        &[
+            "--ref",
+            "main",
+            "--path",
+            "overlays/prod",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["summary"]["create"], 1, "{doc}");
+    // dev's overlay where prod's is deployed: replicas and image differ.
+    let out = plan(
+        repo.path(),
+        &[
+            "--ref",
+            "main",
+            "--path",
+            "overlays/dev",
+            "--from-path",
+            "overlays/prod",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("update Deployment.apps/default/web"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("spec.replicas: 3 -> 1"), "{stdout}");
+    assert!(
+        stdout.contains(r#""nginx:1.25" -> "nginx:1.27""#),
+        "{stdout}"
+    );
 }

@@ -11,7 +11,14 @@ use crate::revision::Revision;
 use crate::scope::KindRegistry;
 
 /// Where an object was declared.
+///
+/// For an object a [`RenderStep`](crate::RenderStep) built (a Kustomize
+/// overlay), `path` is the file it was first declared in (or the file of
+/// the generator that made it), [`renderer`](Self::renderer) names the step
+/// and [`via`](Self::via) lists the files that changed it on the way, in
+/// the order they applied: so a plan can say where a value came from.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Provenance {
     /// File path, relative to the snapshot root.
     pub path: String,
@@ -23,11 +30,64 @@ pub struct Provenance {
     /// Index inside a `List` document, when the object came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<usize>,
+    /// The render step that built the object (`"kustomize"`); `None` for a
+    /// plain manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renderer: Option<String>,
+    /// Files that changed the object after `path` declared it (overlays'
+    /// kustomization files, patch files), in the order they applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+}
+
+impl Provenance {
+    /// Document `document` of the file at `path`.
+    pub fn new(path: impl Into<String>, document: usize) -> Self {
+        Self {
+            path: path.into(),
+            document,
+            line: None,
+            item: None,
+            renderer: None,
+            via: Vec::new(),
+        }
+    }
+
+    /// With the 1-based line the document starts at.
+    pub fn with_line(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+
+    /// With the index inside a `List` document.
+    pub fn with_item(mut self, item: Option<usize>) -> Self {
+        self.item = item;
+        self
+    }
+
+    /// With the files that changed the object ([`Provenance::via`]).
+    pub fn with_via(mut self, via: Vec<String>) -> Self {
+        self.via = via;
+        self
+    }
+
+    /// With the render step that built the object.
+    pub fn with_renderer(mut self, renderer: Option<String>) -> Self {
+        self.renderer = renderer;
+        self
+    }
+
+    /// Every file the object depends on: [`path`](Self::path), then
+    /// [`via`](Self::via).
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.path.as_str()).chain(self.via.iter().map(String::as_str))
+    }
 }
 
 impl fmt::Display for Provenance {
-    /// `apps/web.yaml#2 (line 14)`, `all.yaml#0 items[3]`; the path
-    /// [escaped](crate::escape) (a file name may hold a newline or a
+    /// `apps/web.yaml#2 (line 14)`, `all.yaml#0 items[3]`,
+    /// `base/web.yaml#0 via prod/kustomization.yaml, prod/patch.yaml`; the
+    /// paths [escaped](crate::escape) (a file name may hold a newline or a
     /// terminal escape sequence).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -41,6 +101,10 @@ impl fmt::Display for Provenance {
         }
         if let Some(l) = self.line {
             write!(f, " (line {l})")?;
+        }
+        for (i, v) in self.via.iter().enumerate() {
+            let sep = if i == 0 { " via " } else { ", " };
+            write!(f, "{sep}{}", gitops_diff::escape::escaped(v))?;
         }
         Ok(())
     }

@@ -109,11 +109,11 @@ pub use policy::{Policy, Violation};
 pub use reconcile::{
     Cause, DryRun, HealthWait, ReconcileError, Reconciler, ReconcilerConfig, RevisionVerifier,
 };
-pub use render::step::RenderStep;
 pub use render::{
     DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES, Location,
-    OptionsError, RenderError, RenderErrors, RenderOptions, RenderStats, Renderer, SkipReason,
-    SourceFormat, render, skip_reason, skip_reason_in,
+    OptionsError, RenderError, RenderErrors, RenderOptions, RenderStats, RenderStep, Renderer,
+    Rendering, SkipReason, SourceFormat, StepError, StepObject, render, skip_reason,
+    skip_reason_in,
 };
 pub use report::{
     Phase, RevisionRecord, StepAction, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus,

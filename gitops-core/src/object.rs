@@ -340,7 +340,8 @@ impl Object {
     pub fn label(&self, key: &str) -> Option<&str> {
         self.inner
             .value
-            .pointer("/metadata/labels")?
+            .get("metadata")?
+            .get("labels")?
             .get(key)?
             .as_str()
     }
@@ -349,7 +350,8 @@ impl Object {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.inner
             .value
-            .pointer("/metadata/annotations")?
+            .get("metadata")?
+            .get("annotations")?
             .get(key)?
             .as_str()
     }

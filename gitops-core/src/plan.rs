@@ -792,14 +792,16 @@ fn still_needed(key: &ObjectKey, live: &Value, desired: &DesiredState) -> Option
 
 /// Whether a live object is annotated never to be pruned.
 fn is_protected(live: &Value) -> bool {
-    live.pointer("/metadata/annotations")
+    live.get("metadata")
+        .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(PRUNE_ANNOTATION))
         .and_then(Value::as_str)
         == Some("disabled")
 }
 
 fn live_wave(live: &Value) -> i64 {
-    live.pointer("/metadata/annotations")
+    live.get("metadata")
+        .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(WAVE_ANNOTATION))
         .and_then(Value::as_str)
         .and_then(|w| w.trim().parse().ok())
@@ -807,7 +809,7 @@ fn live_wave(live: &Value) -> i64 {
 }
 
 fn live_label<'a>(live: &'a Value, label: &str) -> Option<&'a str> {
-    live.pointer("/metadata/labels")?.get(label)?.as_str()
+    live.get("metadata")?.get("labels")?.get(label)?.as_str()
 }
 
 /// List semantics for a desired state: its CRDs' schemas over the caller's.
@@ -868,32 +870,48 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
 /// inventory lists, and the Namespaces the desired objects live in (so the
 /// planner can tell a missing namespace from one that exists).
 pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BTreeSet<ObjectKey> {
-    let mut keys: BTreeSet<ObjectKey> = desired.keys().cloned().collect();
+    let namespaces: BTreeSet<&str> = desired
+        .keys()
+        .filter_map(|k| k.namespace.as_deref())
+        .collect();
+    let mut keys: Vec<ObjectKey> = desired.keys().cloned().collect();
     keys.extend(
-        desired
-            .keys()
-            .filter_map(|k| k.namespace.as_deref())
+        namespaces
+            .into_iter()
             .map(|ns| ObjectKey::new("", "Namespace", None, ns)),
     );
     if let Some(inv) = inventory {
-        keys.extend(inv.objects.keys().cloned());
+        // Those not declared: both in key order, one pass.
+        let mut declared = desired.keys().peekable();
+        for k in inv.objects.keys() {
+            while declared.next_if(|d| *d < k).is_some() {}
+            if declared.peek() != Some(&k) {
+                keys.push(k.clone());
+            }
+        }
     }
-    keys
+    // Mostly sorted already: sorting and building the set is linear.
+    keys.into_iter().collect()
 }
 
 /// Namespaced objects whose namespace is neither declared nor live (a live
 /// Namespace being deleted counts as missing: it accepts no new objects).
 fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> {
+    // Many objects share a namespace: each is looked up once.
+    let mut missing: BTreeMap<&str, bool> = BTreeMap::new();
     desired
         .iter()
         .filter_map(|(key, d)| {
             let ns = key.namespace.as_deref()?;
-            let ns_key = ObjectKey::new("", "Namespace", None, ns);
-            let live_ns = live
-                .objects
-                .get(&ns_key)
-                .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
-            (!desired.contains(&ns_key) && live_ns.is_none()).then(|| Refusal::MissingNamespace {
+            let is_missing = *missing.entry(ns).or_insert_with(|| {
+                let ns_key = ObjectKey::new("", "Namespace", None, ns);
+                let live_ns = live
+                    .objects
+                    .get(&ns_key)
+                    .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
+                !desired.contains(&ns_key) && live_ns.is_none()
+            });
+            is_missing.then(|| Refusal::MissingNamespace {
                 key: key.clone(),
                 namespace: ns.to_owned(),
                 provenance: d.provenance.clone(),
@@ -908,6 +926,8 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
 /// desired ones, the inventory's, and the Namespaces of the desired ones)
 /// and the owner's inventory. A namespaced object whose Namespace is
 /// neither declared nor in `live` is refused ([`Refusal::MissingNamespace`]).
+/// A desired object absent from `live.objects` but listed in
+/// [`LiveState::in_sync`] is unchanged, without a comparison.
 /// Pure and deterministic.
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
     let builtin = KindRegistry::builtin();
@@ -918,23 +938,25 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
     let mut unchanged = Vec::new();
-    let mut next_inventory = BTreeMap::new();
+    // Collected, then built at once (in key order: linear).
+    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::new();
 
     // Waves: own annotation, raised to that of the Namespace and the CRD.
-    let mut own_wave: BTreeMap<&ObjectKey, i64> = BTreeMap::new();
-    for (key, d) in desired.iter() {
-        match wave_of(&d.object) {
-            Ok(w) => {
-                own_wave.insert(key, w);
+    let own_wave: BTreeMap<&ObjectKey, i64> = desired
+        .iter()
+        .filter_map(|(key, d)| match wave_of(&d.object) {
+            Ok(w) => Some((key, w)),
+            Err(value) => {
+                refusals.push(Refusal::InvalidAnnotation {
+                    key: key.clone(),
+                    annotation: WAVE_ANNOTATION.to_owned(),
+                    value,
+                    provenance: d.provenance.clone(),
+                });
+                None
             }
-            Err(value) => refusals.push(Refusal::InvalidAnnotation {
-                key: key.clone(),
-                annotation: WAVE_ANNOTATION.to_owned(),
-                value,
-                provenance: d.provenance.clone(),
-            }),
-        }
-    }
+        })
+        .collect();
     let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
     for (key, d) in desired.iter() {
         if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
@@ -960,7 +982,11 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     };
 
     let mut applies: Vec<(i64, usize, Step)> = Vec::new();
+    let mut in_sync = live.in_sync.iter().peekable();
     for (key, d) in desired.iter() {
+        // Both in key order: one pass.
+        while in_sync.next_if(|k| *k < key).is_some() {}
+        let known_in_sync = in_sync.next_if(|k| *k == key).is_some();
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
                 conflicts.push(Conflict::SharedWith {
@@ -971,18 +997,29 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             }
         }
         let live_obj = live.objects.get(key);
-        let mut applied = d.object.as_value().clone();
-        strip_ignored(&mut applied, live_obj, &diff_options);
+        if live_obj.is_none() && known_in_sync {
+            // Known in sync without reading it (see `LiveState::in_sync`).
+            next_inventory.push((key.clone(), d.object.api_version().to_owned()));
+            unchanged.push(key.clone());
+            continue;
+        }
+        let gk = key.group_kind();
+        let stripped = if diff_options.ignore.iter().any(|r| r.matches(&gk)) {
+            let mut applied = d.object.as_value().clone();
+            strip_ignored(&mut applied, live_obj, &diff_options);
+            Object::new(applied)
+        } else {
+            // No rule to apply: the declared object, already validated.
+            Ok(d.object.clone())
+        };
         // The owner label goes on after the ignore rules, which must never
         // remove it: without it nothing could ever be pruned.
-        let object = match Object::new(applied)
-            .and_then(|mut o| o.set_label(OWNER_LABEL, owner).map(|()| o))
-        {
+        let object = match stripped.and_then(|mut o| o.set_label(OWNER_LABEL, owner).map(|()| o)) {
             Ok(o) => o,
             Err(e) => {
                 if live_obj.is_some() {
                     // Keep it inventoried: it may carry our label already.
-                    next_inventory.insert(key.clone(), d.object.api_version().to_owned());
+                    next_inventory.push((key.clone(), d.object.api_version().to_owned()));
                 }
                 skipped.push(Skipped {
                     key: key.clone(),
@@ -991,9 +1028,9 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 continue;
             }
         };
-        next_inventory.insert(key.clone(), object.api_version().to_owned());
+        next_inventory.push((key.clone(), object.api_version().to_owned()));
         let wave = effective_wave(key);
-        let rank = kind_rank(&key.group_kind(), &builtin);
+        let rank = kind_rank(&gk, &builtin);
         let mut note = None;
         let action = match live_obj {
             None => Action::Create,
@@ -1088,7 +1125,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     key: key.clone(),
                     reason,
                 });
-                next_inventory.insert(key.clone(), api_version.clone());
+                next_inventory.push((key.clone(), api_version.clone()));
                 continue;
             }
             let protected = is_protected(l);
@@ -1101,7 +1138,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                         "no longer declared; prune is off".to_owned()
                     },
                 });
-                next_inventory.insert(key.clone(), api_version.clone());
+                next_inventory.push((key.clone(), api_version.clone()));
                 continue;
             }
             // What the runtime deletes with it must all be ours.
@@ -1226,7 +1263,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             .skipped_symlinks()
             .map(|(p, t)| (p.to_owned(), t.to_owned()))
             .collect(),
-        next_inventory,
+        next_inventory: next_inventory.into_iter().collect(),
     }
 }
 

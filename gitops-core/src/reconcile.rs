@@ -15,7 +15,7 @@ use crate::key::ObjectKey;
 use crate::object::Object;
 use crate::plan::{Action, Plan, PlanOptions, observe_keys, plan};
 use crate::policy::Policy;
-use crate::render::{OptionsError, RenderErrors, RenderOptions, Renderer};
+use crate::render::{OptionsError, RenderErrors, RenderOptions, RenderStep, Renderer};
 use crate::report::{
     Phase, RevisionRecord, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus, Warning,
 };
@@ -107,6 +107,13 @@ pub struct ReconcilerConfig {
     pub dry_run: DryRun,
     /// Wait for the objects of each wave to be healthy before the next.
     pub wait_for_health: Option<HealthWait>,
+    /// Renderers for folders that are not plain manifests, asked in order
+    /// (`gitops_kustomize::Kustomize`); which folders they render is
+    /// [`RenderOptions::rendering`]. When the rendered folder
+    /// ([`path`](Self::path)) holds a folder a step renders, the whole
+    /// revision is read, since an overlay reads bases outside its folder;
+    /// provenance paths are then relative to the repository root.
+    pub render_steps: Vec<Arc<dyn RenderStep>>,
 }
 
 impl ReconcilerConfig {
@@ -123,7 +130,15 @@ impl ReconcilerConfig {
             policy: Policy::default(),
             dry_run: DryRun::Off,
             wait_for_health: None,
+            render_steps: Vec::new(),
         }
+    }
+
+    /// Adds a render step ([`ReconcilerConfig::render_steps`]), such as
+    /// `Arc::new(gitops_kustomize::Kustomize::new())`.
+    pub fn render_step(mut self, step: Arc<dyn RenderStep>) -> Self {
+        self.render_steps.push(step);
+        self
     }
 
     /// The owner.
@@ -360,6 +375,52 @@ pub struct Reconciler<S, T> {
     verifier: Option<Arc<dyn RevisionVerifier>>,
     /// Fields the runtime dropped from objects we applied, by object.
     dropped: Mutex<BTreeMap<ObjectKey, dropped::Record>>,
+    /// The last successful render: reused for the same revision (the same
+    /// commit always renders the same), the base of an incremental render
+    /// for the next one.
+    last: Mutex<Option<LastRender>>,
+    /// Objects a plan found in sync: the manifest planned and the live
+    /// object's version then. While both stay the same the object is in
+    /// sync without being read or compared (any write changes the version,
+    /// so drift is still found).
+    in_sync: Mutex<BTreeMap<ObjectKey, InSync>>,
+}
+
+/// See [`Reconciler::last`].
+#[derive(Debug)]
+struct LastRender {
+    revision: Revision,
+    snapshot: crate::Snapshot,
+    desired: Arc<DesiredState>,
+    /// Whether the whole revision was read (a folder a step renders).
+    whole: bool,
+}
+
+/// See [`Reconciler::in_sync`].
+#[derive(Debug)]
+struct InSync {
+    object: Object,
+    version: String,
+}
+
+/// What [`Reconciler::render_revision`] gives.
+struct Rendered {
+    desired: Arc<DesiredState>,
+    whole: bool,
+    /// The paths changed since the revision (id) last rendered, when the
+    /// render was incremental.
+    changed: Option<(String, BTreeSet<String>)>,
+}
+
+/// What [`Reconciler::prepare`] hands to the apply phase.
+struct Prepared {
+    desired: Arc<DesiredState>,
+    plan: Plan,
+    inventory: Option<Inventory>,
+    /// The folder provenance paths are relative to (`None`: the repository root).
+    provenance_root: Option<String>,
+    /// See [`Rendered::changed`].
+    changed: Option<(String, BTreeSet<String>)>,
 }
 
 fn ms(d: Duration) -> u64 {
@@ -369,7 +430,10 @@ fn ms(d: Duration) -> u64 {
 impl<S: Source, T: Target> Reconciler<S, T> {
     /// A reconciler; fails only if the render options are invalid.
     pub fn new(source: S, target: T, config: ReconcilerConfig) -> Result<Self, OptionsError> {
-        let renderer = Renderer::new(config.render.clone())?;
+        let mut renderer = Renderer::new(config.render.clone())?;
+        for step in &config.render_steps {
+            renderer.add_step(Arc::clone(step));
+        }
         Ok(Self {
             source,
             target,
@@ -378,6 +442,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             audit: None,
             verifier: None,
             dropped: Mutex::new(BTreeMap::new()),
+            last: Mutex::new(None),
+            in_sync: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -414,7 +480,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let t0 = Instant::now();
         let mut failure = Failure::default();
         match self.prepare(reference, &mut report, &mut failure).await {
-            Some((desired, plan, _)) => Ok((desired, plan)),
+            Some(p) => Ok((Arc::unwrap_or_clone(p.desired), p.plan)),
             None => {
                 report.duration_ms = ms(t0.elapsed());
                 Err(ReconcileError::new(report, failure))
@@ -429,7 +495,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         reference: &str,
         report: &mut SyncReport,
         failure: &mut Failure,
-    ) -> Option<(DesiredState, Plan, Option<Inventory>)> {
+    ) -> Option<Prepared> {
         let owner = self.config.owner().clone();
         let mut revision = match self.source.resolve(reference).await {
             Ok(r) => r,
@@ -463,39 +529,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             summary: revision.summary().to_owned(),
             signature: revision.signature.clone(),
         });
-        let snapshot = match self
-            .source
-            .snapshot(&revision, self.config.path.as_deref())
-            .await
-        {
-            Ok(s) => s.with_revision(revision.clone()),
-            Err(e) => {
-                report.status = SyncStatus::SourceFailed;
-                let message = format!("reading revision {}: {e}", revision.short_id());
-                failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
-                return None;
-            }
-        };
-        let rendered = self
-            .renderer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .render(&snapshot);
-        let mut desired = match rendered {
-            Ok(d) => d,
-            Err(errors) => {
-                report.status = SyncStatus::RenderFailed;
-                report.errors.extend(
-                    errors
-                        .0
-                        .iter()
-                        .map(|e| SyncError::new(Phase::Render, e.to_string())),
-                );
-                failure.set(Phase::Render, Some(errors.into()));
-                return None;
-            }
-        };
-        desired.set_revision(Some(revision.clone()));
+        let Rendered {
+            mut desired,
+            whole,
+            changed,
+        } = self.render_revision(&revision, report, failure).await?;
+        if desired.revision() != Some(&revision) {
+            Arc::make_mut(&mut desired).set_revision(Some(revision.clone()));
+        }
         let violations = self.config.policy.check(&desired);
         if !violations.is_empty() {
             report.status = SyncStatus::PolicyViolated;
@@ -506,15 +547,22 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         self.forget_stale_dropped(&desired);
         let desired = self.without_dropped(desired);
         let keys = observe_keys(&desired, inventory.as_ref());
-        let mut live = match self
-            .target
-            .observe(&ObserveRequest {
-                keys,
-                owner: Some(owner.clone()),
-            })
-            .await
-        {
-            Ok(l) => l,
+        let observed = match self.split_in_sync(&desired, keys, &owner).await {
+            Ok((keys, in_sync)) => self
+                .target
+                .observe(&ObserveRequest {
+                    keys,
+                    owner: Some(owner.clone()),
+                })
+                .await
+                .map(|live| (live, in_sync)),
+            Err(e) => Err(e),
+        };
+        let mut live = match observed {
+            Ok((mut live, in_sync)) => {
+                live.in_sync = in_sync;
+                live
+            }
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
                 let message = format!("observing the runtime: {e}");
@@ -522,8 +570,10 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return None;
             }
         };
-        live.inventory = inventory.clone();
-        let plan = match self.plan_with_cascades(&desired, &mut live).await {
+        live.inventory = inventory;
+        let planned = self.plan_with_cascades(&desired, &mut live).await;
+        let inventory = live.inventory.take();
+        let plan = match planned {
             Ok(plan) => plan,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
@@ -532,6 +582,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return None;
             }
         };
+        self.record_in_sync(&desired, &plan.unchanged, &live);
         report.summary = plan.summary();
         let violations = self.config.policy.check_plan(&plan);
         if !violations.is_empty() {
@@ -559,17 +610,265 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.plan = Some(plan);
             return None;
         }
-        Some((desired, plan, inventory))
+        Some(Prepared {
+            desired,
+            plan,
+            inventory,
+            provenance_root: if whole {
+                None
+            } else {
+                self.config.path.clone()
+            },
+            changed,
+        })
+    }
+
+    /// Renders a revision: the last render again for the same revision;
+    /// only the changed files when the last render was of plain manifests
+    /// ([`Renderer::render_changed`]); otherwise the whole snapshot.
+    /// `None` (with the report filled) when it fails.
+    async fn render_revision(
+        &self,
+        revision: &Revision,
+        report: &mut SyncReport,
+        failure: &mut Failure,
+    ) -> Option<Rendered> {
+        let path = self.config.path.as_deref();
+        let last = lock(&self.last).take();
+        if let Some(last) = last {
+            if last.revision.id == revision.id {
+                // The same commit renders the same (hermetic).
+                let rendered = Rendered {
+                    desired: Arc::clone(&last.desired),
+                    whole: last.whole,
+                    changed: None,
+                };
+                *lock(&self.last) = Some(last);
+                return Some(rendered);
+            }
+            if !last.whole
+                && self.config.render_steps.is_empty()
+                && let Ok(changed) = self
+                    .source
+                    .changed_paths(&last.revision, revision, path)
+                    .await
+            {
+                let snapshot = match self
+                    .source
+                    .snapshot_incremental(&last.snapshot, &last.revision, revision, path)
+                    .await
+                {
+                    Ok(s) => s.with_revision(revision.clone()),
+                    Err(e) => {
+                        report.status = SyncStatus::SourceFailed;
+                        let message = format!("reading revision {}: {e}", revision.short_id());
+                        failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
+                        return None;
+                    }
+                };
+                let changed: BTreeSet<String> = changed.into_iter().collect();
+                let previous = Arc::unwrap_or_clone(last.desired);
+                let result = lock(&self.renderer).render_changed(previous, &snapshot, "", &changed);
+                let desired = self.rendered(result, revision, snapshot, false, report, failure)?;
+                return Some(Rendered {
+                    desired,
+                    whole: false,
+                    changed: Some((last.revision.id, changed)),
+                });
+            }
+        }
+        let snapshot = match self.snapshot(revision, path).await {
+            Ok(s) => s,
+            Err(e) => {
+                report.status = SyncStatus::SourceFailed;
+                let message = format!("reading revision {}: {e}", revision.short_id());
+                failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
+                return None;
+            }
+        };
+        // A folder a step renders may read files outside the rendered folder
+        // (an overlay's bases): then the whole revision is read and the
+        // folder rendered within it.
+        let path = path.unwrap_or_default();
+        let whole = !path.is_empty()
+            && lock(&self.renderer)
+                .step_folders(&snapshot, "")
+                .is_ok_and(|folders| !folders.is_empty());
+        let (snapshot, dir) = if whole {
+            match self.snapshot(revision, None).await {
+                Ok(s) => (s, path),
+                Err(e) => {
+                    report.status = SyncStatus::SourceFailed;
+                    let message = format!("reading revision {}: {e}", revision.short_id());
+                    failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
+                    return None;
+                }
+            }
+        } else {
+            (snapshot, "")
+        };
+        let result = lock(&self.renderer).render_dir(&snapshot, dir);
+        let desired = self.rendered(result, revision, snapshot, whole, report, failure)?;
+        Some(Rendered {
+            desired,
+            whole,
+            changed: None,
+        })
+    }
+
+    /// Keeps a successful render for the next sync, or reports its errors.
+    fn rendered(
+        &self,
+        result: Result<DesiredState, RenderErrors>,
+        revision: &Revision,
+        snapshot: crate::Snapshot,
+        whole: bool,
+        report: &mut SyncReport,
+        failure: &mut Failure,
+    ) -> Option<Arc<DesiredState>> {
+        match result {
+            Ok(desired) => {
+                let desired = Arc::new(desired);
+                *lock(&self.last) = Some(LastRender {
+                    revision: revision.clone(),
+                    snapshot,
+                    desired: Arc::clone(&desired),
+                    whole,
+                });
+                Some(desired)
+            }
+            Err(errors) => {
+                report.status = SyncStatus::RenderFailed;
+                report.errors.extend(
+                    errors
+                        .0
+                        .iter()
+                        .map(|e| SyncError::new(Phase::Render, e.to_string())),
+                );
+                failure.set(Phase::Render, Some(errors.into()));
+                None
+            }
+        }
+    }
+
+    /// Splits the keys to observe: desired objects recorded in sync whose
+    /// manifest and live version ([`Target::versions`]) are still the ones
+    /// recorded are in sync without being read; the rest is observed.
+    async fn split_in_sync(
+        &self,
+        desired: &DesiredState,
+        keys: BTreeSet<ObjectKey>,
+        owner: &crate::target::OwnerId,
+    ) -> Result<(BTreeSet<ObjectKey>, BTreeSet<ObjectKey>), TargetError> {
+        let candidates: Vec<(ObjectKey, String)> = {
+            let mut records = lock(&self.in_sync);
+            if records.is_empty() {
+                return Ok((keys, BTreeSet::new()));
+            }
+            // Custom resources are compared with the list semantics of the
+            // desired CRDs: when a CRD changes, nothing recorded holds.
+            let crd = |k: &ObjectKey| k.is("apiextensions.k8s.io", "CustomResourceDefinition");
+            let crds_same = desired
+                .iter()
+                .filter(|(k, _)| crd(k))
+                .all(|(k, d)| records.get(k).is_some_and(|r| r.object == d.object))
+                && records
+                    .keys()
+                    .filter(|k| crd(k))
+                    .all(|k| desired.contains(k));
+            if !crds_same {
+                records.clear();
+                return Ok((keys, BTreeSet::new()));
+            }
+            if records.len() > desired.len() {
+                records.retain(|k, _| desired.contains(k));
+            }
+            // Both in key order: one pass.
+            let mut out = Vec::new();
+            let mut recorded = records.iter().peekable();
+            for (k, d) in desired.iter() {
+                while recorded.next_if(|(r, _)| *r < k).is_some() {}
+                if let Some((_, r)) = recorded.next_if(|(r, _)| *r == k)
+                    && r.object == d.object
+                {
+                    out.push((k.clone(), r.version.clone()));
+                }
+            }
+            out
+        };
+        if candidates.is_empty() {
+            return Ok((keys, BTreeSet::new()));
+        }
+        let request = ObserveRequest::new(
+            candidates.iter().map(|(k, _)| k.clone()).collect(),
+            Some(owner.clone()),
+        );
+        let Some(versions) = self.target.versions(&request).await? else {
+            return Ok((keys, BTreeSet::new()));
+        };
+        // Both in key order: one pass.
+        let mut reported = versions.iter().peekable();
+        let in_sync: BTreeSet<ObjectKey> = candidates
+            .into_iter()
+            .filter(|(k, v)| {
+                while reported.next_if(|(r, _)| *r < k).is_some() {}
+                reported.next_if(|(r, rv)| *r == k && *rv == v).is_some()
+            })
+            .map(|(k, _)| k)
+            .collect();
+        let keys = keys.difference(&in_sync).cloned().collect();
+        Ok((keys, in_sync))
+    }
+
+    /// Records the objects a plan found unchanged among those it read.
+    fn record_in_sync(&self, desired: &DesiredState, unchanged: &[ObjectKey], live: &LiveState) {
+        let mut records = lock(&self.in_sync);
+        for k in unchanged {
+            // Those known in sync were not read: nothing new to record.
+            let Some(l) = live.objects.get(k) else {
+                continue;
+            };
+            let Some(d) = desired.get(k) else {
+                continue;
+            };
+            if let Some(version) = l
+                .get("metadata")
+                .and_then(|m| m.get("resourceVersion"))
+                .and_then(serde_json::Value::as_str)
+            {
+                records.insert(
+                    k.clone(),
+                    InSync {
+                        object: d.object.clone(),
+                        version: version.to_owned(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The revision's files under `path`, with the revision attached.
+    async fn snapshot(
+        &self,
+        revision: &Revision,
+        path: Option<&str>,
+    ) -> Result<crate::Snapshot, SourceError> {
+        let snapshot = self.source.snapshot(revision, path).await?;
+        Ok(snapshot.with_revision(revision.clone()))
     }
 
     /// Which steps correct drift: all of them when the revision is the one
     /// last applied; otherwise those of objects declared in files the new
     /// revision did not change.
+    ///
+    /// Provenance paths are relative to `root` (the folder snapshotted).
     async fn drift_flags(
         &self,
         plan: &Plan,
         desired: &DesiredState,
         previous: Option<&str>,
+        root: Option<&str>,
+        known: Option<&(String, BTreeSet<String>)>,
     ) -> Vec<bool> {
         let Some(previous) = previous else {
             return vec![false; plan.steps.len()];
@@ -578,34 +877,30 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .revision()
             .map(|r| r.id.as_str())
             .unwrap_or_default();
-        let unchanged_files: Option<BTreeSet<String>> = if previous == current {
+        let changed: Option<BTreeSet<String>> = if previous == current {
             None
+        } else if let Some((_, changed)) = known.filter(|(from, _)| from == previous) {
+            Some(changed.clone())
         } else {
             let changed = match (self.source.resolve(previous).await, desired.revision()) {
-                (Ok(prev), Some(cur)) => self
-                    .source
-                    .changed_paths(&prev, cur, self.config.path.as_deref())
-                    .await
-                    .ok(),
+                (Ok(prev), Some(cur)) => self.source.changed_paths(&prev, cur, root).await.ok(),
                 _ => None,
             };
             let Some(changed) = changed else {
                 return vec![false; plan.steps.len()];
             };
-            let changed: BTreeSet<String> = changed.into_iter().collect();
-            Some(
-                desired
-                    .iter()
-                    .map(|(_, d)| d.provenance.path.clone())
-                    .filter(|p| !changed.contains(p))
-                    .collect(),
-            )
+            Some(changed.into_iter().collect())
         };
+        // An object is untouched by the revision when none of the files it
+        // depends on (its file, and the overlays and patches that changed
+        // it) changed.
         plan.steps
             .iter()
             .map(|s| match (&s.action, &s.provenance) {
                 (Action::Delete, _) => false,
-                (_, Some(p)) => unchanged_files.as_ref().is_none_or(|u| u.contains(&p.path)),
+                (_, Some(p)) => changed
+                    .as_ref()
+                    .is_none_or(|c| p.files().all(|f| !c.contains(f))),
                 (_, None) => false,
             })
             .collect()
@@ -683,11 +978,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let t0 = Instant::now();
         let mut report = SyncReport::start(self.config.owner());
         let mut failure = Failure::default();
-        if let Some((desired, plan, inventory)) =
-            self.prepare(reference, &mut report, &mut failure).await
-        {
-            self.execute(&desired, plan, inventory, &mut report, &mut failure)
-                .await;
+        if let Some(prepared) = self.prepare(reference, &mut report, &mut failure).await {
+            self.execute(prepared, &mut report, &mut failure).await;
         }
         report.duration_ms = ms(t0.elapsed());
         if let Some(sink) = &self.audit
@@ -705,16 +997,22 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         }
     }
 
-    async fn execute(
-        &self,
-        desired: &DesiredState,
-        plan: Plan,
-        inventory: Option<Inventory>,
-        report: &mut SyncReport,
-        failure: &mut Failure,
-    ) {
+    async fn execute(&self, prepared: Prepared, report: &mut SyncReport, failure: &mut Failure) {
+        let Prepared {
+            desired,
+            plan,
+            inventory,
+            provenance_root,
+            changed,
+        } = prepared;
         let drift = self
-            .drift_flags(&plan, desired, report.previous_revision.as_deref())
+            .drift_flags(
+                &plan,
+                &desired,
+                report.previous_revision.as_deref(),
+                provenance_root.as_deref(),
+                changed.as_ref(),
+            )
             .await;
         report.steps = plan
             .steps
@@ -778,8 +1076,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut failed = false;
         let mut refused = false;
         // Nothing we create may escape a later prune: list it first.
-        let stored = match self.record_intent(&plan, inventory.as_ref()).await {
-            Ok(stored) => stored,
+        let written = match self.record_intent(&plan, inventory.as_ref()).await {
+            Ok(written) => written,
             Err(e) => {
                 let message = format!(
                     "recording the objects to create in the inventory before applying: {e}"
@@ -816,7 +1114,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     applied.insert(step.key.clone(), step.api_version.clone());
                     if let Some(stored) = stored {
                         self.note_dropped(
-                            desired,
+                            &desired,
                             step,
                             &stored,
                             &mut report.steps[i],
@@ -856,7 +1154,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 break;
             }
         }
-        self.warn_dropped(desired, report);
+        self.warn_dropped(&desired, report);
         report.drift_corrected = report
             .steps
             .iter()
@@ -866,8 +1164,12 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         // Record what we own: all of the plan's inventory on success;
         // otherwise the old inventory plus what was applied, less what was
         // deleted, so nothing we created escapes a later prune.
+        let stored = written.as_ref().or(inventory.as_ref());
         let objects = if failed {
-            let mut o = inventory.map(|i| i.objects).unwrap_or_default();
+            let mut o = inventory
+                .as_ref()
+                .map(|i| i.objects.clone())
+                .unwrap_or_default();
             o.extend(applied.clone());
             o.retain(|k, _| !deleted.contains(k));
             o
@@ -883,7 +1185,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         record.revision = revision;
         record.objects = objects;
         if let Err((message, cause)) = self
-            .record_inventory(stored.as_ref(), &mut record, &applied, &deleted)
+            .record_inventory(stored, &mut record, &applied, &deleted)
             .await
         {
             failure.fail(report, Phase::Record, None, message, Some(cause.into()));
@@ -898,22 +1200,37 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.plan = Some(plan);
             return;
         }
-        // Verify convergence: observe again and plan again (without the
-        // fields the runtime just dropped).
-        let desired = &self.without_dropped(desired.clone());
-        let keys = observe_keys(desired, Some(&record));
-        match self
-            .target
-            .observe(&ObserveRequest {
-                keys,
-                owner: Some(owner),
-            })
-            .await
-        {
-            Ok(mut live) => {
+        // Verify convergence of what the steps changed: observe it again and
+        // plan it again (without the fields the runtime just dropped); the
+        // other objects were in sync and nothing touched them.
+        let desired = self.without_dropped(desired);
+        let keys: BTreeSet<ObjectKey> = plan.steps.iter().map(|s| s.key.clone()).collect();
+        let verified = if keys.is_empty() {
+            // Nothing was written: nothing to verify.
+            Ok(None)
+        } else {
+            self.target
+                .observe(&ObserveRequest {
+                    keys,
+                    owner: Some(owner),
+                })
+                .await
+                .map(Some)
+        };
+        match verified {
+            Ok(None) => {}
+            Ok(Some(mut live)) => {
                 live.inventory = Some(record);
-                let again = crate::plan::plan(desired, &live, &self.config.plan);
+                let stepped = stepped(&desired, &plan);
+                // The CRDs without steps were in sync.
+                live.in_sync = stepped
+                    .keys()
+                    .filter(|k| !plan.steps.iter().any(|s| &s.key == *k))
+                    .cloned()
+                    .collect();
+                let again = crate::plan::plan(&stepped, &live, &self.config.plan);
                 report.not_converged = residual(&again, &live);
+                self.record_in_sync(&desired, &again.unchanged, &live);
             }
             Err(e) => {
                 // Unverified is not success: say so.
@@ -1012,7 +1329,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
 
     /// The desired state without the fields the runtime is known to drop
     /// (for objects whose manifest is the one they were recorded for).
-    fn without_dropped(&self, mut desired: DesiredState) -> DesiredState {
+    fn without_dropped(&self, mut desired: Arc<DesiredState>) -> Arc<DesiredState> {
         let records = lock(&self.dropped);
         let lists = self.config.plan.diff.lists.as_ref();
         for (key, record) in records.iter() {
@@ -1025,6 +1342,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             let Ok(object) = Object::new(value) else {
                 continue; // stripping made it invalid: compare it whole
             };
+            let desired = Arc::make_mut(&mut desired);
             if let Some(mut d) = desired.remove(key) {
                 d.object = object;
                 // Re-inserting the key just removed cannot collide.
@@ -1161,26 +1479,30 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// inventory write fails, nothing it created escapes a later prune.
     /// Compare-and-swap on the inventory read for the plan: a concurrent
     /// reconciler of the same owner makes this fail before anything is
-    /// applied. Returns the inventory now stored.
+    /// applied. Returns the inventory it wrote (`None`: it wrote nothing,
+    /// the one read is still stored).
     async fn record_intent(
         &self,
         plan: &Plan,
         inventory: Option<&Inventory>,
     ) -> Result<Option<Inventory>, crate::target::TargetError> {
+        let listed = |k: &ObjectKey| inventory.is_some_and(|i| i.contains(k));
+        let new = plan
+            .steps
+            .iter()
+            .any(|s| !matches!(s.action, Action::Delete) && !listed(&s.key));
+        if !new {
+            return Ok(None);
+        }
         let mut intent = inventory
             .cloned()
             .unwrap_or_else(|| Inventory::new(self.config.owner().clone()));
-        let mut new = false;
         for step in &plan.steps {
             if !matches!(step.action, Action::Delete) && !intent.contains(&step.key) {
                 intent
                     .objects
                     .insert(step.key.clone(), step.api_version.clone());
-                new = true;
             }
-        }
-        if !new {
-            return Ok(inventory.cloned());
         }
         intent.version = Some(self.target.write_inventory(&intent).await?);
         Ok(Some(intent))
@@ -1304,6 +1626,23 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Delay::new(wait.interval).await;
         }
     }
+}
+
+/// The part of `desired` a plan's steps apply, with every CRD (whose
+/// schemas say how custom resources compare): what verification plans
+/// again.
+fn stepped(desired: &DesiredState, plan: &Plan) -> DesiredState {
+    let mut out = DesiredState::new(desired.revision().cloned());
+    out.set_kinds(desired.kinds().clone());
+    let crds = desired
+        .iter()
+        .filter(|(k, _)| k.is("apiextensions.k8s.io", "CustomResourceDefinition"));
+    let steps = plan.steps.iter().filter_map(|s| desired.get(&s.key));
+    for d in crds.map(|(_, d)| d).chain(steps) {
+        // A CRD with a step is met twice: the second insert is refused.
+        let _ = out.insert(d.clone());
+    }
+    out
 }
 
 /// What a plan made after a sync still wants to do: creates and updates,

@@ -190,6 +190,21 @@ pub trait Source: Send + Sync + fmt::Debug {
         path: Option<&str>,
     ) -> Result<Snapshot, SourceError>;
 
+    /// The snapshot of `to`, given `previous`, a snapshot of `from` under
+    /// the same `path`: a backend may read only what changed between the
+    /// two. The result is identical to [`snapshot`](Source::snapshot) of
+    /// `to` (the default, which ignores `previous`).
+    async fn snapshot_incremental(
+        &self,
+        previous: &Snapshot,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        let _ = (previous, from);
+        self.snapshot(to, path).await
+    }
+
     /// Paths that differ between two revisions, optionally under a folder.
     async fn changed_paths(
         &self,
@@ -224,6 +239,9 @@ macro_rules! forward_source {
             }
             async fn snapshot(&self, revision: &Revision, path: Option<&str>) -> Result<Snapshot, SourceError> {
                 (**self).snapshot(revision, path).await
+            }
+            async fn snapshot_incremental(&self, previous: &Snapshot, from: &Revision, to: &Revision, path: Option<&str>) -> Result<Snapshot, SourceError> {
+                (**self).snapshot_incremental(previous, from, to, path).await
             }
             async fn changed_paths(&self, from: &Revision, to: &Revision, path: Option<&str>) -> Result<Vec<String>, SourceError> {
                 (**self).changed_paths(from, to, path).await

@@ -305,12 +305,7 @@ impl Environment {
         for (path, text) in self.files() {
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if let Ok(object) = Object::new(value) {
-                let provenance = Provenance {
-                    path,
-                    document: 0,
-                    line: Some(1),
-                    item: None,
-                };
+                let provenance = Provenance::new(path, 0).with_line(Some(1));
                 // One object per file: keys are unique.
                 let _ = desired.insert(DesiredObject { object, provenance });
             }

@@ -474,6 +474,15 @@ pub struct LiveState {
         with = "dependents_map"
     )]
     pub dependents: BTreeMap<ObjectKey, Vec<LiveRef>>,
+    /// Desired objects the caller knows to be live and in sync without
+    /// reading them: a plan found the same manifest in sync with the live
+    /// object, and the runtime reports the same version of it since
+    /// ([`Target::versions`]). They are absent from
+    /// [`objects`](Self::objects); the planner counts them unchanged
+    /// without comparing them. Targets leave it empty; the reconciler
+    /// fills it from what it recorded.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub in_sync: BTreeSet<ObjectKey>,
 }
 
 impl LiveState {
@@ -499,6 +508,9 @@ impl LiveState {
 ///   [`TargetError::NamespaceNotFound`]; a kind the runtime does not serve is
 ///   [`TargetError::UnknownKind`]. With `dry_run` nothing is persisted but the
 ///   same errors are reported. The returned value is the stored object.
+/// - [`versions`](Target::versions), when the backend supports it, returns
+///   for each requested object that exists the `metadata.resourceVersion`
+///   observe would return, and that version changes on every write.
 /// - [`delete`](Target::delete) deletes one object; deleting a missing object
 ///   is [`DeleteOutcome::NotFound`], not an error.
 /// - [`dependents`](Target::dependents) lists every object that deleting
@@ -523,6 +535,25 @@ impl LiveState {
 pub trait Target: Send + Sync + fmt::Debug {
     /// Reads live objects.
     async fn observe(&self, request: &ObserveRequest) -> Result<LiveState, TargetError>;
+
+    /// The version (Kubernetes' `metadata.resourceVersion`) of each
+    /// requested object that exists, read without the objects; `Ok(None)`
+    /// when the backend cannot tell it more cheaply than
+    /// [`observe`](Target::observe) (the default), and the caller observes.
+    ///
+    /// A version is the `metadata.resourceVersion` that
+    /// [`observe`](Target::observe) returns for the object, and must change
+    /// on every write of the object, whoever makes it, as a
+    /// `resourceVersion` does: a caller takes an object whose
+    /// version is the one it saw when it last found the object in sync as
+    /// still in sync, without reading or comparing it.
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
+        let _ = request;
+        Ok(None)
+    }
 
     /// Applies one object with server-side-apply semantics.
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError>;
@@ -567,6 +598,9 @@ macro_rules! forward_target {
         impl<T: Target + ?Sized> Target for $ty {
             async fn observe(&self, request: &ObserveRequest) -> Result<LiveState, TargetError> {
                 (**self).observe(request).await
+            }
+            async fn versions(&self, request: &ObserveRequest) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
+                (**self).versions(request).await
             }
             async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
                 (**self).apply(object, options).await

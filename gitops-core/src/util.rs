@@ -101,3 +101,53 @@ mod tests {
         );
     }
 }
+
+/// The entries of `map` whose keys `keys` yields (in ascending order), in
+/// key order: one merged pass over both when `keys` is dense in `map`,
+/// lookups when it is sparse. Either way a large sync pays no logarithmic
+/// search with full key comparisons per object.
+pub(crate) fn entries_of<'a, K: Ord, V>(
+    keys: impl ExactSizeIterator<Item = &'a K>,
+    map: &'a std::collections::BTreeMap<K, V>,
+) -> Vec<(&'a K, &'a V)> {
+    if keys.len().saturating_mul(8) < map.len() {
+        return keys.filter_map(|k| map.get_key_value(k)).collect();
+    }
+    let mut out = Vec::with_capacity(keys.len().min(map.len()));
+    let mut entries = map.iter().peekable();
+    for k in keys {
+        while entries.next_if(|(e, _)| *e < k).is_some() {}
+        if let Some(entry) = entries.next_if(|(e, _)| *e == k) {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod entries_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn entries_of_dense_and_sparse_keys() {
+        let map: BTreeMap<u32, u32> = (0..100)
+            .filter(|i| i % 3 == 0)
+            .map(|i| (i, i * 2))
+            .collect();
+        for keys in [
+            (0..100).collect::<BTreeSet<u32>>(),
+            BTreeSet::from([3, 4, 99]),
+            BTreeSet::new(),
+        ] {
+            let got: Vec<(u32, u32)> = super::entries_of(keys.iter(), &map)
+                .into_iter()
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            let want: Vec<(u32, u32)> = keys
+                .iter()
+                .filter_map(|k| map.get(k).map(|v| (*k, *v)))
+                .collect();
+            assert_eq!(got, want);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use gitops_core::policy::Rule;
 use gitops_core::{
     ApplyOptions, DeleteOptions, Fault, FaultyTarget, GroupKind, Inventory, MemoryAudit,
     MemoryRuntime, MemorySource, OWNER_LABEL, Object, ObjectKey, OwnerId, Policy, Reconciler,
-    ReconcilerConfig, StepOutcome, SyncStatus, Target, TargetExt,
+    ReconcilerConfig, RenderOptions, Rendering, StepOutcome, SyncStatus, Target, TargetExt,
 };
 use serde_json::json;
 
@@ -610,10 +610,14 @@ async fn real_world_corpus_converges_on_the_memory_runtime() {
         let source = MemorySource::new();
         source.commit("main", files, "corpus", name);
         let runtime = MemoryRuntime::with_system_namespaces();
+        // Online Boutique's folder holds a kustomization (which leaves the
+        // load generator out); this test reads every file as a plain
+        // manifest, which must be asked for explicitly.
+        let plain = RenderOptions::default().with_rendering(Rendering::Plain);
         let r = Reconciler::new(
             source,
             runtime.clone(),
-            ReconcilerConfig::new(owner("corpus")),
+            ReconcilerConfig::new(owner("corpus")).render_options(plain),
         )
         .unwrap();
         let report = r.reconcile_once("main").await.unwrap();

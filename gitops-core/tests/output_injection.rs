@@ -85,14 +85,8 @@ fn key() -> impl Strategy<Value = ObjectKey> {
 }
 
 fn provenance() -> impl Strategy<Value = Provenance> {
-    (nasty(), 0usize..3, proptest::option::of(1usize..40)).prop_map(|(path, document, line)| {
-        Provenance {
-            path,
-            document,
-            line,
-            item: None,
-        }
-    })
+    (nasty(), 0usize..3, proptest::option::of(1usize..40))
+        .prop_map(|(path, document, line)| Provenance::new(path, document).with_line(line))
 }
 
 fn value() -> impl Strategy<Value = Option<Value>> {

@@ -72,7 +72,7 @@ proptest! {
                 let (p, v) = &objs[i];
                 d.insert(DesiredObject {
                     object: Object::new(v.clone()).unwrap(),
-                    provenance: Provenance { path: p.clone(), document: 0, line: Some(1), item: None },
+                    provenance: Provenance::new(p.clone(), 0).with_line(Some(1)),
                 })
                 .unwrap();
             }

@@ -150,12 +150,9 @@ fn signatures() {
     let snap = Snapshot::from_files([("ns.yaml", NS)]);
     let mut desired = render(&snap, &RenderOptions::default()).unwrap();
     assert_eq!(p.check(&desired)[0].rule, Rule::Signature, "no revision");
-    let mut rev = Revision {
-        id: "abc".into(),
-        author: Person::default(),
-        signature: SignatureVerdict::Unsigned,
-        ..Revision::default()
-    };
+    let mut rev = Revision::new("abc")
+        .with_author(Person::default())
+        .with_signature(SignatureVerdict::Unsigned);
     desired.set_revision(Some(rev.clone()));
     assert_eq!(p.check(&desired).len(), 1);
     rev.signature = SignatureVerdict::Trusted {

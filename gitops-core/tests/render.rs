@@ -12,7 +12,7 @@ use gitops_core::{
     SyncStatus,
 };
 use gitops_core::{
-    RenderError, RenderErrors, RenderOptions, Renderer, SkipReason, render, skip_reason,
+    RenderError, RenderErrors, RenderOptions, Renderer, Rendering, SkipReason, render, skip_reason,
     skip_reason_in,
 };
 use insta::assert_snapshot;
@@ -205,11 +205,7 @@ fn crds_of_the_snapshot_and_registered_kinds_define_scopes() {
 
 #[test]
 fn revision_is_carried() {
-    let rev = Revision {
-        id: "0123456789abcdef".into(),
-        message: "deploy".into(),
-        ..Revision::default()
-    };
+    let rev = Revision::new("0123456789abcdef").with_message("deploy");
     let s = snap(&[(
         "a.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
@@ -268,9 +264,9 @@ fn skip_rules_are_explicit() {
     apps/web.yml: rendered
     apps/web.json: rendered
     apps/web.YAML: not a .yaml, .yml or .json file
-    apps/kustomization.yaml: a Kustomize kustomization file (not rendered yet)
-    apps/kustomization.yml: a Kustomize kustomization file (not rendered yet)
-    apps/Kustomization: a Kustomize kustomization file (not rendered yet)
+    apps/kustomization.yaml: a Kustomize kustomization file
+    apps/kustomization.yml: a Kustomize kustomization file
+    apps/Kustomization: a Kustomize kustomization file
     .github/workflows/ci.yaml: hidden: a folder or file name starts with '.'
     apps/.hidden.yaml: hidden: a folder or file name starts with '.'
     chart/Chart.yaml: Helm chart metadata or values, not a manifest
@@ -877,12 +873,16 @@ fn kind_counts(d: &DesiredState) -> String {
 #[test]
 fn corpus_online_boutique() {
     let Some(root) = corpus() else { return };
-    let mut r = Renderer::new(RenderOptions::default()).unwrap();
-    let d = r
-        .render(&load_dir(
-            &root.join("online-boutique/kubernetes-manifests"),
-        ))
-        .unwrap();
+    let snap = load_dir(&root.join("online-boutique/kubernetes-manifests"));
+    // The folder holds a kustomization: by default a Kustomize folder with
+    // no step to build it is refused, so its patches are never deployed.
+    let e = render(&snap, &RenderOptions::default()).unwrap_err();
+    assert_eq!(e.0.len(), 1);
+    assert_eq!(e.0[0].path(), Some("kustomization.yaml"));
+    // Read as plain manifests on request.
+    let plain = RenderOptions::default().with_rendering(Rendering::Plain);
+    let mut r = Renderer::new(plain).unwrap();
+    let d = r.render(&snap).unwrap();
     // 13 files: 11 manifests, README.md and kustomization.yaml (skipped).
     assert_eq!((r.stats().files, r.stats().skipped), (13, 2));
     assert_eq!(d.len(), 35);
@@ -917,8 +917,11 @@ fn corpus_online_boutique_kustomize_files_are_skipped() {
     // 1 at the root, base/, 3 under tests/, 15 under components/
     // (`find kustomize -name kustomization.yaml | wc -l` says 20).
     assert_eq!(kustomizations.len(), 20);
-    // The base renders as plain manifests, its kustomization.yaml skipped.
-    let mut r = Renderer::new(RenderOptions::default().include("base/**")).unwrap();
+    // The base renders as plain manifests when asked, its kustomization.yaml skipped.
+    let plain = RenderOptions::default()
+        .include("base/**")
+        .with_rendering(Rendering::Plain);
+    let mut r = Renderer::new(plain).unwrap();
     let d = r.render(&snap).unwrap();
     assert_eq!(d.len(), 35);
     assert_eq!(

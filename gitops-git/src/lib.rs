@@ -4,6 +4,9 @@
 //! content: no checkout, no work tree read or written, nothing outside the
 //! commit consulted. Files are keyed by their blob id, tree listings and file
 //! contents are cached by object id, so a new commit costs what it changed.
+//! Files missing from the cache are read in pack order with a pack cache
+//! (as git's delta-base cache), so a repository packed with deep delta chains
+//! (`git gc --aggressive`, Git servers) costs one delta per file.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -130,6 +133,7 @@
 
 mod cache;
 mod error;
+mod pack_order;
 mod remote;
 mod resolve;
 mod source;

@@ -18,6 +18,11 @@ pub struct FetchOptions {
 }
 
 impl FetchOptions {
+    /// The defaults: the whole history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Fetches only `depth` commits of history.
     pub fn shallow(mut self, depth: NonZeroU32) -> Self {
         self.depth = Some(depth);

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use gitops_core::{Person, Revision, SignatureVerdict};
+use gitops_core::{Person, Revision};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
@@ -144,25 +144,22 @@ pub(crate) fn revision_of(commit: &gix::Commit<'_>, reference: Option<String>) -
     let read = || Error::read(format!("commit {id}"));
     let person = |sig: gix::actor::SignatureRef<'_>| -> Result<Person> {
         let time = sig.time().map_err(read())?;
-        Ok(Person {
-            name: sig.name.to_str_lossy().trim().to_owned(),
-            email: sig.email.to_str_lossy().trim().to_owned(),
-            time: time.seconds,
-            offset_seconds: time.offset,
-        })
+        Ok(Person::new(
+            sig.name.to_str_lossy().trim(),
+            sig.email.to_str_lossy().trim(),
+            time.seconds,
+        )
+        .with_offset(time.offset))
     };
     let author = person(commit.author().map_err(read())?)?;
     let committer = person(commit.committer().map_err(read())?)?;
     let tree = commit.tree_id().map_err(read())?;
     let message = commit.message_raw().map_err(read())?;
-    Ok(Revision {
-        id: id.to_string(),
-        tree: tree.to_string(),
-        reference,
-        author,
-        committer,
-        message: message.to_str_lossy().into_owned(),
-        parents: commit.parent_ids().map(|p| p.to_string()).collect(),
-        signature: SignatureVerdict::NotChecked,
-    })
+    Ok(Revision::new(id.to_string())
+        .with_tree(tree.to_string())
+        .with_reference(reference)
+        .with_author(author)
+        .with_committer(committer)
+        .with_message(message.to_str_lossy())
+        .with_parents(commit.parent_ids().map(|p| p.to_string()).collect()))
 }

@@ -15,6 +15,7 @@ use gix::bstr::{BStr, ByteSlice};
 
 use crate::cache::{CacheStats, Caches, EntryKind, FlatEntry, Listing, Node};
 use crate::error::{Error, Result};
+use crate::pack_order::PackOrder;
 use crate::resolve::{resolve, revision_of};
 
 /// What to do with a symbolic link found in a snapshot. Links are never
@@ -42,6 +43,11 @@ pub struct GitSourceOptions {
     pub blob_cache_bytes: usize,
     /// Budget of the tree-listing cache, in listed entries (0 disables it).
     pub tree_cache_entries: usize,
+    /// Budget of gix's pack cache during one snapshot, in bytes: decoded
+    /// objects by pack offset, so that a blob stored as a delta finds its
+    /// base decoded (as git's `core.deltaBaseCacheLimit`, whose default it
+    /// shares). 0 keeps gix's default (a 64-entry LRU).
+    pub pack_cache_bytes: usize,
 }
 
 impl Default for GitSourceOptions {
@@ -51,11 +57,18 @@ impl Default for GitSourceOptions {
             max_file_size: 8 * 1024 * 1024,
             blob_cache_bytes: 256 * 1024 * 1024,
             tree_cache_entries: 1_000_000,
+            pack_cache_bytes: 96 * 1024 * 1024,
         }
     }
 }
 
 impl GitSourceOptions {
+    /// The defaults: symlinks reported (never followed), files up to 8 MiB,
+    /// a 256 MiB blob cache and a million listed tree entries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Sets [`GitSourceOptions::symlinks`].
     pub fn with_symlinks(mut self, policy: SymlinkPolicy) -> Self {
         self.symlinks = policy;
@@ -73,6 +86,12 @@ impl GitSourceOptions {
     pub fn with_cache(mut self, blob_bytes: usize, tree_entries: usize) -> Self {
         self.blob_cache_bytes = blob_bytes;
         self.tree_cache_entries = tree_entries;
+        self
+    }
+
+    /// Sets [`GitSourceOptions::pack_cache_bytes`].
+    pub fn with_pack_cache(mut self, bytes: usize) -> Self {
+        self.pack_cache_bytes = bytes;
         self
     }
 }
@@ -111,6 +130,10 @@ impl fmt::Debug for GitSource {
 /// A commit's signature and the exact bytes it signs: `(signature, payload)`,
 /// as returned by [`GitSource::signed_payload`].
 pub type SignedPayload = (Vec<u8>, Vec<u8>);
+
+/// From how many files missing from the blob cache a snapshot reads them in
+/// pack order (below, opening the pack indices costs more than it saves).
+const PACK_ORDER_MIN_FILES: usize = 64;
 
 /// The maximum depth of nested folders read (deeper trees are refused).
 const MAX_DEPTH: usize = 256;
@@ -189,8 +212,17 @@ impl GitSource {
         self.caches.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A handle on the repository for this thread, with the configured
+    /// pack cache (created empty, and dropped with the handle).
     fn local(&self) -> gix::Repository {
-        self.repo.to_thread_local()
+        let mut repo = self.repo.to_thread_local();
+        let bytes = self.options.pack_cache_bytes;
+        if bytes > 0 {
+            repo.objects.set_pack_cache(move || {
+                Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(bytes))
+            });
+        }
+        repo
     }
 
     /// [`Source::resolve`], synchronously.
@@ -416,12 +448,12 @@ impl GitSource {
                 reason: format!("folders nested deeper than {MAX_DEPTH} levels"),
             });
         }
-        let tree = repo
-            .find_tree(id)
-            .map_err(Error::read(format_args!("tree {id} at {at:?}")))?;
-        let decoded = tree
-            .decode()
-            .map_err(Error::read(format_args!("tree {id} at {at:?}")))?;
+        let failed = |source| Error::Read {
+            what: format!("tree {id} at {at:?}"),
+            source,
+        };
+        let tree = repo.find_tree(id).map_err(failed)?;
+        let decoded = tree.decode().map_err(failed)?;
         check_tree(id, at, &decoded)?;
         let mut nodes = Vec::with_capacity(decoded.entries.len());
         for entry in &decoded.entries {
@@ -481,9 +513,29 @@ impl GitSource {
                 }
             }
         }
-        for (path, kind, id) in pending {
-            match kind {
-                EntryKind::File => {
+        // Files are read in pack order (see `pack_order`), then added in
+        // tree order. A file that fails is read again in tree order, so
+        // that the error reported is the first in tree order, whatever the
+        // packing.
+        let mut read: Vec<Option<Blob>> = vec![None; pending.len()];
+        if pending.len() >= PACK_ORDER_MIN_FILES {
+            let order = PackOrder::open(repo);
+            let mut by_pack: Vec<usize> = (0..pending.len())
+                .filter(|&i| pending[i].1 == EntryKind::File)
+                .collect();
+            by_pack.sort_by_cached_key(|&i| order.position(&pending[i].2));
+            for i in by_pack {
+                let (path, _, id) = &pending[i];
+                match self.read_blob(repo, *id, path) {
+                    Ok(blob) => read[i] = Some(blob),
+                    Err(_) => break,
+                }
+            }
+        }
+        for ((path, kind, id), done) in pending.into_iter().zip(read) {
+            match (kind, done) {
+                (EntryKind::File, Some(blob)) => snapshot.insert(path, blob),
+                (EntryKind::File, None) => {
                     let blob = self.read_blob(repo, id, &path)?;
                     snapshot.insert(path, blob);
                 }
@@ -512,16 +564,16 @@ impl GitSource {
     /// refusing it unread when over the limit) and caches it.
     fn read_blob(&self, repo: &gix::Repository, id: ObjectId, path: &str) -> Result<Blob> {
         let limit = self.options.max_file_size;
-        let header = repo
-            .find_header(id)
-            .map_err(Error::read(format_args!("file {path:?} (blob {id})")))?;
+        // The message is only formatted on failure (this runs per file).
+        let failed = |source| Error::Read {
+            what: format!("file {path:?} (blob {id})"),
+            source,
+        };
+        let header = repo.find_header(id).map_err(failed)?;
         if header.size() > limit {
             return Err(too_large(path, header.size(), limit));
         }
-        let data = repo
-            .find_blob(id)
-            .map_err(Error::read(format_args!("file {path:?} (blob {id})")))?
-            .take_data();
+        let data = repo.find_blob(id).map_err(failed)?.take_data();
         let blob = Blob::with_id(BlobId::from_hex(id.to_hex().to_string()), data);
         let cost = blob.data.len().max(64);
         self.caches().blobs.insert(id, blob.clone(), cost);
@@ -587,6 +639,26 @@ impl Source for GitSource {
     ) -> Result<Snapshot, SourceError> {
         let (this, revision, path) = (self.clone(), revision.clone(), path.map(str::to_owned));
         blocking::unblock(move || this.snapshot_blocking(&revision, path.as_deref())).await
+    }
+
+    async fn snapshot_incremental(
+        &self,
+        previous: &Snapshot,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        let (this, previous, from, to, path) = (
+            self.clone(),
+            previous.clone(),
+            from.clone(),
+            to.clone(),
+            path.map(str::to_owned),
+        );
+        blocking::unblock(move || {
+            GitSource::snapshot_incremental(&this, &previous, &from, &to, path.as_deref())
+        })
+        .await
     }
 
     async fn changed_paths(

@@ -35,8 +35,10 @@ use crate::inventory::{
 pub const DEFAULT_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// From how many requested objects of one kind in one namespace
-/// [`Target::observe`] lists by owner label instead of getting each.
-const LIST_THRESHOLD: usize = 3;
+/// [`Target::observe`] lists by owner label instead of getting each: a
+/// single object costs one GET whether it is ours or not, where a LIST
+/// would need a GET after it when the object is not labelled as ours.
+const LIST_THRESHOLD: usize = 2;
 /// Concurrent GETs during observe.
 const CONCURRENCY: usize = 8;
 
@@ -71,10 +73,15 @@ pub enum PortProtocols {
 ///   served, so its custom resources can follow at once. A field-ownership
 ///   conflict becomes [`TargetError::Conflict`] naming the other managers and
 ///   their fields.
-/// - [`observe`](Target::observe) reads only the requested objects: a GET
-///   each, or one LIST per kind and namespace with the owner label selector
-///   when an owner is given and several objects of that kind are asked for.
-///   Never a full-cluster scan.
+/// - [`observe`](Target::observe) reads only the requested objects. With an
+///   owner and several objects of one kind in one namespace, one LIST with
+///   the owner label selector, then a GET for each requested object the
+///   LIST did not return: absent, or present without the owner's label
+///   (another owner's, or an object to adopt), which the planner must see.
+///   A single object of its kind and namespace, or any object when no owner
+///   is given, is read with one GET. So a resync where every object exists
+///   and is ours costs one request per kind and namespace; objects that do
+///   not exist yet cost a GET each. Never a full-cluster scan.
 /// - The inventory lives in the cluster, one ConfigMap per owner (see
 ///   [`inventory`](crate::inventory)).
 /// - [`dependents`](Target::dependents) of a Namespace: discovery is read
@@ -336,6 +343,9 @@ impl KubeTarget {
                 }
             }
         }
+        // What the LIST did not return is read by name: it is absent, or it
+        // exists without our label (someone else's, or ours to adopt), and
+        // the planner must see it to detect the conflict or adopt it.
         let reads: Vec<_> = keys
             .iter()
             .map(|key| {

@@ -396,6 +396,30 @@ impl TestCluster {
         Ok(Client::try_from(self.config.clone())?)
     }
 
+    /// A new client for this server that records every HTTP request it
+    /// sends (method, path and query) in the returned [`RequestLog`]: to
+    /// count what an operation costs the API server.
+    ///
+    /// # Errors
+    /// When the client cannot be built from this server's configuration.
+    pub fn recording_client(&self) -> Result<(Client, RequestLog), HarnessError> {
+        let log = RequestLog::default();
+        let recorder = log.clone();
+        let layer =
+            tower::util::MapRequestLayer::new(move |request: http::Request<kube::client::Body>| {
+                recorder.push(RecordedRequest {
+                    method: request.method().as_str().to_owned(),
+                    path: request.uri().path().to_owned(),
+                    query: request.uri().query().map(str::to_owned),
+                });
+                request
+            });
+        let client = kube::client::ClientBuilder::try_from(self.config.clone())?
+            .with_layer(&layer)
+            .build();
+        Ok((client, log))
+    }
+
     /// The client configuration of this server.
     pub fn config(&self) -> &Config {
         &self.config
@@ -444,6 +468,74 @@ impl TestCluster {
         let api: Api<Namespace> = Api::all(self.client());
         api.delete(name, &DeleteParams::background()).await?;
         Ok(())
+    }
+}
+
+/// One HTTP request sent by a [`TestCluster::recording_client`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The HTTP method (`GET`, `PATCH`, ...).
+    pub method: String,
+    /// The path, such as `/api/v1/namespaces/demo/configmaps`.
+    pub path: String,
+    /// The query string, if any (`labelSelector=...`).
+    pub query: Option<String>,
+}
+
+impl RecordedRequest {
+    /// Whether the request may change something on the server (any method
+    /// other than `GET`, `HEAD` and `OPTIONS`).
+    pub fn is_write(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS")
+    }
+}
+
+impl std::fmt::Display for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        match &self.query {
+            Some(q) => write!(f, "?{q}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The requests a [`TestCluster::recording_client`] sent, in order. Clones
+/// share one log.
+#[derive(Clone, Debug, Default)]
+pub struct RequestLog(std::sync::Arc<std::sync::Mutex<Vec<RecordedRequest>>>);
+
+impl RequestLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RecordedRequest>> {
+        // Every update is one push: a panic elsewhere leaves it consistent.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, request: RecordedRequest) {
+        self.lock().push(request);
+    }
+
+    /// How many requests were recorded.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no request was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// A copy of the requests recorded so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.lock().clone()
+    }
+
+    /// The requests recorded so far, emptying the log.
+    pub fn take(&self) -> Vec<RecordedRequest> {
+        std::mem::take(&mut *self.lock())
     }
 }
 

@@ -58,6 +58,7 @@ mod transform;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use gitops_core::Snapshot;
+use loader::KUSTOMIZATION_FILE_NAMES;
 use serde_json::Value;
 
 pub use cache::CacheStats;
@@ -70,7 +71,7 @@ use loader::{Files, ReadState};
 /// Whether `dir` of the snapshot holds a kustomization file.
 pub fn is_kustomization_dir(snapshot: &Snapshot, dir: &str) -> bool {
     let dir = dir.trim_matches('/');
-    loader::KUSTOMIZATION_FILE_NAMES
+    KUSTOMIZATION_FILE_NAMES
         .iter()
         .any(|n| loader::join(dir, n).is_some_and(|p| snapshot.get(&p).is_some()))
 }
@@ -168,11 +169,26 @@ impl gitops_core::RenderStep for Kustomize {
         is_kustomization_dir(snapshot, dir)
     }
 
-    fn render(&self, snapshot: &Snapshot, dir: &str) -> Result<Vec<Value>, gitops_core::BoxError> {
-        match self.build_with_origins(snapshot, dir) {
-            Ok(out) => Ok(out.into_iter().map(|(v, _)| v).collect()),
-            Err(e) => Err(Box::new(e)),
-        }
+    /// The objects with their provenance: the file (document, `List`
+    /// item) each came from, or the kustomization file holding its
+    /// generator, and as `via` the files that changed it ([`Origin`]).
+    fn render(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<Vec<gitops_core::StepObject>, gitops_core::BoxError> {
+        let built = self
+            .build_with_origins(snapshot, dir)
+            .map_err(|e| Box::new(e) as gitops_core::BoxError)?;
+        Ok(built
+            .into_iter()
+            .map(|(value, origin)| {
+                let provenance = gitops_core::Provenance::new(origin.path, origin.document)
+                    .with_item(origin.item)
+                    .with_via(origin.transformed_by);
+                gitops_core::StepObject::new(value, provenance)
+            })
+            .collect())
     }
 }
 
@@ -185,7 +201,10 @@ mod step_tests {
     #[test]
     fn kustomize_is_a_render_step() {
         let snap = Snapshot::from_files([
-            ("k/kustomization.yaml", "resources: [c.yaml]\n"),
+            (
+                "k/kustomization.yaml",
+                "resources: [c.yaml]\nnamePrefix: p-\n",
+            ),
             (
                 "k/c.yaml",
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
@@ -198,7 +217,10 @@ mod step_tests {
         let step: &dyn RenderStep = &Kustomize::new();
         assert!(step.handles(&snap, "k"));
         assert!(!step.handles(&snap, "plain"));
-        assert_eq!(step.render(&snap, "k").map(|o| o.len()).ok(), Some(1));
+        let built = step.render(&snap, "k").unwrap_or_default();
+        assert_eq!(built.len(), 1);
+        assert_eq!(built[0].provenance.path, "k/c.yaml");
+        assert_eq!(built[0].provenance.via, ["k/kustomization.yaml"]);
         assert!(step.render(&snap, "plain").is_err());
     }
 }

@@ -55,7 +55,13 @@ use ssh_key::public::KeyData;
 use crate::error::{Error, ParseError};
 
 /// One line of an allowed-signers file.
+///
+/// Entries are made by [`AllowedSigners::parse`] only, which refuses what
+/// `ssh-keygen` refuses and lines that can never verify anything (see the
+/// [module documentation](self#what-is-refused)): an entry means here what
+/// the same line means to git.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AllowedSigner {
     /// The 1-based line it was read from.
     pub line: usize,
@@ -143,6 +149,7 @@ impl AllowedSigner {
 
 /// Why an [`AllowedSigner`] entry refuses a signature time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimeRefusal {
     /// Before `valid-after`.
     NotYetValid {

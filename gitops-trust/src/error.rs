@@ -10,6 +10,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// A bad line of an allowed-signers file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {}", gitops_core::escape::escaped(.message))]
+#[non_exhaustive]
 pub struct ParseError {
     /// The 1-based line number.
     pub line: usize,

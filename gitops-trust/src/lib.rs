@@ -7,11 +7,8 @@
 //! # fn main() -> Result<(), gitops_trust::Error> {
 //! // git's `gpg.ssh.allowedSignersFile` format.
 //! let signers = AllowedSigners::from_file("/etc/gitops/allowed_signers")?;
-//! let config = TrustConfig {
-//!     mode: Mode::EveryCommit,
-//!     allowed_signers: Some(signers),
-//!     openpgp: None, // or Some(OpenPgpKeyring::from_file("keys.asc")?)
-//! };
+//! let config = TrustConfig::new(Mode::EveryCommit).allowed_signers(signers);
+//! // and/or .openpgp(OpenPgpKeyring::from_file("keys.asc")?)
 //! let verifier = Verifier::open("/srv/env-repo", config)?;
 //!
 //! // One commit, whatever the mode.
@@ -120,3 +117,12 @@ pub use openpgp::OpenPgpKeyring;
 pub use ssh::GIT_NAMESPACE;
 pub use verdict::{CommitVerdict, RangeVerdict, Refusal, Signer, Verdict};
 pub use verifier::{Mode, TrustConfig, Verifier};
+
+/// The [`ssh-key`](https://docs.rs/ssh-key) crate, whose types are in this
+/// API ([`AllowedSigner::key`], [`AllowedSigners::entries_for_key`]).
+pub use ssh_key;
+
+/// The README's example, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -8,6 +8,7 @@ use crate::Mode;
 
 /// Who signed a commit with which key.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Signer {
     /// Who: the principal(s) of the allowed-signers entry (the committer's
     /// e-mail when it matches a wildcard principal), or the OpenPGP user id.
@@ -21,9 +22,43 @@ pub struct Signer {
     pub method: SignatureMethod,
 }
 
+impl Signer {
+    /// `identity` signed with the key of fingerprint `fingerprint` by
+    /// `method` (a primary key: no subkey).
+    ///
+    /// ```
+    /// use gitops_trust::{SignatureMethod, Signer, Verdict};
+    ///
+    /// // A verdict as a test of code that reads verdicts would build it.
+    /// let signer = Signer::new("alice@example.com", "0123ABCD", SignatureMethod::OpenPgp)
+    ///     .subkey("4567EF01");
+    /// assert_eq!(signer.subkey.as_deref(), Some("4567EF01"));
+    /// assert!(Verdict::Trusted(signer).is_trusted());
+    /// ```
+    pub fn new(
+        identity: impl Into<String>,
+        fingerprint: impl Into<String>,
+        method: SignatureMethod,
+    ) -> Self {
+        Self {
+            identity: identity.into(),
+            fingerprint: fingerprint.into(),
+            subkey: None,
+            method,
+        }
+    }
+
+    /// The OpenPGP subkey (its fingerprint) that made the signature.
+    pub fn subkey(mut self, fingerprint: impl Into<String>) -> Self {
+        self.subkey = Some(fingerprint.into());
+        self
+    }
+}
+
 /// Why a signed commit is not trusted. Its `Display`
 /// [escapes](gitops_core::escape) what comes from the commit or the keys.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The signature is not in a format this crate reads (X.509, or an
     /// unknown armor).
@@ -116,6 +151,7 @@ pub enum Refusal {
 
 /// The verdict on one commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Signed by a trusted key.
     Trusted(Signer),
@@ -134,6 +170,7 @@ impl Verdict {
 
 /// One commit and its verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CommitVerdict {
     /// The commit id (hex).
     pub commit: String,
@@ -159,6 +196,7 @@ impl CommitVerdict {
 
 /// The verdict on a range of commits.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RangeVerdict {
     /// The mode the range was checked in.
     pub mode: Mode,

@@ -16,6 +16,7 @@ use crate::verdict::{CommitVerdict, RangeVerdict, Refusal, Verdict};
 
 /// Which commits must be signed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Mode {
     /// No verification ([`SignatureVerdict::NotChecked`]).
     #[default]
@@ -33,7 +34,27 @@ pub enum Mode {
 }
 
 /// What is trusted, and how much is checked.
+///
+/// Built with [`TrustConfig::new`] and chained setters:
+///
+/// ```
+/// use gitops_trust::{AllowedSigners, Mode, TrustConfig};
+///
+/// # fn main() -> Result<(), gitops_trust::ParseError> {
+/// let signers = AllowedSigners::parse(
+///     "alice@example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFNwgwun6nqSpIDKGEc9867E4+DRowi9QWIE3pHxiE2m\n",
+/// )?;
+/// let config = TrustConfig::new(Mode::EveryCommit).allowed_signers(signers);
+/// assert_eq!(config.mode, Mode::EveryCommit);
+/// assert!(config.openpgp.is_none());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Without keys of a kind, every signature of that kind is refused
+/// ([`Refusal::NoTrustedKeys`]).
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct TrustConfig {
     /// Which commits must be signed.
     pub mode: Mode,
@@ -41,6 +62,37 @@ pub struct TrustConfig {
     pub allowed_signers: Option<AllowedSigners>,
     /// Trusted OpenPGP keys.
     pub openpgp: Option<OpenPgpKeyring>,
+}
+
+impl TrustConfig {
+    /// A configuration checking the commits `mode` says, with no trusted key
+    /// yet: add them with [`allowed_signers`](Self::allowed_signers) and
+    /// [`openpgp`](Self::openpgp).
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            allowed_signers: None,
+            openpgp: None,
+        }
+    }
+
+    /// Which commits must be signed.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Trust these SSH keys (replacing any set before).
+    pub fn allowed_signers(mut self, signers: AllowedSigners) -> Self {
+        self.allowed_signers = Some(signers);
+        self
+    }
+
+    /// Trust these OpenPGP keys (replacing any set before).
+    pub fn openpgp(mut self, keyring: OpenPgpKeyring) -> Self {
+        self.openpgp = Some(keyring);
+        self
+    }
 }
 
 /// Verifies commit signatures of one repository, in-process.

@@ -33,11 +33,8 @@ async fn only_signed_revisions_reach_the_runtime() {
 
     let verifier = Verifier::open(
         &f.repo,
-        TrustConfig {
-            mode: Mode::EveryCommit,
-            allowed_signers: Some(AllowedSigners::parse(&allowed).unwrap()),
-            openpgp: None,
-        },
+        TrustConfig::new(Mode::EveryCommit)
+            .allowed_signers(AllowedSigners::parse(&allowed).unwrap()),
     )
     .unwrap();
     let runtime = MemoryRuntime::new();

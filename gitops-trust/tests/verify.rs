@@ -13,19 +13,11 @@ use gitops_trust::{
 };
 
 fn ssh_config(mode: Mode, allowed: &str) -> TrustConfig {
-    TrustConfig {
-        mode,
-        allowed_signers: Some(AllowedSigners::parse(allowed).unwrap()),
-        openpgp: None,
-    }
+    TrustConfig::new(mode).allowed_signers(AllowedSigners::parse(allowed).unwrap())
 }
 
 fn pgp_config(mode: Mode, armored: &str) -> TrustConfig {
-    TrustConfig {
-        mode,
-        allowed_signers: None,
-        openpgp: Some(OpenPgpKeyring::from_armored(armored).unwrap()),
-    }
+    TrustConfig::new(mode).openpgp(OpenPgpKeyring::from_armored(armored).unwrap())
 }
 
 fn refusal(v: &CommitVerdict) -> &Refusal {
@@ -185,15 +177,11 @@ fn ssh_key_past_its_window_does_not_verify_backdated_commits() {
     }
 
     // git's rule, explicitly: the committer time alone is checked.
-    let git_rule = TrustConfig {
-        mode: Mode::Tip,
-        allowed_signers: Some(
-            AllowedSigners::parse(&allowed)
-                .unwrap()
-                .with_validity(SshValidity::CommitTime),
-        ),
-        openpgp: None,
-    };
+    let git_rule = TrustConfig::new(Mode::Tip).allowed_signers(
+        AllowedSigners::parse(&allowed)
+            .unwrap()
+            .with_validity(SshValidity::CommitTime),
+    );
     let v = Verifier::open(&f.repo, git_rule).unwrap();
     assert!(v.verify_commit(&id).unwrap().verdict.is_trusted());
 
@@ -572,10 +560,7 @@ fn revision_verifier_for_the_reconciler() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let rev = |id: &str| Revision {
-        id: id.to_owned(),
-        ..Revision::default()
-    };
+    let rev = |id: &str| Revision::new(id);
 
     let v = Verifier::open(&f.repo, ssh_config(Mode::Tip, &allowed)).unwrap();
     match rt.block_on(v.verify(&rev(&signed), None)) {
@@ -607,14 +592,7 @@ fn revision_verifier_for_the_reconciler() {
     );
 
     // An SSH-signed commit with only OpenPGP keys configured.
-    let none = Verifier::open(
-        &f.repo,
-        TrustConfig {
-            mode: Mode::Tip,
-            ..TrustConfig::default()
-        },
-    )
-    .unwrap();
+    let none = Verifier::open(&f.repo, TrustConfig::new(Mode::Tip)).unwrap();
     let verdict = none.verify_commit(&signed).unwrap();
     assert!(matches!(
         refusal(&verdict),

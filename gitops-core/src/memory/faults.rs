@@ -184,6 +184,15 @@ impl<T: Target> Target for FaultyTarget<T> {
         self.inner.observe(request).await
     }
 
+    /// Forwarded as is: no fault is aimed at it (a failure would only make
+    /// the caller observe).
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
+        self.inner.versions(request).await
+    }
+
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         if options.dry_run {
             return self.inner.apply(object, options).await;

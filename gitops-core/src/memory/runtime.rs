@@ -458,12 +458,28 @@ impl Target for MemoryRuntime {
         Ok(LiveState {
             inventory: None,
             dependents: BTreeMap::new(),
-            objects: request
-                .keys
-                .iter()
-                .filter_map(|k| state.objects.get(k).map(|v| (k.clone(), v.clone())))
+            in_sync: Default::default(),
+            objects: crate::util::entries_of(request.keys.iter(), &state.objects)
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         })
+    }
+
+    async fn versions(
+        &self,
+        request: &ObserveRequest,
+    ) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
+        let state = self.lock();
+        Ok(Some(
+            crate::util::entries_of(request.keys.iter(), &state.objects)
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let version = v.get("metadata")?.get("resourceVersion")?.as_str()?;
+                    Some((k.clone(), version.to_owned()))
+                })
+                .collect(),
+        ))
     }
 
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {

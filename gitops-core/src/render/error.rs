@@ -10,6 +10,7 @@ use crate::object::ObjectError;
 use crate::scope::CrdError;
 
 use super::options::OptionsError;
+use super::step::{Rendering, StepError};
 
 /// A 1-based line and column in a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -311,6 +312,53 @@ pub enum RenderError {
     /// The same object declared twice; both places are named.
     #[error(transparent)]
     Duplicate(#[from] DuplicateObject),
+    /// A [`RenderStep`](super::RenderStep) failed on a folder.
+    #[error("{}: {}: {source}", folder(.dir), escaped(.renderer))]
+    Step {
+        /// The step's name.
+        renderer: String,
+        /// The folder it rendered (`""` for the snapshot root).
+        dir: String,
+        /// The step's error (all of them, for a step that collects them).
+        #[source]
+        source: StepError,
+    },
+    /// A folder that must be rendered by a step no registered step handles:
+    /// a Kustomize folder with [`Rendering::Auto`] (read as plain manifests,
+    /// its patches would deploy as objects), or the rendered folder with
+    /// [`Rendering::Step`].
+    #[error("{}", unhandled(.dir, .rendering, .file.as_deref()))]
+    Unhandled {
+        /// The folder.
+        dir: String,
+        /// The rendering asked for.
+        rendering: Rendering,
+        /// The Kustomize file that makes it a Kustomize folder, if that is why.
+        file: Option<String>,
+    },
+}
+
+fn folder(dir: &str) -> String {
+    if dir.is_empty() {
+        "the snapshot root".to_owned()
+    } else {
+        format!("{}/", escaped(dir))
+    }
+}
+
+fn unhandled(dir: &str, rendering: &Rendering, file: Option<&str>) -> String {
+    match (rendering, file) {
+        (Rendering::Step(name), _) => format!(
+            "{}: the render step {} is not registered or does not handle this folder",
+            folder(dir),
+            escaped(name)
+        ),
+        (_, Some(file)) => format!(
+            "{}: a Kustomize folder, but no render step handles it: register gitops_kustomize::Kustomize (ReconcilerConfig::render_step, Renderer::with_step), or set RenderOptions::rendering to Rendering::Plain to read its files as plain manifests",
+            escaped(file)
+        ),
+        (_, None) => format!("{}: no render step handles this folder", folder(dir)),
+    }
 }
 
 impl RenderError {
@@ -337,13 +385,15 @@ impl RenderError {
             | Self::UnknownKind { at, .. }
             | Self::NamespaceOnClusterScoped { at, .. } => Some(&at.path),
             Self::Duplicate(d) => Some(&d.first.path),
+            Self::Step { dir, .. } => Some(dir),
+            Self::Unhandled { dir, file, .. } => Some(file.as_deref().unwrap_or(dir)),
         }
     }
 
     /// Fills in the path of an error cached without one.
     pub(crate) fn set_path(&mut self, new: &str) {
         match self {
-            Self::Options(_) | Self::Duplicate(_) => {}
+            Self::Options(_) | Self::Duplicate(_) | Self::Step { .. } | Self::Unhandled { .. } => {}
             Self::TooLarge { path, .. }
             | Self::NotUtf8 { path, .. }
             | Self::Symlink { path, .. } => new.clone_into(path),

@@ -90,9 +90,9 @@ mod options;
 mod parse;
 mod scan;
 mod skip;
-pub mod step;
+mod step;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 pub use error::{Location, RenderError, RenderErrors, SourceFormat};
@@ -101,6 +101,7 @@ pub use options::{
     RenderOptions,
 };
 pub use skip::{SkipReason, skip_reason, skip_reason_in};
+pub use step::{RenderStep, Rendering, StepError, StepObject};
 
 use crate::desired::{DesiredObject, DesiredState, Provenance};
 use crate::object::Object;
@@ -136,6 +137,10 @@ pub struct RenderStats {
     pub documents: usize,
     /// Objects in the desired state (0 when the render failed).
     pub objects: usize,
+    /// Folders rendered by a [`RenderStep`].
+    pub step_folders: usize,
+    /// Objects the steps returned.
+    pub step_objects: usize,
 }
 
 /// A renderer with a cache of parsed files for incremental re-rendering.
@@ -159,6 +164,7 @@ pub struct RenderStats {
 pub struct Renderer {
     options: RenderOptions,
     globs: Globs,
+    steps: Vec<Arc<dyn RenderStep>>,
     cache: HashMap<(BlobId, SourceFormat), Arc<ParsedFile>>,
     /// Objects of cached files with the default namespace already set (the
     /// copy-on-write of `set_namespace` is then paid once per blob, not per
@@ -174,10 +180,53 @@ impl Renderer {
         Ok(Self {
             options,
             globs,
+            steps: Vec::new(),
             cache: HashMap::new(),
             defaulted: HashMap::new(),
             stats: RenderStats::default(),
         })
+    }
+
+    /// With a [`RenderStep`] for the folders it handles (see
+    /// [`Rendering`]); steps are asked in the order they were added.
+    pub fn with_step(mut self, step: Arc<dyn RenderStep>) -> Self {
+        self.add_step(step);
+        self
+    }
+
+    /// Adds a [`RenderStep`] (see [`Renderer::with_step`]).
+    pub fn add_step(&mut self, step: Arc<dyn RenderStep>) {
+        self.steps.push(step);
+    }
+
+    /// The registered steps, in the order they are asked.
+    pub fn steps(&self) -> impl ExactSizeIterator<Item = &dyn RenderStep> {
+        self.steps.iter().map(|s| &**s)
+    }
+
+    /// The folders of `dir` (`""`: the whole snapshot) a step renders, with
+    /// the step's name, by [`RenderOptions::rendering`]; errors for folders
+    /// that should be rendered by a step and are not
+    /// ([`RenderError::Unhandled`]).
+    ///
+    /// A caller that snapshots only a folder of a repository uses this to
+    /// learn whether it needs the whole repository: a Kustomize overlay
+    /// reads bases outside its folder.
+    pub fn step_folders(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<Vec<(String, String)>, RenderErrors> {
+        let mut errors = Vec::new();
+        let roots = self.step_roots(snapshot, dir.trim_matches('/'), &mut errors);
+        if errors.is_empty() {
+            Ok(roots
+                .into_iter()
+                .map(|(d, i)| (d, self.steps[i].name().to_owned()))
+                .collect())
+        } else {
+            Err(RenderErrors(errors))
+        }
     }
 
     /// The options.
@@ -211,16 +260,34 @@ impl Renderer {
     /// the previous snapshot. All errors are collected; on any error no
     /// desired state is returned.
     pub fn render(&mut self, snapshot: &Snapshot) -> Result<DesiredState, RenderErrors> {
-        let mut stats = RenderStats {
-            files: snapshot.len(),
-            ..RenderStats::default()
-        };
+        self.render_dir(snapshot, "")
+    }
+
+    /// Renders the folder `dir` of a snapshot (`""`: all of it), like
+    /// [`Renderer::render`]. Provenance paths stay relative to the snapshot
+    /// root, and steps may read files outside `dir` (a Kustomize overlay's
+    /// bases): so a caller snapshots the whole repository and renders the
+    /// overlay's folder.
+    pub fn render_dir(
+        &mut self,
+        snapshot: &Snapshot,
+        dir: &str,
+    ) -> Result<DesiredState, RenderErrors> {
+        let dir = dir.trim_matches('/');
+        let mut stats = RenderStats::default();
         let mut errors = Vec::new();
+        let roots = self.step_roots(snapshot, dir, &mut errors);
         let mut objects: Vec<(Provenance, Object)> = Vec::new();
-        let mut origins: Vec<(BlobId, SourceFormat, usize)> = Vec::new();
+        let mut origins: Vec<Option<(BlobId, SourceFormat, usize)>> = Vec::new();
         let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
         for (path, blob) in snapshot.files() {
-            if self.skip_reason(snapshot, path).is_some() {
+            if !is_under(path, dir) {
+                continue;
+            }
+            stats.files += 1;
+            if roots.iter().any(|(root, _)| is_under(path, root))
+                || self.skip_reason(snapshot, path).is_some()
+            {
                 stats.skipped += 1;
                 continue;
             }
@@ -261,7 +328,7 @@ impl Renderer {
                         let mut at = entry.at.clone();
                         path.clone_into(&mut at.path);
                         objects.push((at, object.clone()));
-                        origins.push((blob.id.clone(), format, index));
+                        origins.push(Some((blob.id.clone(), format, index)));
                     }
                     Err(e) => {
                         let mut e = e.clone();
@@ -273,9 +340,33 @@ impl Renderer {
             cache.insert(key, parsed);
         }
         self.cache = cache;
+        for (root, i) in &roots {
+            let step = &self.steps[*i];
+            stats.step_folders += 1;
+            match step.render(snapshot, root) {
+                Ok(built) => {
+                    stats.step_objects += built.len();
+                    for StepObject { value, provenance } in built {
+                        let at = provenance.with_renderer(Some(step.name().to_owned()));
+                        match Object::new(value) {
+                            Ok(object) => {
+                                objects.push((at, object));
+                                origins.push(None);
+                            }
+                            Err(source) => errors.push(RenderError::Invalid { at, source }),
+                        }
+                    }
+                }
+                Err(source) => errors.push(RenderError::Step {
+                    renderer: step.name().to_owned(),
+                    dir: root.clone(),
+                    source: StepError::new(source),
+                }),
+            }
+        }
 
         let mut desired = DesiredState::new(snapshot.revision().cloned());
-        self.symlinks(snapshot, &mut desired, &mut errors);
+        self.symlinks(snapshot, dir, &roots, &mut desired, &mut errors);
         let kinds = self.kinds(&objects, &mut errors);
         let lists = list_semantics(&objects);
         let mut defaulted = HashMap::new();
@@ -307,7 +398,7 @@ impl Renderer {
                 }
                 Some(Scope::Namespaced) => {
                     if object.namespace().is_none() {
-                        if let Some(done) = self.defaulted.get(&origin) {
+                        if let Some(done) = origin.as_ref().and_then(|o| self.defaulted.get(o)) {
                             object = done.clone();
                         } else if let Err(source) =
                             object.set_namespace(Some(&self.options.default_namespace))
@@ -315,7 +406,9 @@ impl Renderer {
                             errors.push(RenderError::Invalid { at, source });
                             continue;
                         }
-                        defaulted.insert(origin, object.clone());
+                        if let Some(origin) = origin {
+                            defaulted.insert(origin, object.clone());
+                        }
                     }
                 }
             }
@@ -351,14 +444,190 @@ impl Renderer {
         Ok(desired)
     }
 
+    /// Renders `snapshot` as [`Renderer::render_dir`] does, from `previous`,
+    /// the desired state this renderer rendered from an earlier snapshot of
+    /// the same folder, and `changed`, the paths (relative to the snapshot
+    /// root, as [`Source::changed_paths`](crate::Source::changed_paths)
+    /// lists them) whose content differs between the two snapshots. Only
+    /// the changed files are read and checked, and only their objects are
+    /// replaced: the cost is that of the change, and the result is the one
+    /// a full render gives.
+    ///
+    /// It renders in full (and so reports exactly the errors a full render
+    /// reports) when a change can affect other files or when anything is
+    /// wrong: render steps are registered or asked for, the snapshot holds
+    /// symbolic links or other special entries, a changed path is a
+    /// Kustomize or Helm file, a changed file declares or declared a
+    /// CustomResourceDefinition (kinds, scopes and list semantics of every
+    /// object depend on them), or a changed file does not render.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    /// use gitops_core::{Renderer, RenderOptions, Snapshot};
+    ///
+    /// let mut renderer = Renderer::new(RenderOptions::default()).unwrap();
+    /// let cm = |n: &str, v: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {n}}}\ndata: {{k: {v}}}\n");
+    /// let v1 = Snapshot::from_files([("a.yaml", cm("a", "1")), ("b.yaml", cm("b", "1"))]);
+    /// let previous = renderer.render(&v1).unwrap();
+    /// let v2 = Snapshot::from_files([("a.yaml", cm("a", "1")), ("b.yaml", cm("b", "2"))]);
+    /// let changed = BTreeSet::from(["b.yaml".to_owned()]);
+    /// let desired = renderer.render_changed(previous, &v2, "", &changed).unwrap();
+    /// assert_eq!(desired, renderer.render(&v2).unwrap());
+    /// ```
+    pub fn render_changed(
+        &mut self,
+        previous: DesiredState,
+        snapshot: &Snapshot,
+        dir: &str,
+        changed: &BTreeSet<String>,
+    ) -> Result<DesiredState, RenderErrors> {
+        let dir = dir.trim_matches('/');
+        match self.try_render_changed(previous, snapshot, dir, changed) {
+            Some(desired) => Ok(desired),
+            None => self.render_dir(snapshot, dir),
+        }
+    }
+
+    /// [`Renderer::render_changed`] when the change stays within its files;
+    /// `None` when a full render is needed.
+    fn try_render_changed(
+        &mut self,
+        mut desired: DesiredState,
+        snapshot: &Snapshot,
+        dir: &str,
+        changed: &BTreeSet<String>,
+    ) -> Option<DesiredState> {
+        let is_crd =
+            |k: &crate::key::ObjectKey| k.is("apiextensions.k8s.io", "CustomResourceDefinition");
+        let contained = self.steps.is_empty()
+            && !matches!(self.options.rendering, Rendering::Step(_))
+            && snapshot.special_entries().next().is_none()
+            && desired.skipped_symlinks().len() == 0
+            && changed.iter().all(|p| {
+                !matches!(
+                    skip_reason(p),
+                    Some(SkipReason::Kustomization | SkipReason::HelmChartFile)
+                )
+            });
+        if !contained {
+            return None;
+        }
+        let gone: Vec<crate::key::ObjectKey> = desired
+            .iter()
+            .filter(|(_, d)| changed.contains(&d.provenance.path))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if gone.iter().any(is_crd) {
+            return None;
+        }
+        let mut stats = RenderStats {
+            files: snapshot.files().filter(|(p, _)| is_under(p, dir)).count(),
+            ..RenderStats::default()
+        };
+        let mut objects: Vec<(Provenance, Object)> = Vec::new();
+        for path in changed {
+            let Some(blob) = snapshot.get(path) else {
+                continue; // deleted
+            };
+            if !is_under(path, dir) || self.skip_reason(snapshot, path).is_some() {
+                continue;
+            }
+            if blob.data.len() > self.options.max_file_bytes {
+                return None;
+            }
+            let format = if skip::is_json(path) {
+                SourceFormat::Json
+            } else {
+                SourceFormat::Yaml
+            };
+            let parsed = match self.cache.get(&(blob.id.clone(), format)) {
+                Some(p) => {
+                    stats.reused += 1;
+                    Arc::clone(p)
+                }
+                None => {
+                    stats.parsed += 1;
+                    Arc::new(parse::parse_file(
+                        &blob.data,
+                        format,
+                        self.options.scan_limits(),
+                    ))
+                }
+            };
+            stats.bytes += blob.data.len();
+            stats.documents += parsed.documents;
+            for entry in &parsed.entries {
+                let object = entry.result.as_ref().ok()?;
+                let mut at = entry.at.clone();
+                path.clone_into(&mut at.path);
+                objects.push((at, object.clone()));
+            }
+        }
+        if objects.iter().any(|(_, o)| is_crd(o.key())) {
+            return None;
+        }
+        // Custom resources' lists follow the CRDs of the whole state.
+        let builtin = KindRegistry::builtin();
+        let lists = if objects
+            .iter()
+            .all(|(_, o)| builtin.is_builtin(&o.group_kind()))
+        {
+            list_semantics(&[])
+        } else {
+            let crds: Vec<(Provenance, Object)> = desired
+                .iter()
+                .filter(|(k, _)| is_crd(k))
+                .map(|(_, d)| (d.provenance.clone(), d.object.clone()))
+                .collect();
+            list_semantics(&crds)
+        };
+        for k in &gone {
+            desired.remove(k);
+        }
+        for (at, mut object) in objects {
+            let kind = object.group_kind();
+            match desired.kinds().scope(&kind)? {
+                Scope::Cluster => {
+                    if object.namespace().is_some() {
+                        return None;
+                    }
+                }
+                Scope::Namespaced => {
+                    if object.namespace().is_none() {
+                        object
+                            .set_namespace(Some(&self.options.default_namespace))
+                            .ok()?;
+                    }
+                }
+            }
+            if !duplicate_list_keys(&kind, object.as_value(), &lists).is_empty() {
+                return None;
+            }
+            desired
+                .insert(DesiredObject {
+                    object,
+                    provenance: at,
+                })
+                .ok()?;
+        }
+        desired.set_revision(snapshot.revision().cloned());
+        stats.objects = desired.len();
+        self.stats = stats;
+        Some(desired)
+    }
+
     /// Refuses the snapshot's symbolic links, or with
     /// [`RenderOptions::skip_symlinks`] records them as skipped. A link is
     /// exempt when the skip rules or globs exclude its path for a reason
     /// other than its extension (a link named `apps` may point at a folder
     /// of manifests).
+    ///
+    /// Links outside `dir` or inside a step's folder are the step's concern.
     fn symlinks(
         &self,
         snapshot: &Snapshot,
+        dir: &str,
+        roots: &[(String, usize)],
         desired: &mut DesiredState,
         errors: &mut Vec<RenderError>,
     ) {
@@ -366,6 +635,9 @@ impl Renderer {
             let SpecialEntry::Symlink { target } = entry else {
                 continue;
             };
+            if !is_under(path, dir) || roots.iter().any(|(root, _)| is_under(path, root)) {
+                continue;
+            }
             let exempt = match self.skip_reason(snapshot, path) {
                 None | Some(SkipReason::NotManifest) => false,
                 Some(_) => true,
@@ -380,6 +652,68 @@ impl Renderer {
                     path: path.to_owned(),
                     target: target.clone(),
                 });
+            }
+        }
+    }
+
+    /// The top-most folders of `dir` a step renders, with the step's index,
+    /// by [`RenderOptions::rendering`]; pushes [`RenderError::Unhandled`]
+    /// for a folder that needs a step and has none.
+    fn step_roots(
+        &self,
+        snapshot: &Snapshot,
+        dir: &str,
+        errors: &mut Vec<RenderError>,
+    ) -> Vec<(String, usize)> {
+        match &self.options.rendering {
+            Rendering::Plain => Vec::new(),
+            Rendering::Step(name) => {
+                match self
+                    .steps
+                    .iter()
+                    .position(|s| s.name() == name && s.handles(snapshot, dir))
+                {
+                    Some(i) => vec![(dir.to_owned(), i)],
+                    None => {
+                        errors.push(RenderError::Unhandled {
+                            dir: dir.to_owned(),
+                            rendering: self.options.rendering.clone(),
+                            file: None,
+                        });
+                        Vec::new()
+                    }
+                }
+            }
+            Rendering::Auto => {
+                let mut folders: BTreeSet<&str> = BTreeSet::new();
+                for (path, _) in snapshot.files() {
+                    if is_under(path, dir) {
+                        let mut parent = parent_dir(path);
+                        // Every folder from the file's up to `dir`.
+                        while folders.insert(parent) && parent.len() > dir.len() {
+                            parent = parent_dir(parent);
+                        }
+                    }
+                }
+                let mut roots: Vec<(String, usize)> = Vec::new();
+                for folder in folders {
+                    if !is_under(folder, dir)
+                        || folder.split('/').any(|c| c.starts_with('.'))
+                        || roots.iter().any(|(root, _)| is_under(folder, root))
+                    {
+                        continue;
+                    }
+                    if let Some(i) = self.steps.iter().position(|s| s.handles(snapshot, folder)) {
+                        roots.push((folder.to_owned(), i));
+                    } else if let Some(file) = skip::kustomization_file(snapshot, folder) {
+                        errors.push(RenderError::Unhandled {
+                            dir: folder.to_owned(),
+                            rendering: Rendering::Auto,
+                            file: Some(file),
+                        });
+                    }
+                }
+                roots
             }
         }
     }
@@ -411,6 +745,19 @@ impl Renderer {
         }
         kinds
     }
+}
+
+/// Whether `path` is `dir` or inside it (`""` holds everything).
+fn is_under(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The folder holding `path` (`""` at the root).
+fn parent_dir(path: &str) -> &str {
+    path.rfind('/').map_or("", |i| &path[..i])
 }
 
 /// List semantics for the duplicate-key check: the snapshot's CRDs' schemas

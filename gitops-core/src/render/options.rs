@@ -2,6 +2,7 @@
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+use super::step::Rendering;
 use crate::key::GroupKind;
 use crate::scope::{KindRegistry, Scope};
 use crate::validate;
@@ -70,6 +71,9 @@ pub struct RenderOptions {
     /// Extra kinds (for CRDs installed outside the rendered snapshot).
     /// Built-in kinds keep their built-in scope.
     pub kinds: KindRegistry,
+    /// Which folders are rendered by a [`RenderStep`](super::RenderStep)
+    /// (default [`Rendering::Auto`]: each folder a registered step handles).
+    pub rendering: Rendering,
 }
 
 impl Default for RenderOptions {
@@ -83,6 +87,7 @@ impl Default for RenderOptions {
             max_expansion_ratio: DEFAULT_MAX_EXPANSION_RATIO,
             skip_symlinks: false,
             kinds: KindRegistry::empty(),
+            rendering: Rendering::Auto,
         }
     }
 }
@@ -143,6 +148,12 @@ impl RenderOptions {
     /// Sets [`RenderOptions::max_expansion_ratio`].
     pub fn with_max_expansion_ratio(mut self, ratio: usize) -> Self {
         self.max_expansion_ratio = ratio;
+        self
+    }
+
+    /// Sets [`RenderOptions::rendering`].
+    pub fn with_rendering(mut self, rendering: Rendering) -> Self {
+        self.rendering = rendering;
         self
     }
 

@@ -309,12 +309,9 @@ fn location_of_offset(text: &str, offset: usize) -> Location {
 }
 
 fn provenance(document: usize, line: Option<usize>, item: Option<usize>) -> Provenance {
-    Provenance {
-        path: String::new(),
-        document,
-        line,
-        item,
-    }
+    Provenance::new(String::new(), document)
+        .with_line(line)
+        .with_item(item)
 }
 
 /// Validates one document's value into objects (flattening `List`s).

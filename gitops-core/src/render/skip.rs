@@ -13,9 +13,12 @@ use crate::snapshot::Snapshot;
 /// 1. `Hidden`: a folder or the file itself starts with `.`
 ///    (`.github/workflows/ci.yaml`, `.gitlab-ci.yml`).
 /// 2. `Kustomization`: `kustomization.yaml`,
-///    `kustomization.yml` or `Kustomization` (Kustomize is not supported yet;
-///    the files it points at are still rendered as plain manifests if they
-///    are in the snapshot).
+///    `kustomization.yml` or `Kustomization`. With
+///    [`Rendering::Auto`](super::Rendering::Auto) (the default) a folder
+///    holding one is rendered by a [`RenderStep`](super::RenderStep)
+///    (`gitops_kustomize::Kustomize`) or refused; only with
+///    [`Rendering::Plain`](super::Rendering::Plain) are the other files of
+///    such a folder read as plain manifests.
 /// 3. `HelmChartFile`: `Chart.yaml`, `values.yaml`,
 ///    `values-*.yaml` (and their `.yml` spellings): Helm metadata, never
 ///    manifests.
@@ -55,7 +58,7 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Hidden => f.write_str("hidden: a folder or file name starts with '.'"),
-            Self::Kustomization => f.write_str("a Kustomize kustomization file (not rendered yet)"),
+            Self::Kustomization => f.write_str("a Kustomize kustomization file"),
             Self::HelmChartFile => f.write_str("Helm chart metadata or values, not a manifest"),
             Self::HelmTemplate { chart } if chart.is_empty() => {
                 f.write_str("a template of the Helm chart at the snapshot root")
@@ -71,6 +74,21 @@ impl fmt::Display for SkipReason {
 /// Whether a file is a manifest by its extension (`.yaml`, `.yml`, `.json`).
 pub(crate) fn is_json(path: &str) -> bool {
     path.ends_with(".json")
+}
+
+/// The names of a Kustomize file, as `kustomize` looks them up.
+const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The path of the Kustomize file in `folder`, if it holds one.
+pub(super) fn kustomization_file(snapshot: &Snapshot, folder: &str) -> Option<String> {
+    KUSTOMIZATION_NAMES.iter().find_map(|name| {
+        let path = if folder.is_empty() {
+            (*name).to_owned()
+        } else {
+            format!("{folder}/{name}")
+        };
+        snapshot.get(&path).is_some().then_some(path)
+    })
 }
 
 fn is_helm_file(name: &str) -> bool {
@@ -99,10 +117,7 @@ pub fn skip_reason(path: &str) -> Option<SkipReason> {
         return Some(SkipReason::Hidden);
     }
     let name = path.rsplit('/').next().unwrap_or(path);
-    if matches!(
-        name,
-        "kustomization.yaml" | "kustomization.yml" | "Kustomization"
-    ) {
+    if KUSTOMIZATION_NAMES.contains(&name) {
         return Some(SkipReason::Kustomization);
     }
     if is_helm_file(name) {

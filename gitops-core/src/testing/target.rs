@@ -67,6 +67,7 @@ pub async fn run_all(t: &dyn Target, prefix: &str) {
     inventory_writes_are_compare_and_swap(t, prefix).await;
     dependents_of_a_namespace(t, prefix).await;
     dependents_of_a_crd(t, prefix).await;
+    versions_change_on_every_write(t, prefix).await;
 }
 
 /// Apply creates an object; observe returns it with server metadata and
@@ -426,4 +427,71 @@ pub async fn dependents_of_a_crd(t: &dyn Target, prefix: &str) {
         LiveRef::new(two.key().clone(), Some("team-b".into())),
     ]);
     assert_eq!(found, expected, "every custom resource, in every namespace");
+}
+
+/// When the backend reports versions ([`Target::versions`]): each is the
+/// `resourceVersion` observe returns, absent objects are left out, and
+/// every write changes it (another manager's too). A backend that reports
+/// none passes.
+pub async fn versions_change_on_every_write(t: &dyn Target, prefix: &str) {
+    let ns = format!("{prefix}-versions");
+    ensure_namespace(t, &ns).await;
+    let cm = config_map(&ns, "v", json!({"a": "1"}));
+    let missing = ObjectKey::new("", "ConfigMap", Some(&ns), "absent");
+    let request = ObserveRequest {
+        keys: BTreeSet::from([cm.key().clone(), missing.clone()]),
+        owner: None,
+    };
+    t.apply(&cm, &opts("suite")).await.expect("apply");
+    let Some(first) = t.versions(&request).await.expect("versions") else {
+        return;
+    };
+    assert!(!first.contains_key(&missing), "absent objects are left out");
+    let live = t.get(cm.key()).await.expect("get").expect("applied");
+    assert_eq!(
+        first.get(cm.key()).map(String::as_str),
+        live.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str),
+        "the version is the observed resourceVersion"
+    );
+    let changed = config_map(&ns, "v", json!({"a": "2"}));
+    t.apply(&changed, &opts("suite"))
+        .await
+        .expect("apply a change");
+    let second = t
+        .versions(&request)
+        .await
+        .expect("versions")
+        .unwrap_or_default();
+    assert_ne!(
+        first.get(cm.key()),
+        second.get(cm.key()),
+        "a write changes the version"
+    );
+    let other = config_map(&ns, "v", json!({"b": "1"}));
+    t.apply(&other, &opts("suite-other"))
+        .await
+        .expect("another manager's apply");
+    let third = t
+        .versions(&request)
+        .await
+        .expect("versions")
+        .unwrap_or_default();
+    assert_ne!(
+        second.get(cm.key()),
+        third.get(cm.key()),
+        "any manager's write changes it"
+    );
+    t.delete(cm.key(), &DeleteOptions::default())
+        .await
+        .expect("delete");
+    let gone = t
+        .versions(&request)
+        .await
+        .expect("versions")
+        .unwrap_or_default();
+    assert!(
+        !gone.contains_key(cm.key()),
+        "a deleted object has no version"
+    );
 }

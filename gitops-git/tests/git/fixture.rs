@@ -85,12 +85,7 @@ pub fn identity(person: &Person) -> Vec<(&'static str, String)> {
 
 /// A person at a time.
 pub fn person(name: &str, time: i64) -> Person {
-    Person {
-        name: name.to_owned(),
-        email: format!("{name}@example.com"),
-        time,
-        offset_seconds: 0,
-    }
+    Person::new(name, format!("{name}@example.com"), time)
 }
 
 /// A repository with a work tree, committing what is written into it.
@@ -149,10 +144,7 @@ impl Repo {
     /// Commits everything as `who` (its time is replaced by the repo clock).
     pub fn commit_as(&mut self, who: &Person, message: &str) -> String {
         self.clock += 60;
-        let who = Person {
-            time: self.clock,
-            ..who.clone()
-        };
+        let who = who.clone().with_time(self.clock);
         let env = identity(&who);
         git_in(self.dir.path(), &["add", "-A"], &env, None);
         git_in(

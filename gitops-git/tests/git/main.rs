@@ -7,5 +7,6 @@ mod crafted;
 mod fixture;
 #[cfg(feature = "http")]
 mod http;
+mod packed;
 mod remote;
 mod source;

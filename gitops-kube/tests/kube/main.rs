@@ -10,8 +10,10 @@
 mod corpus;
 mod harness;
 mod hermetic;
+mod kustomize;
 mod prune;
 mod reconcile;
+mod requests;
 mod ssa_scenarios;
 mod target;
 mod watch;

@@ -1,0 +1,445 @@
+//! What a reconcile costs the API server, counted request by request with
+//! the harness's recording client ([`TestCluster::recording_client`]).
+//!
+//! The set reconciled has the shape of Argo CD's `install.yaml`: 59 objects
+//! of 12 kinds (CRDs, RBAC, ConfigMaps, Secrets, Services, Deployments, a
+//! StatefulSet, NetworkPolicies) in one namespace that it does not declare.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use gitops_core::{
+    ApplyOptions, DeleteOptions, DeleteOutcome, Inventory, LiveRef, LiveState, MemorySource,
+    OWNER_LABEL, Object, ObjectKey, ObserveRequest, OwnerId, Reconciler, ReconcilerConfig,
+    RenderOptions, SyncStatus, Target, TargetError,
+};
+use gitops_kube::KubeTarget;
+use gitops_kube::testing::{RecordedRequest, RequestLog, TestCluster, shared_or_skip, unique_name};
+use serde_json::{Value, json};
+
+/// A [`Target`] that notes which recorded requests each `observe` sent.
+#[derive(Debug)]
+struct Observed<T> {
+    inner: T,
+    log: RequestLog,
+    observes: Arc<Mutex<Vec<Range<usize>>>>,
+}
+
+#[async_trait]
+impl<T: Target> Target for Observed<T> {
+    async fn observe(&self, request: &ObserveRequest) -> Result<LiveState, TargetError> {
+        let start = self.log.len();
+        let live = self.inner.observe(request).await;
+        let end = self.log.len();
+        self.observes.lock().unwrap().push(start..end);
+        live
+    }
+
+    async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
+        self.inner.apply(object, options).await
+    }
+
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        options: &DeleteOptions,
+    ) -> Result<DeleteOutcome, TargetError> {
+        self.inner.delete(key, options).await
+    }
+
+    async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
+        self.inner.dependents(key).await
+    }
+
+    async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
+        self.inner.read_inventory(owner).await
+    }
+
+    async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
+        self.inner.write_inventory(inventory).await
+    }
+}
+
+/// What a request reads or writes: `(group/version/resource, namespace)`,
+/// without the object's name; `None` for discovery (`/api`, `/apis/g/v`,
+/// `/version`).
+fn resource_of(request: &RecordedRequest) -> Option<(String, Option<String>)> {
+    let parts: Vec<&str> = request.path.trim_matches('/').split('/').collect();
+    let (gv, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("v1".to_owned(), rest),
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+        _ => return None,
+    };
+    match rest {
+        [] => None,
+        ["namespaces", ns, resource, ..] => {
+            Some((format!("{gv}/{resource}"), Some(ns.to_string())))
+        }
+        [resource, ..] => Some((format!("{gv}/{resource}"), None)),
+    }
+}
+
+fn is_label_list(request: &RecordedRequest) -> bool {
+    request
+        .query
+        .as_deref()
+        .is_some_and(|q| q.contains("labelSelector="))
+}
+
+fn crd(group: &str, kind: &str, plural: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: {plural}.{group}\nspec:\n  group: {group}\n  names: {{kind: {kind}, listKind: {kind}List, plural: {plural}, singular: {singular}}}\n  scope: Namespaced\n  versions:\n  - name: v1alpha1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}\n",
+        singular = kind.to_lowercase()
+    )
+}
+
+fn deployment(kind: &str, name: &str, port: u16) -> String {
+    let service_name = if kind == "StatefulSet" {
+        format!("  serviceName: {name}\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  labels: {{app.kubernetes.io/name: {name}}}\nspec:\n{service_name}  replicas: 1\n  selector:\n    matchLabels: {{app.kubernetes.io/name: {name}}}\n  template:\n    metadata:\n      labels: {{app.kubernetes.io/name: {name}}}\n    spec:\n      serviceAccountName: {name}\n      containers:\n      - name: main\n        image: quay.io/argoproj/argocd:v2.13.0\n        args: [/usr/local/bin/{name}]\n        ports:\n        - {{containerPort: {port}, protocol: TCP}}\n        resources:\n          requests: {{cpu: 100m, memory: 64Mi}}\n"
+    )
+}
+
+fn service(name: &str, selects: &str, port: u16) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  labels: {{app.kubernetes.io/name: {name}}}\nspec:\n  selector: {{app.kubernetes.io/name: {selects}}}\n  ports:\n  - {{name: http, port: {port}, targetPort: {port}, protocol: TCP}}\n"
+    )
+}
+
+/// 59 objects of 12 kinds, shaped like Argo CD's `install.yaml`; namespaced
+/// ones without a namespace (rendered into the test's), cluster-scoped ones
+/// named after `unique` so that tests sharing a server do not collide.
+fn argo_like(unique: &str) -> Vec<(String, String)> {
+    let group = format!("{unique}.argoproj.test");
+    let mut files = vec![(
+        "crds.yaml".to_owned(),
+        [
+            crd(&group, "Application", "applications"),
+            crd(&group, "AppProject", "appprojects"),
+            crd(&group, "ApplicationSet", "applicationsets"),
+        ]
+        .join("---\n"),
+    )];
+    let components = [
+        "application-controller",
+        "applicationset-controller",
+        "dex-server",
+        "notifications-controller",
+        "redis",
+        "repo-server",
+        "server",
+    ];
+    let mut rbac = Vec::new();
+    for c in components {
+        rbac.push(format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: argocd-{c}}}\n"
+        ));
+        if c != "repo-server" {
+            rbac.push(format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: argocd-{c}}}\nrules:\n- apiGroups: ['']\n  resources: [secrets, configmaps]\n  verbs: [get, list, watch]\n"
+            ));
+            rbac.push(format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: argocd-{c}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: argocd-{c}}}\nsubjects:\n- {{kind: ServiceAccount, name: argocd-{c}}}\n"
+            ));
+        }
+    }
+    for c in [
+        "application-controller",
+        "applicationset-controller",
+        "server",
+    ] {
+        rbac.push(format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {unique}-{c}}}\nrules:\n- apiGroups: ['*']\n  resources: ['*']\n  verbs: [get, list, watch]\n"
+        ));
+        rbac.push(format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {unique}-{c}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {unique}-{c}}}\nsubjects:\n- {{kind: ServiceAccount, name: argocd-{c}, namespace: placeholder}}\n"
+        ));
+    }
+    files.push(("rbac.yaml".to_owned(), rbac.join("---\n")));
+    let mut config = Vec::new();
+    for cm in [
+        "argocd-cm",
+        "argocd-cmd-params-cm",
+        "argocd-gpg-keys-cm",
+        "argocd-notifications-cm",
+        "argocd-rbac-cm",
+        "argocd-ssh-known-hosts-cm",
+        "argocd-tls-certs-cm",
+    ] {
+        config.push(format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm}\n  labels: {{app.kubernetes.io/part-of: argocd}}\ndata: {{setting: \"{cm}\"}}\n"
+        ));
+    }
+    for secret in ["argocd-notifications-secret", "argocd-secret"] {
+        config.push(format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\ntype: Opaque\ndata: {{key: dmFsdWU=}}\n"
+        ));
+    }
+    files.push(("config.yaml".to_owned(), config.join("---\n")));
+    let mut workloads = Vec::new();
+    for (name, selects, port) in [
+        (
+            "argocd-applicationset-controller",
+            "argocd-applicationset-controller",
+            7000,
+        ),
+        ("argocd-dex-server", "argocd-dex-server", 5556),
+        ("argocd-metrics", "argocd-application-controller", 8082),
+        (
+            "argocd-notifications-controller-metrics",
+            "argocd-notifications-controller",
+            9001,
+        ),
+        ("argocd-redis", "argocd-redis", 6379),
+        ("argocd-repo-server", "argocd-repo-server", 8081),
+        ("argocd-server", "argocd-server", 8080),
+        ("argocd-server-metrics", "argocd-server", 8083),
+    ] {
+        workloads.push(service(name, selects, port));
+    }
+    for (name, port) in [
+        ("argocd-applicationset-controller", 7000),
+        ("argocd-dex-server", 5556),
+        ("argocd-notifications-controller", 9001),
+        ("argocd-redis", 6379),
+        ("argocd-repo-server", 8081),
+        ("argocd-server", 8080),
+    ] {
+        workloads.push(deployment("Deployment", name, port));
+    }
+    workloads.push(deployment(
+        "StatefulSet",
+        "argocd-application-controller",
+        8082,
+    ));
+    for c in components {
+        workloads.push(format!(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: argocd-{c}-network-policy}}\nspec:\n  podSelector:\n    matchLabels: {{app.kubernetes.io/name: argocd-{c}}}\n  policyTypes: [Ingress]\n  ingress:\n  - ports:\n    - {{port: 8080, protocol: TCP}}\n"
+        ));
+    }
+    files.push(("workloads.yaml".to_owned(), workloads.join("---\n")));
+    files
+}
+
+/// What `requests` read more than once: `(resource, namespace, times)`.
+fn read_twice(requests: &[RecordedRequest]) -> Vec<(String, Option<String>, usize)> {
+    let mut reads: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+    for r in requests.iter().filter(|r| !r.is_write()) {
+        if let Some(resource) = resource_of(r) {
+            *reads.entry(resource).or_default() += 1;
+        }
+    }
+    reads
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|((r, ns), n)| (r, ns, n))
+        .collect()
+}
+
+struct Setup {
+    reconciler: Reconciler<MemorySource, Observed<KubeTarget>>,
+    log: RequestLog,
+    observes: Arc<Mutex<Vec<Range<usize>>>>,
+    ns: String,
+    inventory_ns: String,
+}
+
+async fn setup(cluster: &TestCluster, prefix: &str) -> Setup {
+    let ns = cluster.create_namespace(prefix).await.unwrap();
+    let inventory_ns = unique_name("inv");
+    let owner = OwnerId::new(unique_name("argocd")).unwrap();
+    let mut config = ReconcilerConfig::new(owner);
+    config.render = RenderOptions::default().with_default_namespace(&ns);
+    let source = MemorySource::new();
+    let files = argo_like(&ns)
+        .into_iter()
+        .map(|(path, text)| (path, text.replace("placeholder", &ns)));
+    source.commit("prod", files, "ada", "an install of Argo CD's shape");
+    let (client, log) = cluster.recording_client().unwrap();
+    let observes = Arc::new(Mutex::new(Vec::new()));
+    let target = Observed {
+        inner: KubeTarget::new(client).with_inventory_namespace(&inventory_ns),
+        log: log.clone(),
+        observes: observes.clone(),
+    };
+    let reconciler = Reconciler::new(source, target, config).unwrap();
+    Setup {
+        reconciler,
+        log,
+        observes,
+        ns,
+        inventory_ns,
+    }
+}
+
+/// A no-op resync: no write at all, and each `(kind, namespace)` read at
+/// most once by each observation of the runtime: one LIST by owner label,
+/// or one GET for a kind of one object (the StatefulSet, and the Namespace,
+/// which the set does not declare).
+///
+/// Counted: every HTTP request the reconciler's client sends during the
+/// second `reconcile_once` of the same revision. Discovery (`/api`,
+/// `/apis/...`) and the server version are read once per process (the
+/// catalog is shared by the target's clones) during the first one, so none
+/// is expected here. Outside observations, the only request allowed is the
+/// GET of the owner's inventory ConfigMap.
+#[tokio::test]
+async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let Setup {
+        reconciler,
+        log,
+        observes,
+        ns,
+        inventory_ns,
+    } = setup(cluster, "requests").await;
+    let first = reconciler.reconcile_once("prod").await.unwrap();
+    assert_eq!(first.status, SyncStatus::Synced, "{first}");
+    assert_eq!(first.steps.len(), 59, "{first}");
+    let kinds: BTreeSet<_> = first.steps.iter().map(|s| s.key.group_kind()).collect();
+    assert_eq!(kinds.len(), 12, "{kinds:?}");
+    let cold = log.take();
+    observes.lock().unwrap().clear();
+
+    let again = reconciler.reconcile_once("prod").await.unwrap();
+    assert_eq!(again.status, SyncStatus::UpToDate, "{again}");
+    let requests = log.take();
+    let observed: Vec<Range<usize>> = observes.lock().unwrap().drain(..).collect();
+    let listing: Vec<String> = requests.iter().map(ToString::to_string).collect();
+    eprintln!(
+        "first sync: {} requests; no-op resync: {} requests, {} observations:\n{}",
+        cold.len(),
+        requests.len(),
+        observed.len(),
+        listing.join("\n")
+    );
+
+    let writes: Vec<&RecordedRequest> = requests.iter().filter(|r| r.is_write()).collect();
+    assert!(
+        writes.is_empty(),
+        "a no-op resync writes nothing: {writes:?}"
+    );
+    assert!(
+        requests.iter().all(|r| resource_of(r).is_some()),
+        "discovery is cached: {listing:#?}"
+    );
+    let mut outside = requests.clone();
+    for range in observed.iter().rev() {
+        let during = &requests[range.clone()];
+        assert!(
+            read_twice(during).is_empty(),
+            "one read per kind and namespace in one observation: {:?}",
+            read_twice(during)
+        );
+        let lists = during.iter().filter(|r| is_label_list(r)).count();
+        let gets: Vec<&RecordedRequest> = during.iter().filter(|r| !is_label_list(r)).collect();
+        assert_eq!(
+            lists, 11,
+            "a LIST by owner label per kind and namespace of several objects"
+        );
+        let mut gets: Vec<String> = gets.iter().map(|r| r.to_string()).collect();
+        gets.sort();
+        assert_eq!(
+            gets,
+            [
+                format!("GET /api/v1/namespaces/{ns}"),
+                format!(
+                    "GET /apis/apps/v1/namespaces/{ns}/statefulsets/argocd-application-controller"
+                ),
+            ],
+            "a GET for a kind of one object: the undeclared Namespace, the StatefulSet"
+        );
+        outside.drain(range.clone());
+    }
+    assert_eq!(
+        outside.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec![format!(
+            "GET /api/v1/namespaces/{inventory_ns}/configmaps/{}",
+            gitops_kube::inventory::inventory_name(reconciler.config().owner())
+        )],
+        "outside observations: the inventory only"
+    );
+    // The reconciler observes for the plan and, even when the plan has no
+    // steps, again to verify convergence (`Reconciler::execute`): with that
+    // second observation skipped for a step-less plan, a no-op resync is
+    // exactly one read per kind and namespace plus the inventory GET.
+    assert!(observed.len() <= 2, "{observed:?}");
+}
+
+/// Objects the set declares that exist without our owner label (made by
+/// someone else before the first sync) are still found, by a GET each after
+/// the LIST by label: adoption and conflict detection see them.
+#[tokio::test]
+async fn objects_without_our_label_are_still_observed() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    let ns = cluster.create_namespace("requests-adopt").await.unwrap();
+    let (client, log) = cluster.recording_client().unwrap();
+    let target = KubeTarget::new(client);
+    let owner = OwnerId::new(unique_name("app")).unwrap();
+    let key = |n: &str| ObjectKey::new("", "ConfigMap", Some(&ns), n);
+    let by_hand = ApplyOptions::new("kubectl");
+    for (name, labelled) in [("ours", true), ("theirs", false), ("ours-too", true)] {
+        let mut value = json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": ns},
+            "data": {"v": "1"}
+        });
+        if labelled {
+            value["metadata"]["labels"] = json!({ OWNER_LABEL: owner.as_str() });
+        }
+        target
+            .apply(&Object::new(value).unwrap(), &by_hand)
+            .await
+            .unwrap();
+    }
+    log.take();
+    let keys: BTreeSet<ObjectKey> = ["ours", "theirs", "ours-too", "absent"]
+        .iter()
+        .map(|n| key(n))
+        .collect();
+    let live = target
+        .observe(&ObserveRequest::new(keys, Some(owner.clone())))
+        .await
+        .unwrap();
+    let found: BTreeSet<&str> = live.objects.keys().map(|k| k.name.as_str()).collect();
+    assert_eq!(found, BTreeSet::from(["ours", "ours-too", "theirs"]));
+    let requests = log.take();
+    let base = format!("/api/v1/namespaces/{ns}/configmaps");
+    let lists: Vec<&RecordedRequest> = requests.iter().filter(|r| is_label_list(r)).collect();
+    assert_eq!(lists.len(), 1, "{requests:#?}");
+    assert_eq!(lists[0].path, base);
+    let mut gets: Vec<String> = requests
+        .iter()
+        .filter(|r| !is_label_list(r))
+        .map(ToString::to_string)
+        .collect();
+    gets.sort();
+    assert_eq!(
+        gets,
+        [format!("GET {base}/absent"), format!("GET {base}/theirs")],
+        "a GET for each object the LIST did not return"
+    );
+
+    // One object of its kind and namespace: one GET, labelled or not.
+    log.take();
+    let live = target
+        .observe(&ObserveRequest::new(
+            BTreeSet::from([key("theirs")]),
+            Some(owner),
+        ))
+        .await
+        .unwrap();
+    assert!(live.objects.contains_key(&key("theirs")));
+    let requests: Vec<String> = log.take().iter().map(ToString::to_string).collect();
+    assert_eq!(requests, [format!("GET {base}/theirs")]);
+}
