@@ -3,14 +3,18 @@
 //! [`PIPELINE`] order; at the top, hash generated names, fix name
 //! references, resolve vars, drop local config and sort.
 
+use std::sync::{Mutex, PoisonError};
+
 use serde_json::Value;
 
+use crate::cache::{Cache, Memo, Output};
 use crate::error::Error;
 use crate::fieldspec::{FieldSpec, TransformerConfig};
 use crate::kustomization::{
     Kustomization, bool_field, field, list, scalar_string, str_field, str_list, str_map,
 };
-use crate::loader::{Entry, Files, is_within, parse_documents};
+use crate::loader::{Entry, Files, is_within, parse_documents, parse_indexed_documents};
+use crate::origin::Origin;
 use crate::resource::{Behavior, Resource};
 use crate::selector::Selector;
 use crate::transform::{
@@ -77,11 +81,7 @@ pub struct Acc {
 
 impl Acc {
     /// An empty accumulator with kustomize's default tables.
-    pub fn default_with_builtin() -> Self {
-        Self::new()
-    }
-
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             res: Vec::new(),
             config: TransformerConfig::builtin(),
@@ -95,7 +95,12 @@ pub struct Builder<'a> {
     files: Files<'a>,
     /// Errors found so far.
     pub errors: Vec<Error>,
+    /// The directories of the kustomizations being built (for cycles).
     stack: Vec<String>,
+    /// Every kustomization directory built so far (memoized ones included).
+    entered: Vec<String>,
+    /// Memoized results, when building through a [`crate::Kustomize`].
+    cache: Option<&'a Mutex<Cache>>,
 }
 
 /// Kinds of lists whose `items` kustomize expands into resources.
@@ -107,13 +112,68 @@ fn is_list(v: &Value) -> bool {
 }
 
 impl<'a> Builder<'a> {
-    /// A builder over a snapshot.
-    pub fn new(files: Files<'a>) -> Self {
+    /// A builder over a snapshot (with `cache`, reads must be recorded).
+    pub fn new(files: Files<'a>, cache: Option<&'a Mutex<Cache>>) -> Self {
         Self {
             files,
             errors: Vec::new(),
             stack: Vec::new(),
+            entered: Vec::new(),
+            cache,
         }
+    }
+
+    fn with_cache<R>(&self, f: impl FnOnce(&mut Cache) -> R) -> Option<R> {
+        let cache = self.cache?;
+        let mut guard = cache.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(f(&mut guard))
+    }
+
+    /// Builds a whole root: its objects with their origins.
+    pub fn build(&mut self, root: &str) -> Vec<(Value, Origin)> {
+        let files = self.files;
+        if let Some(Some(hit)) = self.with_cache(|c| c.output(root, &files)) {
+            files.replay(&hit.reads);
+            return hit.out.clone();
+        }
+        let Some(k) = self.load(root) else {
+            return Vec::new();
+        };
+        let acc = self.accumulate_fresh(&k, 0);
+        let out = self.finish(&k, acc);
+        if self.errors.is_empty() {
+            let reads = files.reads_since(0);
+            let out = out.clone();
+            self.with_cache(|c| c.store_output(root, Output { out, reads }));
+        }
+        out
+    }
+
+    /// The accumulation of the kustomization `k` (not a component) from
+    /// scratch, memoized by its directory; `reads_start` marks where the
+    /// reads of its loading began.
+    fn accumulate_fresh(&mut self, k: &Kustomization, reads_start: usize) -> Acc {
+        let (errors, entered) = (self.errors.len(), self.entered.len());
+        let acc = self.accumulate(k, Acc::new());
+        if self.cache.is_some() && self.errors.len() == errors {
+            let memo = Memo {
+                acc: acc.clone(),
+                reads: self.files.reads_since(reads_start),
+                entered: self.entered.get(entered..).unwrap_or_default().to_vec(),
+            };
+            self.with_cache(|c| c.store_dir(&k.dir, memo));
+        }
+        acc
+    }
+
+    /// A memoized accumulation of `dir`, still valid here.
+    fn memoized(&mut self, dir: &str) -> Option<Acc> {
+        let files = self.files;
+        let stack = &self.stack;
+        let memo = self.with_cache(|c| c.dir(dir, &files, stack))??;
+        files.replay(&memo.reads);
+        self.entered.extend(memo.entered.iter().cloned());
+        Some(memo.acc.clone())
     }
 
     fn err(&mut self, e: Error) {
@@ -139,6 +199,13 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Records `file` as having changed the resources marked changed.
+    fn attribute(acc: &mut Acc, file: &str) {
+        for r in &mut acc.res {
+            r.attribute(file);
+        }
+    }
+
     fn append(&mut self, acc: &mut Acc, r: Resource, file: &str) {
         let id = r.cur_id();
         if acc.res.iter().any(|x| x.cur_id().equals(&id)) {
@@ -152,21 +219,22 @@ impl<'a> Builder<'a> {
     }
 
     fn read_resources_file(&mut self, path: &str, data: &[u8]) -> Vec<Resource> {
-        match parse_documents(path, data) {
+        match parse_indexed_documents(path, data) {
             Ok(docs) => {
                 let mut out = Vec::new();
-                for d in docs {
+                for (i, d) in docs {
                     if is_list(&d) {
-                        for it in d
+                        for (j, it) in d
                             .get("items")
                             .and_then(Value::as_array)
                             .into_iter()
                             .flatten()
+                            .enumerate()
                         {
-                            out.push(Resource::new(it.clone(), path));
+                            out.push(Resource::new(it.clone(), Origin::new(path, i).with_item(j)));
                         }
                     } else if d.is_object() {
-                        out.push(Resource::new(d, path));
+                        out.push(Resource::new(d, Origin::new(path, i)));
                     } else {
                         self.err(Error::Invalid {
                             file: path.into(),
@@ -184,18 +252,18 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Builds a kustomization directory reached through `field` of `k`.
+    /// Builds a kustomization directory reached through `field` of `k`:
+    /// a component over `component`'s accumulation, else a kustomization
+    /// from scratch (memoized).
     fn sub_dir(
         &mut self,
         k: &Kustomization,
         field: &str,
         entry: &str,
         dir: &str,
-        component: bool,
-        acc: Acc,
+        component: Option<Acc>,
     ) -> Option<Acc> {
-        if let Some(open) = self.stack.iter().find(|s| is_within(s, dir)) {
-            let _ = open;
+        if self.stack.iter().any(|s| is_within(s, dir)) {
             self.err(Error::Cycle {
                 file: k.file.clone(),
                 field: field.into(),
@@ -204,12 +272,18 @@ impl<'a> Builder<'a> {
             });
             return None;
         }
+        if component.is_none()
+            && let Some(acc) = self.memoized(dir)
+        {
+            return Some(acc);
+        }
+        let reads_start = self.files.reads_len();
         let sub = self.load(dir)?;
-        if component != sub.is_component() {
+        if component.is_some() != sub.is_component() {
             self.err(Error::Invalid {
                 file: sub.file.clone(),
                 field: "kind".into(),
-                message: if component {
+                message: if component.is_some() {
                     format!(
                         "`{field}` entry `{entry}` of {} must be a `kind: Component`",
                         k.file
@@ -223,7 +297,10 @@ impl<'a> Builder<'a> {
             });
             return None;
         }
-        Some(self.accumulate(&sub, acc))
+        match component {
+            Some(acc) => Some(self.accumulate(&sub, acc)),
+            None => Some(self.accumulate_fresh(&sub, reads_start)),
+        }
     }
 
     fn accumulate_entries(
@@ -242,7 +319,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Ok(Entry::Dir(d)) => {
-                    if let Some(sub) = self.sub_dir(k, field, entry, &d, false, Acc::new()) {
+                    if let Some(sub) = self.sub_dir(k, field, entry, &d, None) {
                         acc.config.merge(&sub.config);
                         acc.vars.extend(sub.vars);
                         for r in sub.res {
@@ -265,6 +342,18 @@ impl<'a> Builder<'a> {
                 });
             }
         }
+        let metadata = str_list(&k.doc, "buildMetadata");
+        if !metadata.is_empty() {
+            self.err(Error::Invalid {
+                file: k.file.clone(),
+                field: "buildMetadata".into(),
+                message: format!(
+                    "not supported: `{}` (this build writes no build annotations or labels; \
+                     `build_with_origins` gives each object's origin)",
+                    metadata.join("`, `")
+                ),
+            });
+        }
         if !list(&k.doc, "validators").is_empty() {
             self.err(Error::NotHermetic {
                 file: k.file.clone(),
@@ -279,6 +368,7 @@ impl<'a> Builder<'a> {
     /// components, transformers, vars.
     pub fn accumulate(&mut self, k: &Kustomization, mut acc: Acc) -> Acc {
         self.stack.push(k.dir.clone());
+        self.entered.push(k.dir.clone());
         self.refuse_non_hermetic(k);
         if let Some(p) = field(&k.doc, "openapi").and_then(|o| str_field(o, "path")) {
             // The schema itself is not used (built-in list semantics are);
@@ -301,7 +391,7 @@ impl<'a> Builder<'a> {
             match self.files.resolve(&k.dir, &k.file, "components", &c, false) {
                 Ok(Entry::Dir(d)) => {
                     let taken = std::mem::take(&mut acc);
-                    match self.sub_dir(k, "components", &c, &d, true, taken.clone()) {
+                    match self.sub_dir(k, "components", &c, &d, Some(taken.clone())) {
                         Some(a) => acc = a,
                         None => acc = taken,
                     }
@@ -344,7 +434,10 @@ impl<'a> Builder<'a> {
             }),
             (b, Some(i)) => {
                 if let Some(existing) = acc.res.get_mut(i) {
+                    let before = existing.obj.clone();
                     generators::combine(existing, r, b);
+                    existing.changed = existing.obj != before;
+                    existing.attribute(&k.file);
                 }
             }
             (_, None) => self.err(Error::Transform {
@@ -438,8 +531,8 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Ok(Entry::Dir(d)) => {
-                    if let Some(sub) = self.sub_dir(k, fname, &entry, &d, false, Acc::new()) {
-                        out.extend(sub.res.into_iter().map(|r| (r.obj, d.clone())));
+                    if let Some(sub) = self.sub_dir(k, fname, &entry, &d, None) {
+                        out.extend(sub.res.into_iter().map(|r| (r.obj, r.origin.path)));
                     }
                 }
                 Err(e) => self.err(e),
@@ -461,7 +554,7 @@ impl<'a> Builder<'a> {
         k: &Kustomization,
         acc: &mut Acc,
         field: &str,
-        text: &str,
+        (text, source): (&str, &str),
         target: Option<&Value>,
         json_only: bool,
     ) {
@@ -478,19 +571,27 @@ impl<'a> Builder<'a> {
             Ok(s) => s,
             Err(m) => return self.transform_err(k, field, m),
         };
-        if let Err(m) = patch::apply(&mut acc.res, &p, sel.as_ref()) {
+        let applied = patch::apply(&mut acc.res, &p, sel.as_ref());
+        Self::attribute(acc, source);
+        if let Err(m) = applied {
             self.transform_err(k, field, m);
         }
     }
 
-    /// The text of a patch given inline or by `path`.
-    fn patch_text(&mut self, k: &Kustomization, field: &str, entry: &Value) -> Option<String> {
+    /// The text of a patch given inline or by `path`, and the file it is
+    /// in (the kustomization file for an inline patch).
+    fn patch_text(
+        &mut self,
+        k: &Kustomization,
+        field: &str,
+        entry: &Value,
+    ) -> Option<(String, String)> {
         if let Some(p) = str_field(entry, "patch") {
-            return Some(p);
+            return Some((p, k.file.clone()));
         }
         if let Some(path) = str_field(entry, "path") {
-            let (_, data) = self.read(k, field, &path)?;
-            return Some(String::from_utf8_lossy(data).into_owned());
+            let (file, data) = self.read(k, field, &path)?;
+            return Some((String::from_utf8_lossy(data).into_owned(), file));
         }
         self.transform_err(k, field, "a patch needs `path` or `patch`".into());
         None
@@ -501,38 +602,43 @@ impl<'a> Builder<'a> {
         match step {
             Step::PatchesStrategicMerge => {
                 for e in str_list(doc, "patchesStrategicMerge") {
-                    let text = if e.contains('\n') || e.contains(": ") {
-                        e.clone()
+                    let (text, source) = if e.contains('\n') || e.contains(": ") {
+                        (e.clone(), k.file.clone())
                     } else {
                         match self.read(k, "patchesStrategicMerge", &e) {
-                            Some((_, d)) => String::from_utf8_lossy(d).into_owned(),
+                            Some((f, d)) => (String::from_utf8_lossy(d).into_owned(), f),
                             None => continue,
                         }
                     };
-                    self.apply_patch(k, acc, "patchesStrategicMerge", &text, None, false);
+                    let f = "patchesStrategicMerge";
+                    self.apply_patch(k, acc, f, (&text, &source), None, false);
                 }
             }
             Step::Patches => {
                 for e in list(doc, "patches") {
-                    if let Some(text) = self.patch_text(k, "patches", e) {
-                        self.apply_patch(k, acc, "patches", &text, field(e, "target"), false);
+                    if let Some((text, source)) = self.patch_text(k, "patches", e) {
+                        let target = field(e, "target");
+                        self.apply_patch(k, acc, "patches", (&text, &source), target, false);
                     }
                 }
             }
             Step::Namespace => {
                 if let Some(ns) = str_field(doc, "namespace").filter(|s| !s.is_empty()) {
                     namespace::apply(&mut acc.res, &ns, &acc.config.namespace, false);
+                    Self::attribute(acc, &k.file);
                     self.check_conflicts(k, acc, "namespace");
                 }
             }
             Step::NamePrefix => {
                 if let Some(p) = str_field(doc, "namePrefix").filter(|s| !s.is_empty()) {
                     prefix_suffix::apply(&mut acc.res, &p, "", &acc.config.name_prefix);
+                    Self::attribute(acc, &k.file);
                 }
             }
             Step::NameSuffix => {
                 if let Some(s) = str_field(doc, "nameSuffix").filter(|s| !s.is_empty()) {
                     prefix_suffix::apply(&mut acc.res, "", &s, &acc.config.name_suffix);
+                    Self::attribute(acc, &k.file);
                 }
             }
             Step::Labels => {
@@ -558,22 +664,18 @@ impl<'a> Builder<'a> {
                 }
                 let common = str_map(doc, "commonLabels");
                 labels::apply(&mut acc.res, &common, &acc.config.common_labels);
+                Self::attribute(acc, &k.file);
             }
             Step::Annotations => {
                 let common = str_map(doc, "commonAnnotations");
                 labels::apply(&mut acc.res, &common, &acc.config.common_annotations);
+                Self::attribute(acc, &k.file);
             }
             Step::PatchesJson6902 => {
                 for e in list(doc, "patchesJson6902") {
-                    if let Some(text) = self.patch_text(k, "patchesJson6902", e) {
-                        self.apply_patch(
-                            k,
-                            acc,
-                            "patchesJson6902",
-                            &text,
-                            field(e, "target"),
-                            true,
-                        );
+                    if let Some((text, source)) = self.patch_text(k, "patchesJson6902", e) {
+                        let (f, target) = ("patchesJson6902", field(e, "target"));
+                        self.apply_patch(k, acc, f, (&text, &source), target, true);
                     }
                 }
             }
@@ -587,6 +689,7 @@ impl<'a> Builder<'a> {
                     match count {
                         Some(c) => {
                             replicas::apply(&mut acc.res, &name, c, &acc.config.replicas);
+                            Self::attribute(acc, &k.file);
                         }
                         None => self.transform_err(
                             k,
@@ -601,19 +704,22 @@ impl<'a> Builder<'a> {
                     let it = image_tag(i);
                     images::apply(&mut acc.res, &it, &acc.config.images);
                 }
+                Self::attribute(acc, &k.file);
             }
             Step::Replacements => {
                 for r in list(doc, "replacements") {
-                    let reps: Vec<Value> = match str_field(r, "path") {
+                    let (reps, source): (Vec<Value>, String) = match str_field(r, "path") {
                         Some(p) => match self.read(k, "replacements", &p) {
                             Some((file, data)) => match parse_documents(&file, data) {
-                                Ok(docs) => docs
-                                    .into_iter()
-                                    .flat_map(|d| match d {
-                                        Value::Array(a) => a,
-                                        other => vec![other],
-                                    })
-                                    .collect(),
+                                Ok(docs) => (
+                                    docs.into_iter()
+                                        .flat_map(|d| match d {
+                                            Value::Array(a) => a,
+                                            other => vec![other],
+                                        })
+                                        .collect(),
+                                    file,
+                                ),
                                 Err(e) => {
                                     self.err(e);
                                     continue;
@@ -621,10 +727,12 @@ impl<'a> Builder<'a> {
                             },
                             None => continue,
                         },
-                        None => vec![r.clone()],
+                        None => (vec![r.clone()], k.file.clone()),
                     };
                     for rep in &reps {
-                        if let Err(m) = replacements::apply(&mut acc.res, rep) {
+                        let applied = replacements::apply(&mut acc.res, rep);
+                        Self::attribute(acc, &source);
+                        if let Err(m) = applied {
                             self.transform_err(k, "replacements", m);
                         }
                     }
@@ -651,6 +759,8 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Runs one built-in transformer config read from `origin`; its changes
+    /// are attributed to `origin` (patches: to the patch file).
     fn run_builtin_transformer(
         &mut self,
         k: &Kustomization,
@@ -658,6 +768,26 @@ impl<'a> Builder<'a> {
         c: &Value,
         origin: &str,
     ) {
+        self.run_builtin_transformer_config(k, acc, c, origin);
+        Self::attribute(acc, origin);
+    }
+
+    fn run_builtin_transformer_config(
+        &mut self,
+        k: &Kustomization,
+        acc: &mut Acc,
+        c: &Value,
+        origin: &str,
+    ) {
+        // An inline patch is in the transformer config's file.
+        let in_config = |(text, source): (String, String)| {
+            let source = if source == k.file {
+                origin.to_owned()
+            } else {
+                source
+            };
+            (text, source)
+        };
         let api = str_field(c, "apiVersion").unwrap_or_default();
         let kind = str_field(c, "kind").unwrap_or_default();
         if api != "builtin" {
@@ -686,28 +816,28 @@ impl<'a> Builder<'a> {
                 labels::apply(&mut acc.res, &str_map(c, "annotations"), &specs)
             }
             "PatchTransformer" => {
-                if let Some(text) = self.patch_text(k, fname, c) {
-                    self.apply_patch(k, acc, fname, &text, field(c, "target"), false);
+                if let Some((text, source)) = self.patch_text(k, fname, c).map(in_config) {
+                    self.apply_patch(k, acc, fname, (&text, &source), field(c, "target"), false);
                 }
             }
             "PatchJson6902Transformer" => {
                 let text = match str_field(c, "jsonOp") {
-                    Some(t) => Some(t),
-                    None => self.patch_text(k, fname, c),
+                    Some(t) => Some((t, origin.to_owned())),
+                    None => self.patch_text(k, fname, c).map(in_config),
                 };
-                if let Some(text) = text {
-                    self.apply_patch(k, acc, fname, &text, field(c, "target"), true);
+                if let Some((text, source)) = text {
+                    self.apply_patch(k, acc, fname, (&text, &source), field(c, "target"), true);
                 }
             }
             "PatchStrategicMergeTransformer" => {
                 for p in str_list(c, "paths") {
-                    if let Some((_, d)) = self.read(k, fname, &p) {
+                    if let Some((file, d)) = self.read(k, fname, &p) {
                         let text = String::from_utf8_lossy(d).into_owned();
-                        self.apply_patch(k, acc, fname, &text, None, false);
+                        self.apply_patch(k, acc, fname, (&text, &file), None, false);
                     }
                 }
                 if let Some(text) = str_field(c, "patches") {
-                    self.apply_patch(k, acc, fname, &text, None, false);
+                    self.apply_patch(k, acc, fname, (&text, origin), None, false);
                 }
             }
             "ImageTagTransformer" => {
@@ -754,8 +884,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The steps run once at the top of a build.
-    pub fn finish(&mut self, top: &Kustomization, mut acc: Acc) -> Vec<Value> {
+    /// The steps run once at the top of a build; their changes are
+    /// attributed to the top kustomization file.
+    pub fn finish(&mut self, top: &Kustomization, mut acc: Acc) -> Vec<(Value, Origin)> {
         hash::apply(&mut acc.res);
         for m in nameref::apply(&mut acc.res, &acc.config.name_reference) {
             self.transform_err(top, "(name references)", m);
@@ -763,6 +894,7 @@ impl<'a> Builder<'a> {
         if let Err(m) = vars::apply(&mut acc.res, &acc.vars, &acc.config.var_reference) {
             self.transform_err(top, "vars", m);
         }
+        Self::attribute(&mut acc, &top.file);
         acc.res.retain(|r| {
             r.meta_map("annotations")
                 .and_then(|a| a.get("config.kubernetes.io/local-config"))
@@ -781,7 +913,7 @@ impl<'a> Builder<'a> {
                 .filter(|l| !l.is_empty());
             crate::sort::legacy(&mut acc.res, first.as_deref(), last.as_deref());
         }
-        acc.res.into_iter().map(|r| r.obj).collect()
+        acc.res.into_iter().map(|r| (r.obj, r.origin)).collect()
     }
 }
 

@@ -134,6 +134,7 @@ pub enum Error {
 
 /// All errors of one build (a build reports everything it found, not only the first).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct BuildError {
     /// The errors, in the order they were found.
     pub errors: Vec<Error>,

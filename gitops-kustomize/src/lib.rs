@@ -10,40 +10,63 @@
 //!
 //! The build follows kustomize's structure: a kustomization accumulates
 //! its resources (recursing into bases), runs its generators, adds its
-//! components, then runs its transformers in the fixed order of
-//! [`build::PIPELINE`]; at the top, generated names get their content hash,
+//! components, then runs its transformers in kustomize's fixed order
+//! (`patchesStrategicMerge`, `patches`, `namespace`, `namePrefix`,
+//! `nameSuffix`, `labels`/`commonLabels`, `commonAnnotations`,
+//! `patchesJson6902`, `replicas`, `images`, `replacements`,
+//! `transformers`); at the top, generated names get their content hash,
 //! name references are fixed, vars resolved and the output sorted. Which
-//! fields each transformer touches is data ([`fieldspec::TransformerConfig`]),
-//! extended by a kustomization's `configurations:`.
+//! fields each transformer touches is data (kustomize's default field-spec
+//! tables), extended by a kustomization's `configurations:`.
+//!
+//! [`build_with_origins()`] also tells, for each object, the file it came
+//! from and the files that changed it on the way up ([`Origin`]). The
+//! [`Kustomize`] renderer (a [`gitops_core::RenderStep`]) memoizes builds,
+//! so rendering the next revision rebuilds only what its changes reach.
 //!
 //! ```
 //! use gitops_core::Snapshot;
 //! let snap = Snapshot::from_files([
-//!     ("app/kustomization.yaml", "namePrefix: dev-\nresources: [cm.yaml]\n"),
-//!     ("app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+//!     ("base/kustomization.yaml", "resources: [cm.yaml]\n"),
+//!     ("base/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n"),
+//!     ("dev/kustomization.yaml", "resources: [../base]\nnamePrefix: dev-\n"),
 //! ]);
-//! let objs = gitops_kustomize::build(&snap, "app").unwrap();
+//! let objs = gitops_kustomize::build(&snap, "dev").unwrap();
 //! assert_eq!(objs[0]["metadata"]["name"], "dev-c");
+//!
+//! let built = gitops_kustomize::build_with_origins(&snap, "dev").unwrap();
+//! let (_, origin) = &built[0];
+//! assert_eq!(origin.path, "base/cm.yaml");
+//! assert_eq!(origin.transformed_by, ["dev/kustomization.yaml"]);
 //! ```
 
 #![forbid(unsafe_code)]
 
-pub mod build;
-pub mod error;
-pub mod fieldspec;
-pub mod kustomization;
-pub mod loader;
-pub mod resource;
-pub mod selector;
-pub mod sort;
+mod build;
+mod cache;
+mod error;
+mod fieldspec;
+mod kustomization;
+mod loader;
+mod origin;
+mod resource;
+mod selector;
+mod sort;
 mod tables;
-pub mod transform;
+mod transform;
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use gitops_core::Snapshot;
 use loader::KUSTOMIZATION_FILE_NAMES;
 use serde_json::Value;
 
+pub use cache::CacheStats;
 pub use error::{BuildError, Error};
+pub use origin::Origin;
+
+use cache::Cache;
+use loader::{Files, ReadState};
 
 /// Whether `dir` of the snapshot holds a kustomization file.
 pub fn is_kustomization_dir(snapshot: &Snapshot, dir: &str) -> bool {
@@ -58,13 +81,35 @@ pub fn is_kustomization_dir(snapshot: &Snapshot, dir: &str) -> bool {
 ///
 /// All errors of the build are reported together.
 pub fn build(snapshot: &Snapshot, root: &str) -> Result<Vec<Value>, BuildError> {
+    Ok(build_with_origins(snapshot, root)?
+        .into_iter()
+        .map(|(v, _)| v)
+        .collect())
+}
+
+/// Like [`build()`], with the [`Origin`] of each object: the file it came
+/// from and the files that changed it. The objects are the same as
+/// [`build()`]'s.
+pub fn build_with_origins(
+    snapshot: &Snapshot,
+    root: &str,
+) -> Result<Vec<(Value, Origin)>, BuildError> {
+    run(snapshot, root, None)
+}
+
+fn run(
+    snapshot: &Snapshot,
+    root: &str,
+    cache: Option<&Mutex<Cache>>,
+) -> Result<Vec<(Value, Origin)>, BuildError> {
     let root = loader::join("", root.trim_matches('/')).unwrap_or_default();
-    let mut b = build::Builder::new(loader::Files::new(snapshot));
-    let Some(k) = b.load(&root) else {
-        return Err(BuildError { errors: b.errors });
+    let state = if cache.is_some() {
+        ReadState::recording()
+    } else {
+        ReadState::default()
     };
-    let acc = b.accumulate(&k, build::Acc::default_with_builtin());
-    let out = b.finish(&k, acc);
+    let mut b = build::Builder::new(Files::new(snapshot, &state), cache);
+    let out = b.build(&root);
     if b.errors.is_empty() {
         Ok(out)
     } else {
@@ -72,16 +117,46 @@ pub fn build(snapshot: &Snapshot, root: &str) -> Result<Vec<Value>, BuildError> 
     }
 }
 
-/// The Kustomize renderer as a [`gitops_core::RenderStep`]:
-/// it handles folders holding a kustomization file.
-#[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
-pub struct Kustomize;
+/// The Kustomize renderer as a [`gitops_core::RenderStep`]: it handles
+/// folders holding a kustomization file.
+///
+/// It memoizes its builds: each kustomization directory's result (and each
+/// root's output) is kept with the trace of the snapshot reads that made it
+/// (every file looked up, with its blob id or its absence) and reused while
+/// those reads give the same answers. So after a commit that changes one
+/// overlay's file, rendering every overlay again rebuilds that overlay
+/// only: unchanged bases and the other overlays are reused. The output is
+/// the same as [`build_with_origins()`]'s, with or without the cache.
+/// Results are kept for the snapshot being rendered and the previous one.
+/// Clones share the cache.
+#[derive(Clone, Debug, Default)]
+pub struct Kustomize {
+    cache: Arc<Mutex<Cache>>,
+}
 
 impl Kustomize {
-    /// The renderer.
+    /// The renderer, with an empty cache.
     pub fn new() -> Self {
-        Self
+        Self::default()
+    }
+
+    /// Builds `root` like [`build_with_origins()`], through the cache.
+    pub fn build_with_origins(
+        &self,
+        snapshot: &Snapshot,
+        root: &str,
+    ) -> Result<Vec<(Value, Origin)>, BuildError> {
+        self.lock().begin(snapshot);
+        run(snapshot, root, Some(&self.cache))
+    }
+
+    /// The cache's counters.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.lock().stats()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -94,21 +169,25 @@ impl gitops_core::RenderStep for Kustomize {
         is_kustomization_dir(snapshot, dir)
     }
 
+    /// The objects with their provenance: the file (document, `List`
+    /// item) each came from, or the kustomization file holding its
+    /// generator, and as `via` the files that changed it ([`Origin`]).
     fn render(
         &self,
         snapshot: &Snapshot,
         dir: &str,
     ) -> Result<Vec<gitops_core::StepObject>, gitops_core::BoxError> {
-        let objects = build(snapshot, dir).map_err(|e| Box::new(e) as gitops_core::BoxError)?;
-        let file = KUSTOMIZATION_FILE_NAMES
-            .iter()
-            .filter_map(|n| loader::join(dir.trim_matches('/'), n))
-            .find(|p| snapshot.get(p).is_some())
-            .unwrap_or_default();
-        Ok(objects
+        let built = self
+            .build_with_origins(snapshot, dir)
+            .map_err(|e| Box::new(e) as gitops_core::BoxError)?;
+        Ok(built
             .into_iter()
-            .enumerate()
-            .map(|(i, o)| gitops_core::StepObject::new(o, gitops_core::Provenance::new(&file, i)))
+            .map(|(value, origin)| {
+                let provenance = gitops_core::Provenance::new(origin.path, origin.document)
+                    .with_item(origin.item)
+                    .with_via(origin.transformed_by);
+                gitops_core::StepObject::new(value, provenance)
+            })
             .collect())
     }
 }
@@ -122,7 +201,10 @@ mod step_tests {
     #[test]
     fn kustomize_is_a_render_step() {
         let snap = Snapshot::from_files([
-            ("k/kustomization.yaml", "resources: [c.yaml]\n"),
+            (
+                "k/kustomization.yaml",
+                "resources: [c.yaml]\nnamePrefix: p-\n",
+            ),
             (
                 "k/c.yaml",
                 "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
@@ -135,9 +217,10 @@ mod step_tests {
         let step: &dyn RenderStep = &Kustomize::new();
         assert!(step.handles(&snap, "k"));
         assert!(!step.handles(&snap, "plain"));
-        let built = step.render(&snap, "k").unwrap();
+        let built = step.render(&snap, "k").unwrap_or_default();
         assert_eq!(built.len(), 1);
-        assert_eq!(built[0].provenance.path, "k/kustomization.yaml");
+        assert_eq!(built[0].provenance.path, "k/c.yaml");
+        assert_eq!(built[0].provenance.via, ["k/kustomization.yaml"]);
         assert!(step.render(&snap, "plain").is_err());
     }
 }

@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::origin::Origin;
+
 /// Group, version, kind.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Gvk {
@@ -163,8 +165,11 @@ pub struct Resource {
     pub needs_hash: bool,
     /// Set for generated resources: how they combine with existing ones.
     pub behavior: Option<Behavior>,
-    /// The file (or generator) this resource came from.
-    pub origin: String,
+    /// Where it came from and the files that changed it (never in the output object).
+    pub origin: Origin,
+    /// Set by a transformation that changed the object; the build attributes
+    /// the change to a file and clears it (see [`Resource::attribute`]).
+    pub changed: bool,
 }
 
 pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -177,7 +182,7 @@ pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
 
 impl Resource {
     /// A resource from an object read from `origin`.
-    pub fn new(obj: Value, origin: impl Into<String>) -> Self {
+    pub fn new(obj: Value, origin: Origin) -> Self {
         Self {
             obj,
             prev: Vec::new(),
@@ -185,7 +190,16 @@ impl Resource {
             suffixes: Vec::new(),
             needs_hash: false,
             behavior: None,
-            origin: origin.into(),
+            origin,
+            changed: false,
+        }
+    }
+
+    /// Records `file` as having changed the object if a transformation
+    /// marked it changed since the last attribution, and clears the mark.
+    pub fn attribute(&mut self, file: &str) {
+        if std::mem::take(&mut self.changed) {
+            self.origin.touched(file);
         }
     }
 
@@ -238,21 +252,49 @@ impl Resource {
         ensure_obj(root.entry("metadata").or_insert(Value::Null))
     }
 
-    /// Sets `metadata.name`.
+    /// Sets `metadata.name` (marks the resource changed if it was another).
     pub fn set_name(&mut self, name: &str) {
-        self.metadata_mut()
-            .insert("name".into(), Value::String(name.to_owned()));
+        if self
+            .obj
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            != Some(name)
+        {
+            self.changed = true;
+            self.metadata_mut()
+                .insert("name".into(), Value::String(name.to_owned()));
+        }
     }
 
-    /// Sets `metadata.namespace`.
+    /// Sets `metadata.namespace` (marks the resource changed if it was another).
     pub fn set_namespace(&mut self, ns: &str) {
-        self.metadata_mut()
-            .insert("namespace".into(), Value::String(ns.to_owned()));
+        if self
+            .obj
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            != Some(ns)
+        {
+            self.changed = true;
+            self.metadata_mut()
+                .insert("namespace".into(), Value::String(ns.to_owned()));
+        }
     }
 
     /// A label or annotation map entry.
     pub fn meta_map(&self, field: &str) -> Option<&Map<String, Value>> {
         self.obj.get("metadata")?.get(field)?.as_object()
+    }
+}
+
+/// Sets `slot` to `new`; whether that changed it.
+pub(crate) fn assign(slot: &mut Value, new: Value) -> bool {
+    if *slot == new {
+        false
+    } else {
+        *slot = new;
+        true
     }
 }
 

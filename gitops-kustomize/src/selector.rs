@@ -3,7 +3,7 @@
 use regex::Regex;
 use serde_json::Value;
 
-use crate::kustomization::{field, str_field};
+use crate::kustomization::str_field;
 use crate::resource::{Gvk, Resource};
 
 /// A target selector (`group`, `version`, `kind`, `name`, `namespace`,
@@ -185,11 +185,6 @@ impl LabelSelector {
     }
 }
 
-/// Whether a value has a field (for selectors given as YAML maps).
-pub fn has(v: &Value, name: &str) -> bool {
-    field(v, name).is_some()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,12 +205,12 @@ mod tests {
         let s = s.unwrap_or_default();
         let r = Resource::new(
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web-1"}}),
-            "x",
+            crate::origin::Origin::new("x", 0),
         );
         assert!(s.matches(&r));
         let r2 = Resource::new(
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "my-web"}}),
-            "x",
+            crate::origin::Origin::new("x", 0),
         );
         assert!(!s.matches(&r2));
     }

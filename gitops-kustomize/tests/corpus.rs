@@ -148,8 +148,19 @@ fn kubectl(dir: &Path) -> Option<Result<Vec<Value>, String>> {
     if !success {
         return Some(Err(stderr));
     }
-    let docs = gitops_kustomize::loader::parse_documents("kubectl", text.as_bytes());
-    Some(docs.map_err(|e| e.to_string()))
+    Some(parse_documents(&text))
+}
+
+/// kubectl's output: YAML documents (string keys only), empty ones skipped.
+fn parse_documents(text: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| e.to_string())?;
+        if !v.is_null() {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 struct Outcome {
@@ -315,3 +326,97 @@ fn corpus_matches_kubectl_kustomize() {
 
 /// The pass rate reached on the corpus (135/135 buildable roots at the time of writing).
 const MIN_RATE: f64 = 1.0;
+
+type Built = Result<Vec<(Value, gitops_kustomize::Origin)>, String>;
+
+fn uncached(snap: &Snapshot, roots: &[String]) -> Vec<Built> {
+    roots
+        .iter()
+        .map(|r| gitops_kustomize::build_with_origins(snap, r).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn cached(k: &gitops_kustomize::Kustomize, snap: &Snapshot, roots: &[String]) -> Vec<Built> {
+    roots
+        .iter()
+        .map(|r| k.build_with_origins(snap, r).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The cache changes nothing: every corpus root gives the same objects,
+/// origins and errors cold, warm, after a commit that changes a
+/// kustomization file, one that adds a second kustomization file beside one
+/// (an absent file becoming present), and after going back.
+#[test]
+fn corpus_builds_are_the_same_through_the_cache() {
+    let base = corpus().join("kustomize");
+    let Ok(tsv) = std::fs::read_to_string(base.join("roots.tsv")) else {
+        assert!(!in_ci(), "CI: corpus missing");
+        eprintln!("SKIP: corpus not found");
+        return;
+    };
+    let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in tsv.lines().skip(1) {
+        if let Some(root) = line.split('\t').next() {
+            let (repo, rel) = root.split_once('/').unwrap_or((root, ""));
+            by_repo
+                .entry(repo.to_owned())
+                .or_default()
+                .push(rel.to_owned());
+        }
+    }
+    let k = gitops_kustomize::Kustomize::new();
+    let mut compared = 0;
+    for (repo, roots) in &by_repo {
+        let snap = snapshot_of(&base.join(repo));
+        let expected = uncached(&snap, roots);
+        assert_eq!(cached(&k, &snap, roots), expected, "{repo}: cold");
+        let before = k.cache_stats();
+        assert_eq!(cached(&k, &snap, roots), expected, "{repo}: warm");
+        let after = k.cache_stats();
+        let ok = expected.iter().filter(|e| e.is_ok()).count() as u64;
+        assert!(
+            after.hits - before.hits >= ok,
+            "{repo}: warm builds reuse their outputs"
+        );
+        compared += 2 * roots.len();
+
+        // Commits: a kustomization file in the middle of the path order
+        // changed, then a second kustomization file beside it (an absent
+        // file becoming present), then back (on a few roots per repository,
+        // to keep the test short).
+        let kfiles: Vec<&str> = snap
+            .files()
+            .map(|(p, _)| p)
+            .filter(|p| p.ends_with("kustomization.yaml"))
+            .collect();
+        let Some(p) = kfiles.get(kfiles.len() / 2).map(|p| (*p).to_owned()) else {
+            continue;
+        };
+        let some: Vec<String> = roots.iter().take(6).cloned().collect();
+        let old = snap.get(&p).map(|b| b.data.to_vec()).unwrap_or_default();
+        let mut edited = snap.clone();
+        let mut new = old.clone();
+        new.extend_from_slice(b"\ncommonAnnotations:\n  cache-test: changed\n");
+        edited.insert(p.clone(), gitops_core::Blob::from_bytes(new));
+        let mut second = snap.clone();
+        second.insert(
+            p.replace("kustomization.yaml", "kustomization.yml"),
+            gitops_core::Blob::from_bytes(old),
+        );
+        for (what, s) in [("edited", &edited), ("second file", &second)] {
+            assert_eq!(
+                cached(&k, s, &some),
+                uncached(s, &some),
+                "{repo}: {p} {what}"
+            );
+        }
+        let back: Vec<Built> = expected.iter().take(6).cloned().collect();
+        assert_eq!(cached(&k, &snap, &some), back, "{repo}: {p} back");
+        compared += 3 * some.len();
+    }
+    eprintln!(
+        "cache: {compared} builds identical with and without the cache; {:?}",
+        k.cache_stats()
+    );
+}

@@ -10,9 +10,9 @@ use crate::loader::Files;
 use crate::resource::{Behavior, Resource};
 
 /// Where a generator's relative paths resolve.
-pub struct GenCtx<'a> {
+pub struct GenCtx<'f, 'a> {
     /// Snapshot access.
-    pub files: Files<'a>,
+    pub files: Files<'f>,
     /// The kustomization's directory.
     pub dir: &'a str,
     /// The kustomization file (for errors).
@@ -74,7 +74,7 @@ pub fn merged_options(local: Option<&Value>, global: Option<&Value>) -> Value {
 
 /// Builds one generated resource from a generator entry.
 pub fn generate(
-    ctx: &GenCtx<'_>,
+    ctx: &GenCtx<'_, '_>,
     kind: &str,
     spec: &Value,
     global_options: Option<&Value>,
@@ -192,7 +192,10 @@ pub fn generate(
     if bool_field(&opts, "immutable") {
         obj.insert("immutable".into(), Value::Bool(true));
     }
-    let mut r = Resource::new(Value::Object(obj), ctx.file);
+    let mut r = Resource::new(
+        Value::Object(obj),
+        crate::origin::Origin::generated(ctx.file, field_name),
+    );
     r.needs_hash = !bool_field(&opts, "disableNameSuffixHash");
     r.behavior = Some(behavior);
     Ok(r)

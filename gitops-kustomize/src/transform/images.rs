@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::fieldspec::{FieldSpec, apply_specs};
-use crate::resource::Resource;
+use crate::resource::{Resource, assign};
 
 /// One `images:` entry.
 #[derive(Clone, Debug, Default)]
@@ -85,14 +85,18 @@ impl ImageTag {
         Some(name)
     }
 
-    fn set(&self, v: &mut Value) {
-        if let Some(new) = v.as_str().and_then(|s| self.update(s)) {
-            *v = Value::String(new);
+    /// Rewrites `v` if this entry matches it; whether that changed it.
+    fn set(&self, v: &mut Value) -> bool {
+        match v.as_str().and_then(|s| self.update(s)) {
+            Some(new) => assign(v, Value::String(new)),
+            None => false,
         }
     }
 }
 
-fn walk_containers(v: &mut Value, it: &ImageTag) {
+/// Rewrites the images of every container list under `v`; whether any changed.
+fn walk_containers(v: &mut Value, it: &ImageTag) -> bool {
+    let mut changed = false;
     match v {
         Value::Object(m) => {
             for (k, child) in m.iter_mut() {
@@ -100,22 +104,23 @@ fn walk_containers(v: &mut Value, it: &ImageTag) {
                     if let Value::Array(items) = child {
                         for c in items {
                             if let Some(img) = c.get_mut("image") {
-                                it.set(img);
+                                changed |= it.set(img);
                             }
                         }
                     }
                 } else {
-                    walk_containers(child, it);
+                    changed |= walk_containers(child, it);
                 }
             }
         }
         Value::Array(a) => {
             for x in a {
-                walk_containers(x, it);
+                changed |= walk_containers(x, it);
             }
         }
         _ => {}
     }
+    changed
 }
 
 /// Applies one entry: every `containers`/`initContainers` list anywhere
@@ -130,10 +135,12 @@ pub fn apply(res: &mut [Resource], it: &ImageTag, specs: &[FieldSpec]) {
         .collect();
     for r in res.iter_mut() {
         let id = r.cur_id();
+        let mut changed = false;
         if id.gvk.kind != "CustomResourceDefinition" {
-            walk_containers(&mut r.obj, it);
+            changed |= walk_containers(&mut r.obj, it);
         }
-        apply_specs(&specs, &id, &mut r.obj, &mut |v| it.set(v));
+        apply_specs(&specs, &id, &mut r.obj, &mut |v| changed |= it.set(v));
+        r.changed |= changed;
     }
 }
 

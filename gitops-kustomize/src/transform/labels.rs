@@ -13,15 +13,20 @@ pub fn apply(res: &mut [Resource], pairs: &[(String, String)], specs: &[FieldSpe
     }
     for r in res.iter_mut() {
         let id = r.cur_id();
+        let mut changed = false;
         apply_specs(specs, &id, &mut r.obj, &mut |v: &mut Value| {
             if v.is_null() {
                 *v = Value::Object(Map::new());
             }
             if let Value::Object(m) = v {
                 for (k, val) in pairs {
-                    m.insert(k.clone(), Value::String(val.clone()));
+                    if m.get(k).and_then(Value::as_str) != Some(val.as_str()) {
+                        m.insert(k.clone(), Value::String(val.clone()));
+                        changed = true;
+                    }
                 }
             }
         });
+        r.changed |= changed;
     }
 }

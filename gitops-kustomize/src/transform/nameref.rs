@@ -78,19 +78,29 @@ impl Ctx<'_> {
         }))
     }
 
-    fn set_scalar(&self, v: &mut Value, errs: &mut Vec<String>) {
-        let Some(old) = v.as_str() else { return };
+    /// Rewrites a name; whether it changed.
+    fn set_scalar(&self, v: &mut Value, errs: &mut Vec<String>) -> bool {
+        let Some(old) = v.as_str() else { return false };
         match self.select(old, &self.subset, false) {
-            Ok(Some(r)) if r.name != old => *v = Value::String(r.name),
-            Ok(_) => {}
-            Err(e) => errs.push(e),
+            Ok(Some(r)) if r.name != old => {
+                *v = Value::String(r.name);
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                errs.push(e);
+                false
+            }
         }
     }
 
-    fn set_map(&self, v: &mut Value, errs: &mut Vec<String>) {
-        let Some(m) = v.as_object_mut() else { return };
+    /// Rewrites a `name` (and `namespace`) map; whether it changed.
+    fn set_map(&self, v: &mut Value, errs: &mut Vec<String>) -> bool {
+        let Some(m) = v.as_object_mut() else {
+            return false;
+        };
         let Some(old) = m.get("name").and_then(Value::as_str).map(str::to_owned) else {
-            return;
+            return false;
         };
         let cands: Vec<usize> = match m.get("namespace").and_then(Value::as_str) {
             None => self.subset.clone(),
@@ -127,15 +137,22 @@ impl Ctx<'_> {
         match self.select(&old, &cands, true) {
             Ok(Some(r)) => {
                 if r.name == old && r.namespace.is_empty() {
-                    return;
+                    return false;
                 }
+                let mut changed = r.name != old;
                 m.insert("name".into(), Value::String(r.name));
                 if !r.namespace.is_empty() {
+                    changed |=
+                        m.get("namespace").and_then(Value::as_str) != Some(r.namespace.as_str());
                     m.insert("namespace".into(), Value::String(r.namespace));
                 }
+                changed
             }
-            Ok(None) => {}
-            Err(e) => errs.push(e),
+            Ok(None) => false,
+            Err(e) => {
+                errs.push(e);
+                false
+            }
         }
     }
 }
@@ -171,17 +188,47 @@ fn subset_for(all: &[Resource], referrer: &Resource) -> Vec<usize> {
         .collect()
 }
 
+/// What of a referrer the reference rules read: its kind, metadata,
+/// `roleRef` and `subjects` (the rest is not looked at, so it is not copied).
+fn skeleton(obj: &Value) -> Value {
+    let mut m = serde_json::Map::new();
+    for k in ["apiVersion", "kind", "metadata", "roleRef", "subjects"] {
+        if let Some(v) = obj.get(k) {
+            m.insert(k.to_owned(), v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
 /// Rewrites all name references; returns messages for ambiguous references.
+///
+/// Referrers are handled in order, each seeing the others as they are then
+/// (earlier referrers already rewritten) and itself as it was before.
 pub fn apply(res: &mut [Resource], table: &[NameRef]) -> Vec<String> {
     let mut errs = Vec::new();
     for i in 0..res.len() {
-        let snapshot: Vec<Resource> = res.to_vec();
-        let Some(referrer) = snapshot.get(i) else {
+        let Some(r) = res.get(i) else { continue };
+        let referrer_id = r.cur_id();
+        if !table.iter().any(|nr| {
+            nr.referrers
+                .iter()
+                .any(|fs| referrer_id.gvk.is_selected(&fs.gvk))
+        }) {
             continue;
+        }
+        // The referrer's object is taken out to be edited; what the rules
+        // read of it stays in place (unedited) for the others to see.
+        let mut obj = match res.get_mut(i) {
+            Some(r) => {
+                let sk = skeleton(&r.obj);
+                std::mem::replace(&mut r.obj, sk)
+            }
+            None => continue,
         };
-        let referrer_id = referrer.cur_id();
-        let subset = subset_for(&snapshot, referrer);
-        let mut obj = referrer.obj.clone();
+        let mut changed = false;
+        let all: &[Resource] = res;
+        let Some(referrer) = all.get(i) else { continue };
+        let subset = subset_for(all, referrer);
         for nr in table {
             for fs in &nr.referrers {
                 if !referrer_id.gvk.is_selected(&fs.gvk) {
@@ -203,7 +250,7 @@ pub fn apply(res: &mut [Resource], table: &[NameRef]) -> Vec<String> {
                     None
                 };
                 let ctx = Ctx {
-                    all: &snapshot,
+                    all,
                     referrer,
                     referrer_id: referrer_id.clone(),
                     target: &nr.gvk,
@@ -220,14 +267,14 @@ pub fn apply(res: &mut [Resource], table: &[NameRef]) -> Vec<String> {
                     &spec.segments(),
                     false,
                     &mut |v: &mut Value| match v {
-                        Value::String(_) => ctx.set_scalar(v, &mut errs),
-                        Value::Object(_) => ctx.set_map(v, &mut errs),
+                        Value::String(_) => changed |= ctx.set_scalar(v, &mut errs),
+                        Value::Object(_) => changed |= ctx.set_map(v, &mut errs),
                         Value::Array(items) => {
                             for it in items {
                                 if it.is_string() {
-                                    ctx.set_scalar(it, &mut errs);
+                                    changed |= ctx.set_scalar(it, &mut errs);
                                 } else if it.is_object() {
-                                    ctx.set_map(it, &mut errs);
+                                    changed |= ctx.set_map(it, &mut errs);
                                 }
                             }
                         }
@@ -237,6 +284,7 @@ pub fn apply(res: &mut [Resource], table: &[NameRef]) -> Vec<String> {
             }
         }
         if let Some(r) = res.get_mut(i) {
+            r.changed |= changed;
             r.obj = obj;
         }
     }

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::fieldspec::{FieldSpec, apply_specs};
-use crate::resource::Resource;
+use crate::resource::{Resource, assign};
 
 /// Sets `ns` on every resource (only where unset with `unset_only`).
 pub fn apply(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bool) {
@@ -17,13 +17,14 @@ pub fn apply(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bo
         })
         .cloned()
         .collect();
-    let mut set = |v: &mut Value| {
+    let set = |v: &mut Value, changed: &mut bool| {
         let empty = v.as_str().is_none_or(str::is_empty);
         if !unset_only || empty {
-            *v = Value::String(ns.to_owned());
+            *changed |= assign(v, Value::String(ns.to_owned()));
         }
     };
     for r in res.iter_mut() {
+        let mut changed = false;
         r.store_prev();
         let id = r.cur_id();
         if !id.gvk.is_cluster_scoped() && (!unset_only || r.namespace().is_empty()) {
@@ -37,10 +38,11 @@ pub fn apply(res: &mut [Resource], ns: &str, specs: &[FieldSpec], unset_only: bo
                     && let Some(m) = s.as_object_mut()
                 {
                     let cur = m.entry("namespace").or_insert(Value::Null);
-                    set(cur);
+                    set(cur, &mut changed);
                 }
             }
         }
-        apply_specs(&specs, &id, &mut r.obj, &mut set);
+        apply_specs(&specs, &id, &mut r.obj, &mut |v| set(v, &mut changed));
+        r.changed |= changed;
     }
 }

@@ -56,7 +56,8 @@ fn smp_one(r: &mut Resource, p: &Value) -> Result<bool, String> {
     let kind = r.obj.get("kind").cloned();
     match super::smp::apply(&r.obj, p)? {
         Some(v) => {
-            r.obj = v;
+            let was_changed = r.changed;
+            let old = std::mem::replace(&mut r.obj, v);
             r.set_name(&name);
             if ns.is_empty() {
                 r.metadata_mut().remove("namespace");
@@ -66,6 +67,7 @@ fn smp_one(r: &mut Resource, p: &Value) -> Result<bool, String> {
             if let (Some(k), Some(m)) = (kind, r.obj.as_object_mut()) {
                 m.insert("kind".into(), k);
             }
+            r.changed = was_changed || r.obj != old;
             Ok(true)
         }
         None => Ok(false),
@@ -86,7 +88,10 @@ pub fn apply(
                 let mut obj = r.obj.clone();
                 json_patch::patch(&mut obj, ops)
                     .map_err(|e| format!("applying JSON 6902 patch to {before}: {e}"))?;
-                r.obj = obj;
+                if obj != r.obj {
+                    r.obj = obj;
+                    r.changed = true;
+                }
                 if r.cur_id() != before {
                     r.prev.push(before);
                 }

@@ -37,6 +37,7 @@ pub fn apply(res: &mut [Resource], prefix: &str, suffix: &str, specs: &[FieldSpe
                     r.suffixes.push(suffix.to_owned());
                 }
             } else {
+                let mut changed = false;
                 visit(
                     &mut r.obj,
                     &fs.segments(),
@@ -44,9 +45,11 @@ pub fn apply(res: &mut [Resource], prefix: &str, suffix: &str, specs: &[FieldSpe
                     &mut |v: &mut Value| {
                         if let Some(s) = v.as_str() {
                             *v = Value::String(format!("{prefix}{s}{suffix}"));
+                            changed = true;
                         }
                     },
                 );
+                r.changed |= changed;
             }
         }
     }

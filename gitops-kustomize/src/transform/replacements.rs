@@ -270,9 +270,11 @@ pub fn apply(res: &mut [Resource], rep: &Value) -> Result<(), String> {
             if !tsel.matches(r) || rejects.iter().any(|x| x.matches(r)) {
                 continue;
             }
+            let mut changed = false;
             for p in &paths {
                 let segs = split_field_path(p);
                 visit_mut(&mut r.obj, &segs, to.create, &mut |node: &mut Value| {
+                    let before = node.clone();
                     match &to.delimiter {
                         None => *node = value.clone(),
                         Some(d) => {
@@ -293,9 +295,11 @@ pub fn apply(res: &mut [Resource], rep: &Value) -> Result<(), String> {
                             *node = Value::String(parts.join(d));
                         }
                     }
+                    changed |= *node != before;
                     Ok(())
                 })?;
             }
+            r.changed |= changed;
         }
     }
     Ok(())

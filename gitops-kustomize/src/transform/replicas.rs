@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::fieldspec::{FieldSpec, visit};
-use crate::resource::Resource;
+use crate::resource::{Resource, assign};
 
 /// Sets `count` on resources named `name` (currently or originally); false if none matched.
 pub fn apply(res: &mut [Resource], name: &str, count: i64, specs: &[FieldSpec]) -> bool {
@@ -16,14 +16,16 @@ pub fn apply(res: &mut [Resource], name: &str, count: i64, specs: &[FieldSpec]) 
         for fs in specs {
             if gvk.is_selected(&fs.gvk) {
                 found = true;
+                let mut changed = false;
                 visit(
                     &mut r.obj,
                     &fs.segments(),
                     fs.create,
                     &mut |v: &mut Value| {
-                        *v = Value::from(count);
+                        changed |= assign(v, Value::from(count));
                     },
                 );
+                r.changed |= changed;
                 break;
             }
         }

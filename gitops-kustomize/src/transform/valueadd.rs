@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::fieldspec::{split_path, visit};
-use crate::resource::Resource;
+use crate::resource::{Resource, assign};
 use crate::selector::Selector;
 
 /// One target: which objects, which field, where in the path.
@@ -28,11 +28,13 @@ pub fn apply(res: &mut [Resource], value: &str, targets: &[Target]) {
             if t.field_path == "metadata/namespace" && r.gvk().is_cluster_scoped() {
                 continue;
             }
+            let mut changed = false;
             visit(&mut r.obj, &segs, true, &mut |v: &mut Value| {
                 if t.file_path_position == 0 {
-                    *v = Value::String(value.to_owned());
+                    changed |= assign(v, Value::String(value.to_owned()));
                     return;
                 }
+                changed = true;
                 let cur = v.as_str().unwrap_or("").to_owned();
                 let mut parts: Vec<&str> = if cur.is_empty() {
                     Vec::new()
@@ -43,6 +45,7 @@ pub fn apply(res: &mut [Resource], value: &str, targets: &[Target]) {
                 parts.insert(at, value);
                 *v = Value::String(parts.join("/"));
             });
+            r.changed |= changed;
         }
     }
 }

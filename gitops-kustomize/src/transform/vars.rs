@@ -61,33 +61,41 @@ pub fn apply(res: &mut [Resource], vars: &[Value], specs: &[FieldSpec]) -> Resul
     if values.is_empty() {
         return Ok(());
     }
-    let expand = |s: &str| -> String {
-        let mut out = s.to_owned();
+    // Expands the vars in `s`; whether that changed it.
+    let expand = |s: &mut String| -> bool {
+        let mut out = s.clone();
         for (k, v) in &values {
             out = out.replace(&format!("$({k})"), v);
         }
-        out
+        if out == *s {
+            false
+        } else {
+            *s = out;
+            true
+        }
     };
     for r in res.iter_mut() {
         let id = r.cur_id();
+        let mut changed = false;
         apply_specs(specs, &id, &mut r.obj, &mut |v: &mut Value| match v {
-            Value::String(s) => *s = expand(s),
+            Value::String(s) => changed |= expand(s),
             Value::Array(a) => {
                 for x in a {
                     if let Value::String(s) = x {
-                        *s = expand(s);
+                        changed |= expand(s);
                     }
                 }
             }
             Value::Object(m) => {
                 for x in m.values_mut() {
                     if let Value::String(s) = x {
-                        *s = expand(s);
+                        changed |= expand(s);
                     }
                 }
             }
             _ => {}
         });
+        r.changed |= changed;
     }
     Ok(())
 }
