@@ -30,10 +30,11 @@ impl BlobId {
     /// assert_eq!(BlobId::for_bytes(b"").as_str(), "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
     /// ```
     pub fn for_bytes(data: &[u8]) -> Self {
-        let mut h = sha1_smol::Sha1::new();
+        use sha1::Digest as _;
+        let mut h = sha1::Sha1::new();
         h.update(format!("blob {}\0", data.len()).as_bytes());
         h.update(data);
-        Self(Arc::from(h.digest().to_string()))
+        Self(Arc::from(format!("{:x}", h.finalize())))
     }
 
     /// The hex id.

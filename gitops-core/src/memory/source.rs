@@ -1,5 +1,6 @@
 //! [`MemorySource`]: an in-memory repository of revisions.
 
+use sha1::{Digest as _, Sha1};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -107,15 +108,15 @@ impl MemorySource {
             .collect();
         let mut repo = self.lock();
         let parent = repo.refs.get(&format!("refs/heads/{branch}")).cloned();
-        let mut tree = sha1_smol::Sha1::new();
+        let mut tree = Sha1::new();
         for (p, b) in &files {
             tree.update(p.as_bytes());
             tree.update(&[0]);
             tree.update(b.id.as_str().as_bytes());
             tree.update(&[0]);
         }
-        let tree = tree.digest().to_string();
-        let mut id = sha1_smol::Sha1::new();
+        let tree = format!("{:x}", tree.finalize());
+        let mut id = Sha1::new();
         id.update(tree.as_bytes());
         for part in [
             parent.as_deref().unwrap_or(""),
@@ -129,7 +130,7 @@ impl MemorySource {
             id.update(&[0]);
             id.update(part.as_bytes());
         }
-        let id = id.digest().to_string();
+        let id = format!("{:x}", id.finalize());
         let revision = Revision {
             id: id.clone(),
             tree,
