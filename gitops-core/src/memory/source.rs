@@ -111,9 +111,9 @@ impl MemorySource {
         let mut tree = Sha1::new();
         for (p, b) in &files {
             tree.update(p.as_bytes());
-            tree.update(&[0]);
+            tree.update([0]);
             tree.update(b.id.as_str().as_bytes());
-            tree.update(&[0]);
+            tree.update([0]);
         }
         let tree = format!("{:x}", tree.finalize());
         let mut id = Sha1::new();
@@ -127,7 +127,7 @@ impl MemorySource {
             &committer.time.to_string(),
             message,
         ] {
-            id.update(&[0]);
+            id.update([0]);
             id.update(part.as_bytes());
         }
         let id = format!("{:x}", id.finalize());
