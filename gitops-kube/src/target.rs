@@ -580,6 +580,20 @@ fn unknown_kind(object: &Object) -> TargetError {
     }
 }
 
+/// The keys grouped by kind and namespace, the unit of a LIST.
+fn by_kind_and_namespace(
+    keys: &BTreeSet<ObjectKey>,
+) -> BTreeMap<(GroupKind, Option<String>), Vec<&ObjectKey>> {
+    let mut groups: BTreeMap<(GroupKind, Option<String>), Vec<&ObjectKey>> = BTreeMap::new();
+    for key in keys {
+        groups
+            .entry((key.group_kind(), key.namespace.clone()))
+            .or_default()
+            .push(key);
+    }
+    groups
+}
+
 fn is_crd(key: &ObjectKey) -> bool {
     key.is("apiextensions.k8s.io", "CustomResourceDefinition")
 }
@@ -587,13 +601,7 @@ fn is_crd(key: &ObjectKey) -> bool {
 #[async_trait]
 impl Target for KubeTarget {
     async fn observe(&self, request: &ObserveRequest) -> Result<LiveState, TargetError> {
-        let mut groups: BTreeMap<(GroupKind, Option<String>), Vec<&ObjectKey>> = BTreeMap::new();
-        for key in &request.keys {
-            groups
-                .entry((key.group_kind(), key.namespace.clone()))
-                .or_default()
-                .push(key);
-        }
+        let groups = by_kind_and_namespace(&request.keys);
         let mut live = LiveState::default();
         for ((gk, namespace), keys) in groups {
             let Some(first) = keys.first().copied() else {
@@ -645,13 +653,7 @@ impl Target for KubeTarget {
         let Some(owner) = &request.owner else {
             return Ok(None);
         };
-        let mut groups: BTreeMap<(GroupKind, Option<String>), Vec<&ObjectKey>> = BTreeMap::new();
-        for key in &request.keys {
-            groups
-                .entry((key.group_kind(), key.namespace.clone()))
-                .or_default()
-                .push(key);
-        }
+        let groups = by_kind_and_namespace(&request.keys);
         let mut versions = BTreeMap::new();
         let params = ListParams::default().labels(&format!("{OWNER_LABEL}={}", owner.as_str()));
         for ((_, namespace), keys) in groups {

@@ -301,26 +301,7 @@ impl Renderer {
                 continue;
             }
             stats.bytes += size;
-            let format = if skip::is_json(path) {
-                SourceFormat::Json
-            } else {
-                SourceFormat::Yaml
-            };
-            let key = (blob.id.clone(), format);
-            let parsed = match cache.get(&key).or_else(|| self.cache.get(&key)) {
-                Some(p) => {
-                    stats.reused += 1;
-                    Arc::clone(p)
-                }
-                None => {
-                    stats.parsed += 1;
-                    Arc::new(parse::parse_file(
-                        &blob.data,
-                        format,
-                        self.options.scan_limits(),
-                    ))
-                }
-            };
+            let (key, parsed) = self.parse_cached(path, blob, Some(&cache), &mut stats);
             stats.documents += parsed.documents;
             for (index, entry) in parsed.entries.iter().enumerate() {
                 match &entry.result {
@@ -328,7 +309,7 @@ impl Renderer {
                         let mut at = entry.at.clone();
                         path.clone_into(&mut at.path);
                         objects.push((at, object.clone()));
-                        origins.push(Some((blob.id.clone(), format, index)));
+                        origins.push(Some((key.0.clone(), key.1, index)));
                     }
                     Err(e) => {
                         let mut e = e.clone();
@@ -535,25 +516,7 @@ impl Renderer {
             if blob.data.len() > self.options.max_file_bytes {
                 return None;
             }
-            let format = if skip::is_json(path) {
-                SourceFormat::Json
-            } else {
-                SourceFormat::Yaml
-            };
-            let parsed = match self.cache.get(&(blob.id.clone(), format)) {
-                Some(p) => {
-                    stats.reused += 1;
-                    Arc::clone(p)
-                }
-                None => {
-                    stats.parsed += 1;
-                    Arc::new(parse::parse_file(
-                        &blob.data,
-                        format,
-                        self.options.scan_limits(),
-                    ))
-                }
-            };
+            let (_, parsed) = self.parse_cached(path, blob, None, &mut stats);
             stats.bytes += blob.data.len();
             stats.documents += parsed.documents;
             for entry in &parsed.entries {
@@ -614,6 +577,41 @@ impl Renderer {
         stats.objects = desired.len();
         self.stats = stats;
         Some(desired)
+    }
+
+    /// The parse of a file: from `fresh` (this render's), else from the
+    /// cache of the last render, else parsed now; counted in `stats`.
+    fn parse_cached(
+        &self,
+        path: &str,
+        blob: &crate::snapshot::Blob,
+        fresh: Option<&HashMap<(BlobId, SourceFormat), Arc<ParsedFile>>>,
+        stats: &mut RenderStats,
+    ) -> ((BlobId, SourceFormat), Arc<ParsedFile>) {
+        let format = if skip::is_json(path) {
+            SourceFormat::Json
+        } else {
+            SourceFormat::Yaml
+        };
+        let key = (blob.id.clone(), format);
+        let parsed = match fresh
+            .and_then(|c| c.get(&key))
+            .or_else(|| self.cache.get(&key))
+        {
+            Some(p) => {
+                stats.reused += 1;
+                Arc::clone(p)
+            }
+            None => {
+                stats.parsed += 1;
+                Arc::new(parse::parse_file(
+                    &blob.data,
+                    format,
+                    self.options.scan_limits(),
+                ))
+            }
+        };
+        (key, parsed)
     }
 
     /// Refuses the snapshot's symbolic links, or with
