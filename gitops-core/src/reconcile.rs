@@ -412,6 +412,25 @@ struct Rendered {
     changed: Option<(String, BTreeSet<String>)>,
 }
 
+/// A snapshot read for `revision`, with the revision attached; on failure
+/// `None`, with the report and failure filled in.
+fn snapshot_read(
+    read: Result<crate::Snapshot, SourceError>,
+    revision: &Revision,
+    report: &mut SyncReport,
+    failure: &mut Failure,
+) -> Option<crate::Snapshot> {
+    match read {
+        Ok(s) => Some(s.with_revision(revision.clone())),
+        Err(e) => {
+            report.status = SyncStatus::SourceFailed;
+            let message = format!("reading revision {}: {e}", revision.short_id());
+            failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
+            None
+        }
+    }
+}
+
 /// What [`Reconciler::prepare`] hands to the apply phase.
 struct Prepared {
     desired: Arc<DesiredState>,
@@ -653,19 +672,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     .changed_paths(&last.revision, revision, path)
                     .await
             {
-                let snapshot = match self
+                let read = self
                     .source
                     .snapshot_incremental(&last.snapshot, &last.revision, revision, path)
-                    .await
-                {
-                    Ok(s) => s.with_revision(revision.clone()),
-                    Err(e) => {
-                        report.status = SyncStatus::SourceFailed;
-                        let message = format!("reading revision {}: {e}", revision.short_id());
-                        failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
-                        return None;
-                    }
-                };
+                    .await;
+                let snapshot = snapshot_read(read, revision, report, failure)?;
                 let changed: BTreeSet<String> = changed.into_iter().collect();
                 let previous = Arc::unwrap_or_clone(last.desired);
                 let result = lock(&self.renderer).render_changed(previous, &snapshot, "", &changed);
@@ -677,15 +688,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 });
             }
         }
-        let snapshot = match self.snapshot(revision, path).await {
-            Ok(s) => s,
-            Err(e) => {
-                report.status = SyncStatus::SourceFailed;
-                let message = format!("reading revision {}: {e}", revision.short_id());
-                failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
-                return None;
-            }
-        };
+        let read = self.source.snapshot(revision, path).await;
+        let snapshot = snapshot_read(read, revision, report, failure)?;
         // A folder a step renders may read files outside the rendered folder
         // (an overlay's bases): then the whole revision is read and the
         // folder rendered within it.
@@ -695,15 +699,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 .step_folders(&snapshot, "")
                 .is_ok_and(|folders| !folders.is_empty());
         let (snapshot, dir) = if whole {
-            match self.snapshot(revision, None).await {
-                Ok(s) => (s, path),
-                Err(e) => {
-                    report.status = SyncStatus::SourceFailed;
-                    let message = format!("reading revision {}: {e}", revision.short_id());
-                    failure.fail(report, Phase::Snapshot, None, message, Some(e.into()));
-                    return None;
-                }
-            }
+            let read = self.source.snapshot(revision, None).await;
+            (snapshot_read(read, revision, report, failure)?, path)
         } else {
             (snapshot, "")
         };
@@ -845,16 +842,6 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 );
             }
         }
-    }
-
-    /// The revision's files under `path`, with the revision attached.
-    async fn snapshot(
-        &self,
-        revision: &Revision,
-        path: Option<&str>,
-    ) -> Result<crate::Snapshot, SourceError> {
-        let snapshot = self.source.snapshot(revision, path).await?;
-        Ok(snapshot.with_revision(revision.clone()))
     }
 
     /// Which steps correct drift: all of them when the revision is the one
