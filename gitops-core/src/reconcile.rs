@@ -383,7 +383,9 @@ pub struct Reconciler<S, T> {
     /// object's version then. While both stay the same the object is in
     /// sync without being read or compared (any write changes the version,
     /// so drift is still found).
-    in_sync: Mutex<BTreeMap<ObjectKey, InSync>>,
+    /// Shared: a sync reads them without holding the lock across its
+    /// requests, and without copying them.
+    in_sync: Mutex<Arc<BTreeMap<ObjectKey, InSync>>>,
 }
 
 /// See [`Reconciler::last`].
@@ -397,7 +399,7 @@ struct LastRender {
 }
 
 /// See [`Reconciler::in_sync`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct InSync {
     object: Object,
     version: String,
@@ -462,7 +464,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             verifier: None,
             dropped: Mutex::new(BTreeMap::new()),
             last: Mutex::new(None),
-            in_sync: Mutex::new(BTreeMap::new()),
+            in_sync: Mutex::new(Arc::new(BTreeMap::new())),
         })
     }
 
@@ -757,7 +759,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         keys: BTreeSet<ObjectKey>,
         owner: &crate::target::OwnerId,
     ) -> Result<(BTreeSet<ObjectKey>, BTreeSet<ObjectKey>), TargetError> {
-        let candidates: Vec<(ObjectKey, String)> = {
+        let records: Arc<BTreeMap<ObjectKey, InSync>> = {
             let mut records = lock(&self.in_sync);
             if records.is_empty() {
                 return Ok((keys, BTreeSet::new()));
@@ -774,52 +776,52 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     .filter(|k| crd(k))
                     .all(|k| desired.contains(k));
             if !crds_same {
-                records.clear();
+                *records = Arc::default();
                 return Ok((keys, BTreeSet::new()));
             }
             if records.len() > desired.len() {
-                records.retain(|k, _| desired.contains(k));
+                Arc::make_mut(&mut records).retain(|k, _| desired.contains(k));
             }
-            // Both in key order: one pass.
-            let mut out = Vec::new();
-            let mut recorded = records.iter().peekable();
-            for (k, d) in desired.iter() {
-                while recorded.next_if(|(r, _)| *r < k).is_some() {}
-                if let Some((_, r)) = recorded.next_if(|(r, _)| *r == k)
-                    && r.object == d.object
-                {
-                    out.push((k.clone(), r.version.clone()));
-                }
-            }
-            out
+            Arc::clone(&records)
         };
+        // The records whose manifest is still the desired one (objects are
+        // shared: an unchanged manifest compares by pointer). Both in key
+        // order: one pass.
+        let mut candidates: Vec<(&ObjectKey, &str)> = Vec::new();
+        let mut recorded = records.iter().peekable();
+        for (k, d) in desired.iter() {
+            while recorded.next_if(|(r, _)| *r < k).is_some() {}
+            if let Some((_, r)) = recorded.next_if(|(r, _)| *r == k)
+                && r.object == d.object
+            {
+                candidates.push((k, r.version.as_str()));
+            }
+        }
         if candidates.is_empty() {
             return Ok((keys, BTreeSet::new()));
         }
-        let request = ObserveRequest::new(
-            candidates.iter().map(|(k, _)| k.clone()).collect(),
-            Some(owner.clone()),
-        );
-        let Some(versions) = self.target.versions(&request).await? else {
-            return Ok((keys, BTreeSet::new()));
+        // When most keys to observe are candidates (a resync), their
+        // versions are asked for all of them: no second set of keys is
+        // built; the versions of the others are not used.
+        let request = if candidates.len().saturating_mul(2) >= keys.len() {
+            ObserveRequest::new(keys, Some(owner.clone()))
+        } else {
+            let request = ObserveRequest::new(
+                candidates.iter().map(|(k, _)| (*k).clone()).collect(),
+                Some(owner.clone()),
+            );
+            let versions = self.target.versions(&request).await?;
+            return Ok(split(keys, &candidates, versions.as_ref()));
         };
-        // Both in key order: one pass.
-        let mut reported = versions.iter().peekable();
-        let in_sync: BTreeSet<ObjectKey> = candidates
-            .into_iter()
-            .filter(|(k, v)| {
-                while reported.next_if(|(r, _)| *r < k).is_some() {}
-                reported.next_if(|(r, rv)| *r == k && *rv == v).is_some()
-            })
-            .map(|(k, _)| k)
-            .collect();
-        let keys = keys.difference(&in_sync).cloned().collect();
-        Ok((keys, in_sync))
+        let versions = self.target.versions(&request).await?;
+        Ok(split(request.keys, &candidates, versions.as_ref()))
     }
 
     /// Records the objects a plan found unchanged among those it read.
     fn record_in_sync(&self, desired: &DesiredState, unchanged: &[ObjectKey], live: &LiveState) {
-        let mut records = lock(&self.in_sync);
+        let mut guard = lock(&self.in_sync);
+        // Nobody else holds them between syncs: no copy.
+        let records = Arc::make_mut(&mut guard);
         for k in unchanged {
             // Those known in sync were not read: nothing new to record.
             let Some(l) = live.objects.get(k) else {
@@ -1152,31 +1154,39 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         // otherwise the old inventory plus what was applied, less what was
         // deleted, so nothing we created escapes a later prune.
         let stored = written.as_ref().or(inventory.as_ref());
-        let objects = if failed {
-            let mut o = inventory
-                .as_ref()
-                .map(|i| i.objects.clone())
-                .unwrap_or_default();
-            o.extend(applied.clone());
-            o.retain(|k, _| !deleted.contains(k));
-            o
-        } else {
-            plan.next_inventory.clone()
-        };
         let revision = if failed {
             report.previous_revision.clone()
         } else {
             desired.revision().map(|r| r.id.clone())
         };
-        let mut record = Inventory::new(owner.clone());
-        record.revision = revision;
-        record.objects = objects;
-        if let Err((message, cause)) = self
-            .record_inventory(stored, &mut record, &applied, &deleted)
-            .await
-        {
-            failure.fail(report, Phase::Record, None, message, Some(cause.into()));
-            failed = true;
+        // A sync that changes nothing records nothing: compared before
+        // anything is copied.
+        let same = !failed
+            && stored.is_some_and(|s| {
+                s.owner == owner && s.revision == revision && s.objects == plan.next_inventory
+            });
+        if !same {
+            let objects = if failed {
+                let mut o = inventory
+                    .as_ref()
+                    .map(|i| i.objects.clone())
+                    .unwrap_or_default();
+                o.extend(applied.clone());
+                o.retain(|k, _| !deleted.contains(k));
+                o
+            } else {
+                plan.next_inventory.clone()
+            };
+            let mut record = Inventory::new(owner.clone());
+            record.revision = revision;
+            record.objects = objects;
+            if let Err((message, cause)) = self
+                .record_inventory(stored, &mut record, &applied, &deleted)
+                .await
+            {
+                failure.fail(report, Phase::Record, None, message, Some(cause.into()));
+                failed = true;
+            }
         }
         if failed {
             report.status = if refused {
@@ -1199,7 +1209,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             self.target
                 .observe(&ObserveRequest {
                     keys,
-                    owner: Some(owner),
+                    owner: Some(owner.clone()),
                 })
                 .await
                 .map(Some)
@@ -1207,6 +1217,16 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         match verified {
             Ok(None) => {}
             Ok(Some(mut live)) => {
+                // The inventory recorded, of which only the entries of the
+                // objects observed (the stepped ones) matter to this plan:
+                // it prunes only what is inventoried and live.
+                let mut record = Inventory::new(owner.clone());
+                record.objects = plan
+                    .steps
+                    .iter()
+                    .filter_map(|s| plan.next_inventory.get_key_value(&s.key))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 live.inventory = Some(record);
                 let stepped = stepped(&desired, &plan);
                 // The CRDs without steps were in sync.
@@ -1613,6 +1633,35 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Delay::new(wait.interval).await;
         }
     }
+}
+
+/// Splits `keys` into those to observe and those in sync: the candidates
+/// (in key order, with the version recorded when they were found in sync)
+/// whose live version is still that one. No versions (the runtime cannot
+/// tell them cheaply): everything is observed.
+fn split(
+    keys: BTreeSet<ObjectKey>,
+    candidates: &[(&ObjectKey, &str)],
+    versions: Option<&BTreeMap<ObjectKey, String>>,
+) -> (BTreeSet<ObjectKey>, BTreeSet<ObjectKey>) {
+    let Some(versions) = versions else {
+        return (keys, BTreeSet::new());
+    };
+    // Both in key order: one pass.
+    let mut reported = versions.iter().peekable();
+    let in_sync: BTreeSet<ObjectKey> = candidates
+        .iter()
+        .filter(|(k, v)| {
+            while reported.next_if(|(r, _)| r < k).is_some() {}
+            reported.next_if(|(r, rv)| r == k && rv == v).is_some()
+        })
+        .map(|(k, _)| (*k).clone())
+        .collect();
+    if in_sync.is_empty() {
+        return (keys, in_sync);
+    }
+    let keys = keys.difference(&in_sync).cloned().collect();
+    (keys, in_sync)
 }
 
 /// The part of `desired` a plan's steps apply, with every CRD (whose

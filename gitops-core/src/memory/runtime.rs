@@ -15,9 +15,29 @@ use crate::target::{
     ObserveRequest, OwnerId, OwnershipConflict, Target, TargetError,
 };
 
+/// One stored object with its `metadata.resourceVersion`, kept beside it
+/// (set by the same write) so that [`Target::versions`] reads it without
+/// looking into the object.
+#[derive(Debug, Clone)]
+struct Stored {
+    value: Value,
+    version: Box<str>,
+}
+
+impl Stored {
+    fn new(value: Value) -> Self {
+        let version = value
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .into();
+        Self { value, version }
+    }
+}
+
 #[derive(Debug)]
 struct State {
-    objects: BTreeMap<ObjectKey, Value>,
+    objects: BTreeMap<ObjectKey, Stored>,
     inventories: BTreeMap<OwnerId, Inventory>,
     kinds: KindRegistry,
     crds: BTreeMap<String, Value>,
@@ -148,7 +168,11 @@ impl MemoryRuntime {
 
     /// All stored objects, in key order (for tests and reports).
     pub fn objects(&self) -> BTreeMap<ObjectKey, Value> {
-        self.lock().objects.clone()
+        self.lock()
+            .objects
+            .iter()
+            .map(|(k, s)| (k.clone(), s.value.clone()))
+            .collect()
     }
 
     /// The stored objects labelled as `owner`'s (the [`OWNER_LABEL`]), in
@@ -157,13 +181,14 @@ impl MemoryRuntime {
         self.lock()
             .objects
             .iter()
-            .filter(|(_, v)| {
-                v.pointer("/metadata/labels")
+            .filter(|(_, s)| {
+                s.value
+                    .pointer("/metadata/labels")
                     .and_then(|l| l.get(OWNER_LABEL))
                     .and_then(Value::as_str)
                     == Some(owner.as_str())
             })
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, s)| (k.clone(), s.value.clone()))
             .collect()
     }
 
@@ -226,7 +251,7 @@ impl State {
             }),
             (Scope::Namespaced, Some(ns)) => {
                 let ns_key = ObjectKey::new("", "Namespace", None, ns.clone());
-                match self.objects.get(&ns_key) {
+                match self.objects.get(&ns_key).map(|s| &s.value) {
                     None => Err(TargetError::NamespaceNotFound {
                         key: key.clone(),
                         namespace: ns.clone(),
@@ -275,7 +300,7 @@ impl State {
         };
         let time = crate::time::rfc3339(self.clock + 1);
         let lists = Arc::clone(&self.lists);
-        let live = self.objects.get(&key);
+        let live = self.objects.get(&key).map(|s| &s.value);
         let mut merged = merge(live, lists.as_ref(), &time).map_err(|e| match e {
             ApplyError::Conflict { conflicts } => {
                 let mut by_manager: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -374,7 +399,7 @@ impl State {
                 self.crds.insert(key.name.clone(), merged.clone());
                 self.lists = lists_of(&self.crds);
             }
-            self.objects.insert(key, merged.clone());
+            self.objects.insert(key, Stored::new(merged.clone()));
         }
         Ok(merged)
     }
@@ -399,7 +424,7 @@ impl State {
         self.objects
             .iter()
             .filter(|(k, _)| in_cascade(k))
-            .filter_map(|(_, v)| LiveRef::of(v))
+            .filter_map(|(_, s)| LiveRef::of(&s.value))
             .collect()
     }
 
@@ -461,7 +486,7 @@ impl Target for MemoryRuntime {
             in_sync: Default::default(),
             objects: crate::util::entries_of(request.keys.iter(), &state.objects)
                 .into_iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, s)| (k.clone(), s.value.clone()))
                 .collect(),
         })
     }
@@ -474,10 +499,7 @@ impl Target for MemoryRuntime {
         Ok(Some(
             crate::util::entries_of(request.keys.iter(), &state.objects)
                 .into_iter()
-                .filter_map(|(k, v)| {
-                    let version = v.get("metadata")?.get("resourceVersion")?.as_str()?;
-                    Some((k.clone(), version.to_owned()))
-                })
+                .map(|(k, s)| (k.clone(), s.version.to_string()))
                 .collect(),
         ))
     }

@@ -45,6 +45,39 @@ fn normalize_dir(path: Option<&str>) -> Option<String> {
         .filter(|p| !p.is_empty() && p != ".")
 }
 
+/// The paths whose content differs between two trees (added, removed or
+/// changed), in path order: both maps in key order, one pass.
+fn changed<'a>(
+    a: &'a BTreeMap<String, Blob>,
+    b: &'a BTreeMap<String, Blob>,
+) -> impl Iterator<Item = &'a str> {
+    let mut a = a.iter().peekable();
+    let mut b = b.iter().peekable();
+    std::iter::from_fn(move || {
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => return None,
+                (Some((pa, _)), Some((pb, _))) if pa < pb => {
+                    return a.next().map(|(p, _)| p.as_str());
+                }
+                (Some(_), None) => return a.next().map(|(p, _)| p.as_str()),
+                (Some((pa, _)), Some((pb, _))) if pa > pb => {
+                    return b.next().map(|(p, _)| p.as_str());
+                }
+                (None, Some(_)) => return b.next().map(|(p, _)| p.as_str()),
+                (Some(_), Some(_)) => {
+                    let (Some((p, x)), Some((_, y))) = (a.next(), b.next()) else {
+                        return None;
+                    };
+                    if x.id != y.id {
+                        return Some(p.as_str());
+                    }
+                }
+            }
+        }
+    })
+}
+
 fn under<'a>(path: &'a str, dir: Option<&str>) -> Option<&'a str> {
     match dir {
         None => Some(path),
@@ -255,6 +288,46 @@ impl Source for MemorySource {
         Ok(snap)
     }
 
+    /// `previous` (a snapshot of `from` under the same folder, as
+    /// [`snapshot`](Source::snapshot) made it) with the files that changed:
+    /// the files of the two revisions are compared, not copied.
+    async fn snapshot_incremental(
+        &self,
+        previous: &Snapshot,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        let dir = normalize_dir(path);
+        let usable = previous.root() == dir.as_deref()
+            && previous.revision().is_some_and(|r| r.id == from.id)
+            && previous.special_entries().next().is_none()
+            && !previous.is_empty();
+        if usable {
+            let repo = self.lock();
+            if let (Some((_, a)), Some((_, b))) =
+                (repo.commits.get(&from.id), repo.commits.get(&to.id))
+            {
+                let mut snap = previous.clone().with_revision(to.clone());
+                let mut complete = true;
+                for p in changed(a, b) {
+                    let Some(rel) = under(p, dir.as_deref()) else {
+                        continue;
+                    };
+                    match b.get(p) {
+                        Some(blob) => snap.insert(rel, blob.clone()),
+                        // A file removed: a snapshot cannot drop one.
+                        None => complete = false,
+                    }
+                }
+                if complete {
+                    return Ok(snap);
+                }
+            }
+        }
+        self.snapshot(to, path).await
+    }
+
     async fn changed_paths(
         &self,
         from: &Revision,
@@ -262,22 +335,18 @@ impl Source for MemorySource {
         path: Option<&str>,
     ) -> Result<Vec<String>, SourceError> {
         let dir = normalize_dir(path);
-        let a = self.files(from)?;
-        let b = self.files(to)?;
-        let mut out = BTreeSet::new();
-        for (p, blob) in &a {
-            if b.get(p).map(|x| &x.id) != Some(&blob.id) {
-                out.insert(p.clone());
-            }
-        }
-        for p in b.keys() {
-            if !a.contains_key(p) {
-                out.insert(p.clone());
-            }
-        }
-        Ok(out
-            .into_iter()
-            .filter_map(|p| under(&p, dir.as_deref()).map(str::to_owned))
+        let repo = self.lock();
+        let files = |r: &Revision| {
+            repo.commits
+                .get(&r.id)
+                .map(|(_, f)| f)
+                .ok_or_else(|| SourceError::NotFound {
+                    reference: r.id.clone(),
+                })
+        };
+        let (a, b) = (files(from)?, files(to)?);
+        Ok(changed(a, b)
+            .filter_map(|p| under(p, dir.as_deref()).map(str::to_owned))
             .collect())
     }
 }
