@@ -555,6 +555,34 @@ pub trait Target: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// For each `(key, version)` of `recorded`, whether the object exists
+    /// with exactly that version ([`versions`](Target::versions)): what a
+    /// caller that recorded versions asks on a resync, without the
+    /// versions being copied out. `Ok(None)` when the backend cannot tell
+    /// it more cheaply than [`observe`](Target::observe). `owner` is the
+    /// owner the objects are labelled as, as in [`ObserveRequest::owner`].
+    ///
+    /// The default asks [`versions`](Target::versions) for the keys.
+    async fn still_at(
+        &self,
+        recorded: &[(&ObjectKey, &str)],
+        owner: Option<&OwnerId>,
+    ) -> Result<Option<Vec<bool>>, TargetError> {
+        let request = ObserveRequest::new(
+            recorded.iter().map(|(k, _)| (*k).clone()).collect(),
+            owner.cloned(),
+        );
+        let Some(versions) = self.versions(&request).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            recorded
+                .iter()
+                .map(|(k, v)| versions.get(*k).is_some_and(|x| x == v))
+                .collect(),
+        ))
+    }
+
     /// Applies one object with server-side-apply semantics.
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError>;
 
@@ -570,6 +598,20 @@ pub trait Target: Send + Sync + fmt::Debug {
 
     /// Reads an owner's inventory, with its stored version.
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError>;
+
+    /// The version of an owner's stored inventory (`Some(None)`: none is
+    /// stored), when the backend tells it more cheaply than
+    /// [`read_inventory`](Target::read_inventory); `None` (the default)
+    /// otherwise. It is the version `read_inventory` would return, and every
+    /// write changes it: a caller holding the inventory of that version
+    /// need not read it again.
+    async fn inventory_version(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<Option<String>>, TargetError> {
+        let _ = owner;
+        Ok(None)
+    }
 
     /// Records an owner's inventory, replacing the previous one if it still
     /// has the version `inventory.version` (compare-and-swap); returns the
@@ -602,6 +644,9 @@ macro_rules! forward_target {
             async fn versions(&self, request: &ObserveRequest) -> Result<Option<BTreeMap<ObjectKey, String>>, TargetError> {
                 (**self).versions(request).await
             }
+            async fn still_at(&self, recorded: &[(&ObjectKey, &str)], owner: Option<&OwnerId>) -> Result<Option<Vec<bool>>, TargetError> {
+                (**self).still_at(recorded, owner).await
+            }
             async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
                 (**self).apply(object, options).await
             }
@@ -613,6 +658,9 @@ macro_rules! forward_target {
             }
             async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
                 (**self).read_inventory(owner).await
+            }
+            async fn inventory_version(&self, owner: &OwnerId) -> Result<Option<Option<String>>, TargetError> {
+                (**self).inventory_version(owner).await
             }
             async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
                 (**self).write_inventory(inventory).await

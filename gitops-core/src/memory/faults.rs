@@ -193,6 +193,15 @@ impl<T: Target> Target for FaultyTarget<T> {
         self.inner.versions(request).await
     }
 
+    /// Forwarded as is, as [`Target::versions`].
+    async fn still_at(
+        &self,
+        recorded: &[(&ObjectKey, &str)],
+        owner: Option<&OwnerId>,
+    ) -> Result<Option<Vec<bool>>, TargetError> {
+        self.inner.still_at(recorded, owner).await
+    }
+
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         if options.dry_run {
             return self.inner.apply(object, options).await;
@@ -221,6 +230,15 @@ impl<T: Target> Target for FaultyTarget<T> {
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         self.enter(Operation::ReadInventory, None).await?;
         self.inner.read_inventory(owner).await
+    }
+
+    /// Fails as [`Target::read_inventory`] does (the same operation).
+    async fn inventory_version(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<Option<String>>, TargetError> {
+        self.enter(Operation::ReadInventory, None).await?;
+        self.inner.inventory_version(owner).await
     }
 
     async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {

@@ -504,6 +504,37 @@ impl Target for MemoryRuntime {
         ))
     }
 
+    /// Compared in place with the version kept beside each object.
+    async fn still_at(
+        &self,
+        recorded: &[(&ObjectKey, &str)],
+        _owner: Option<&OwnerId>,
+    ) -> Result<Option<Vec<bool>>, TargetError> {
+        let state = self.lock();
+        let same =
+            |stored: Option<&Stored>, version: &str| stored.is_some_and(|s| &*s.version == version);
+        let sorted = recorded.windows(2).all(|w| w[0].0 < w[1].0);
+        if !sorted || recorded.len().saturating_mul(8) < state.objects.len() {
+            return Ok(Some(
+                recorded
+                    .iter()
+                    .map(|(k, v)| same(state.objects.get(*k), v))
+                    .collect(),
+            ));
+        }
+        // Both in key order: one pass.
+        let mut entries = state.objects.iter().peekable();
+        Ok(Some(
+            recorded
+                .iter()
+                .map(|(k, v)| {
+                    while entries.next_if(|(e, _)| e < k).is_some() {}
+                    same(entries.next_if(|(e, _)| e == k).map(|(_, s)| s), v)
+                })
+                .collect(),
+        ))
+    }
+
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError> {
         self.lock().apply(object, options)
     }
@@ -522,6 +553,18 @@ impl Target for MemoryRuntime {
 
     async fn read_inventory(&self, owner: &OwnerId) -> Result<Option<Inventory>, TargetError> {
         Ok(self.lock().inventories.get(owner).cloned())
+    }
+
+    async fn inventory_version(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<Option<String>>, TargetError> {
+        Ok(Some(
+            self.lock()
+                .inventories
+                .get(owner)
+                .and_then(|i| i.version.clone()),
+        ))
     }
 
     async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
