@@ -2001,3 +2001,60 @@ mod dropped {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::desired::{DesiredObject, Provenance};
+
+    fn object(kind: &str, ns: Option<&str>, name: &str) -> Object {
+        let mut value = serde_json::json!({"apiVersion": "v1", "kind": kind,
+            "metadata": {"name": name}});
+        if let Some(ns) = ns {
+            value["metadata"]["namespace"] = ns.into();
+        }
+        Object::new(value).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn key() -> impl Strategy<Value = ObjectKey> {
+        let names = prop::sample::select(vec!["a", "b", "c"]);
+        prop_oneof![
+            names
+                .clone()
+                .prop_map(|n| ObjectKey::new("", "Namespace", None, n)),
+            (names.clone(), names).prop_map(|(ns, n)| ObjectKey::new("", "ConfigMap", Some(ns), n)),
+        ]
+    }
+
+    proptest! {
+        /// The observe keys built without the in-sync ones are those of
+        /// `observe_keys`, less the in-sync ones.
+        #[test]
+        fn observe_keys_except_is_observe_keys_less_the_in_sync(
+            declared in prop::collection::btree_set(key(), 0..12),
+            inventoried in prop::collection::btree_set(key(), 0..12),
+            in_sync_mask in prop::collection::vec(any::<bool>(), 12),
+            with_inventory in any::<bool>(),
+        ) {
+            let mut desired = DesiredState::new(None);
+            for k in &declared {
+                let o = object(&k.kind, k.namespace.as_deref(), &k.name);
+                let _ = desired.insert(DesiredObject { object: o, provenance: Provenance::new("f", 0) });
+            }
+            let mut inventory = Inventory::new(OwnerId::new("o").unwrap_or_else(|e| panic!("{e}")));
+            inventory.objects = inventoried.iter().map(|k| (k.clone(), "v1".to_owned())).collect();
+            let inventory = with_inventory.then_some(&inventory);
+            let in_sync: BTreeSet<ObjectKey> = declared
+                .iter()
+                .zip(&in_sync_mask)
+                .filter(|(_, s)| **s)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let want: BTreeSet<ObjectKey> =
+                observe_keys(&desired, inventory).difference(&in_sync).cloned().collect();
+            prop_assert_eq!(observe_keys_except(&desired, inventory, &in_sync), want);
+        }
+    }
+}
