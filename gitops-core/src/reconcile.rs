@@ -385,7 +385,7 @@ pub struct Reconciler<S, T> {
     /// so drift is still found).
     /// Shared: a sync reads them without holding the lock across its
     /// requests, and without copying them.
-    in_sync: Mutex<Arc<BTreeMap<ObjectKey, InSync>>>,
+    in_sync: Mutex<Records>,
     /// The last plan that found everything in sync, and what it was made
     /// from: the plan is a function of the desired state, the live state
     /// and the options, so the same inputs give it again without planning.
@@ -394,6 +394,24 @@ pub struct Reconciler<S, T> {
     /// with its version: taken again, without reading it, while the
     /// runtime's version of it is the same ([`Target::inventory_version`]).
     inventory: Mutex<Option<Inventory>>,
+    /// The last desired state the policy passed (the check is a function
+    /// of the desired state and the policy, fixed).
+    policy_passed: Mutex<std::sync::Weak<DesiredState>>,
+}
+
+/// See [`Reconciler::in_sync`].
+#[derive(Debug, Default)]
+struct Records {
+    map: Arc<BTreeMap<ObjectKey, InSync>>,
+    /// Bumped on every change of `map`.
+    generation: u64,
+}
+
+impl Records {
+    fn change(&mut self) -> &mut BTreeMap<ObjectKey, InSync> {
+        self.generation += 1;
+        Arc::make_mut(&mut self.map)
+    }
 }
 
 /// See [`Reconciler::noop_plan`].
@@ -402,7 +420,12 @@ struct NoopPlan {
     /// The desired state planned (identity: a weak reference keeps its
     /// address from being reused, and does not keep it alive).
     desired: std::sync::Weak<DesiredState>,
-    /// The objects that were read, and the inventory.
+    /// The in-sync records then ([`Records::generation`]): one per desired
+    /// object, each of its manifest.
+    generation: u64,
+    /// The keys that were read (none desired), what they read, and the
+    /// inventory.
+    keys: BTreeSet<ObjectKey>,
     objects: BTreeMap<ObjectKey, serde_json::Value>,
     inventory: Option<Inventory>,
     plan: Plan,
@@ -484,7 +507,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             verifier: None,
             dropped: Mutex::new(BTreeMap::new()),
             last: Mutex::new(None),
-            in_sync: Mutex::new(Arc::new(BTreeMap::new())),
+            in_sync: Mutex::new(Records::default()),
+            policy_passed: Mutex::new(std::sync::Weak::new()),
             noop_plan: Mutex::new(None),
             inventory: Mutex::new(None),
         })
@@ -549,7 +573,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return None;
             }
         };
-        let inventory = match self.read_inventory(&owner).await {
+        let mut inventory = match self.read_inventory(&owner).await {
             Ok(i) => i,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
@@ -580,7 +604,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         if desired.revision() != Some(&revision) {
             Arc::make_mut(&mut desired).set_revision(Some(revision.clone()));
         }
-        let violations = self.config.policy.check(&desired);
+        let violations = self.check_policy(&desired);
         if !violations.is_empty() {
             report.status = SyncStatus::PolicyViolated;
             report.policy_violations = violations;
@@ -589,24 +613,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         }
         self.forget_stale_dropped(&desired);
         let desired = self.without_dropped(desired);
-        let split = self
-            .split_in_sync(&desired, inventory.as_ref(), &owner)
-            .await;
-        let observed = match split {
-            Ok((keys, in_sync)) => self
-                .target
-                .observe(&ObserveRequest {
-                    keys,
-                    owner: Some(owner.clone()),
-                })
-                .await
-                .map(|live| (live, in_sync)),
-            Err(e) => Err(e),
-        };
-        let mut live = match observed {
-            Ok((mut live, in_sync)) => {
-                live.in_sync = in_sync;
-                live
+        let plan = match self.resync_noop(&desired, inventory.as_ref(), &owner).await {
+            Ok(Some(plan)) => plan,
+            Ok(None) => {
+                self.observe_and_plan(&desired, &mut inventory, &owner, report, failure)
+                    .await?
             }
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
@@ -615,25 +626,6 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 return None;
             }
         };
-        live.inventory = inventory;
-        let planned = match self.known_plan(&desired, &live) {
-            Some(plan) => Ok(plan),
-            None => self
-                .plan_with_cascades(&desired, &mut live)
-                .await
-                .inspect(|plan| self.remember_plan(&desired, &live, plan)),
-        };
-        let inventory = live.inventory.take();
-        let plan = match planned {
-            Ok(plan) => plan,
-            Err(e) => {
-                report.status = SyncStatus::ObserveFailed;
-                let message = format!("asking the runtime what prune would delete: {e}");
-                failure.fail(report, Phase::Observe, None, message, Some(e.into()));
-                return None;
-            }
-        };
-        self.record_in_sync(&desired, &plan.unchanged, &live);
         report.summary = plan.summary();
         let violations = self.config.policy.check_plan(&plan);
         if !violations.is_empty() {
@@ -792,7 +784,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let none = || (observe_keys(desired, inventory), BTreeSet::new());
         let records: Arc<BTreeMap<ObjectKey, InSync>> = {
             let mut records = lock(&self.in_sync);
-            if records.is_empty() {
+            if records.map.is_empty() {
                 return Ok(none());
             }
             // Custom resources are compared with the list semantics of the
@@ -801,19 +793,20 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             let crds_same = desired
                 .iter()
                 .filter(|(k, _)| crd(k))
-                .all(|(k, d)| records.get(k).is_some_and(|r| r.object == d.object))
+                .all(|(k, d)| records.map.get(k).is_some_and(|r| r.object == d.object))
                 && records
+                    .map
                     .keys()
                     .filter(|k| crd(k))
                     .all(|k| desired.contains(k));
             if !crds_same {
-                *records = Arc::default();
+                records.change().clear();
                 return Ok(none());
             }
-            if records.len() > desired.len() {
-                Arc::make_mut(&mut records).retain(|k, _| desired.contains(k));
+            if records.map.len() > desired.len() {
+                records.change().retain(|k, _| desired.contains(k));
             }
-            Arc::clone(&records)
+            Arc::clone(&records.map)
         };
         // The records whose manifest is still the desired one (objects are
         // shared: an unchanged manifest compares by pointer). Both in key
@@ -858,42 +851,163 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         self.target.read_inventory(owner).await
     }
 
-    /// The plan for these inputs when it is the last no-op plan's: the same
-    /// desired state (the same shared one: a new revision, a new render or
-    /// fields stripped make another), every desired object known in sync
-    /// (the in-sync keys are desired keys, so equal counts are equal sets),
-    /// and the same objects read and inventory. The options are the
-    /// reconciler's, fixed.
-    fn known_plan(&self, desired: &Arc<DesiredState>, live: &LiveState) -> Option<Plan> {
-        let memo = lock(&self.noop_plan);
-        let memo = memo.as_ref()?;
-        let same = std::ptr::eq(memo.desired.as_ptr(), Arc::as_ptr(desired))
-            && live.in_sync.len() == desired.len()
-            && live.dependents.is_empty()
-            && live.objects == memo.objects
-            && live.inventory == memo.inventory;
-        same.then(|| memo.plan.clone())
+    /// The policy's violations; none, without checking again, for the
+    /// desired state it last passed.
+    fn check_policy(&self, desired: &Arc<DesiredState>) -> Vec<crate::policy::Violation> {
+        let passed = lock(&self.policy_passed);
+        if std::ptr::eq(passed.as_ptr(), Arc::as_ptr(desired)) {
+            return Vec::new();
+        }
+        drop(passed);
+        let violations = self.config.policy.check(desired);
+        if violations.is_empty() {
+            *lock(&self.policy_passed) = Arc::downgrade(desired);
+        }
+        violations
     }
 
-    /// Keeps a plan that found everything in sync for [`Self::known_plan`]
-    /// (or forgets the last one).
-    fn remember_plan(&self, desired: &Arc<DesiredState>, live: &LiveState, plan: &Plan) {
+    /// Observes what is not known in sync, and plans.
+    async fn observe_and_plan(
+        &self,
+        desired: &Arc<DesiredState>,
+        inventory: &mut Option<Inventory>,
+        owner: &OwnerId,
+        report: &mut SyncReport,
+        failure: &mut Failure,
+    ) -> Option<Plan> {
+        let split = self.split_in_sync(desired, inventory.as_ref(), owner).await;
+        let observed = match split {
+            Ok((keys, in_sync)) => {
+                let request = ObserveRequest::new(keys, Some(owner.clone()));
+                self.target
+                    .observe(&request)
+                    .await
+                    .map(|live| (live, in_sync, request.keys))
+            }
+            Err(e) => Err(e),
+        };
+        let (mut live, keys) = match observed {
+            Ok((mut live, in_sync, keys)) => {
+                live.in_sync = in_sync;
+                (live, keys)
+            }
+            Err(e) => {
+                report.status = SyncStatus::ObserveFailed;
+                let message = format!("observing the runtime: {e}");
+                failure.fail(report, Phase::Observe, None, message, Some(e.into()));
+                return None;
+            }
+        };
+        live.inventory = inventory.take();
+        let planned = self.plan_with_cascades(desired, &mut live).await;
+        *inventory = live.inventory.take();
+        let plan = match planned {
+            Ok(plan) => plan,
+            Err(e) => {
+                report.status = SyncStatus::ObserveFailed;
+                let message = format!("asking the runtime what prune would delete: {e}");
+                failure.fail(report, Phase::Observe, None, message, Some(e.into()));
+                return None;
+            }
+        };
+        self.record_in_sync(desired, &plan.unchanged, &live);
+        self.remember_plan(desired, live, keys, inventory.as_ref(), &plan);
+        Some(plan)
+    }
+
+    /// The last no-op plan again, when its inputs are the same: the same
+    /// desired state (the same shared one: a new revision, a new render or
+    /// fields stripped make another), the same in-sync records (one per
+    /// desired object) all still at their versions, so every desired object
+    /// is known in sync, and the same inventory and objects read. The
+    /// options are the reconciler's, fixed. `None`: plan.
+    async fn resync_noop(
+        &self,
+        desired: &Arc<DesiredState>,
+        inventory: Option<&Inventory>,
+        owner: &OwnerId,
+    ) -> Result<Option<Plan>, TargetError> {
+        let same_inventory = |kept: Option<&Inventory>| match (kept, inventory) {
+            // A version changes on every write: the same version, the same
+            // inventory.
+            (Some(a), Some(b)) if a.version.is_some() && b.version.is_some() => {
+                a.owner == b.owner && a.version == b.version
+            }
+            (a, b) => a == b,
+        };
+        let (keys, generation) = {
+            let memo = lock(&self.noop_plan);
+            let Some(memo) = memo.as_ref() else {
+                return Ok(None);
+            };
+            if !std::ptr::eq(memo.desired.as_ptr(), Arc::as_ptr(desired))
+                || !same_inventory(memo.inventory.as_ref())
+            {
+                return Ok(None);
+            }
+            (memo.keys.clone(), memo.generation)
+        };
+        let records = {
+            let records = lock(&self.in_sync);
+            if records.generation != generation || records.map.len() != desired.len() {
+                return Ok(None);
+            }
+            Arc::clone(&records.map)
+        };
+        let recorded: Vec<(&ObjectKey, &str)> = records
+            .iter()
+            .map(|(k, r)| (k, r.version.as_str()))
+            .collect();
+        let Some(same) = self.target.still_at(&recorded, Some(owner)).await? else {
+            return Ok(None);
+        };
+        if same.len() != recorded.len() || same.contains(&false) {
+            return Ok(None);
+        }
+        let objects = if keys.is_empty() {
+            BTreeMap::new()
+        } else {
+            let request = ObserveRequest::new(keys, Some(owner.clone()));
+            self.target.observe(&request).await?.objects
+        };
+        let memo = lock(&self.noop_plan);
+        Ok(memo
+            .as_ref()
+            .filter(|m| {
+                std::ptr::eq(m.desired.as_ptr(), Arc::as_ptr(desired))
+                    && m.generation == generation
+                    && m.objects == objects
+            })
+            .map(|m| m.plan.clone()))
+    }
+
+    /// Keeps a plan that found every desired object in sync for
+    /// [`Self::resync_noop`] (or forgets the last one).
+    fn remember_plan(
+        &self,
+        desired: &Arc<DesiredState>,
+        live: LiveState,
+        keys: BTreeSet<ObjectKey>,
+        inventory: Option<&Inventory>,
+        plan: &Plan,
+    ) {
         let noop = plan.steps.is_empty()
             && live.in_sync.len() == desired.len()
             && live.dependents.is_empty();
+        let generation = lock(&self.in_sync).generation;
         *lock(&self.noop_plan) = noop.then(|| NoopPlan {
             desired: Arc::downgrade(desired),
-            objects: live.objects.clone(),
-            inventory: live.inventory.clone(),
+            generation,
+            keys,
+            objects: live.objects,
+            inventory: inventory.cloned(),
             plan: plan.clone(),
         });
     }
 
     /// Records the objects a plan found unchanged among those it read.
     fn record_in_sync(&self, desired: &DesiredState, unchanged: &[ObjectKey], live: &LiveState) {
-        let mut guard = lock(&self.in_sync);
-        // Nobody else holds them between syncs: no copy.
-        let records = Arc::make_mut(&mut guard);
+        let mut new = Vec::new();
         for k in unchanged {
             // Those known in sync were not read: nothing new to record.
             let Some(l) = live.objects.get(k) else {
@@ -907,14 +1021,16 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 .and_then(|m| m.get("resourceVersion"))
                 .and_then(serde_json::Value::as_str)
             {
-                records.insert(
-                    k.clone(),
-                    InSync {
-                        object: d.object.clone(),
-                        version: version.to_owned(),
-                    },
-                );
+                let record = InSync {
+                    object: d.object.clone(),
+                    version: version.to_owned(),
+                };
+                new.push((k.clone(), record));
             }
+        }
+        if !new.is_empty() {
+            // Nobody else holds them between syncs: no copy.
+            lock(&self.in_sync).change().extend(new);
         }
     }
 
