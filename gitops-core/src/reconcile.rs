@@ -698,7 +698,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             {
                 let read = self
                     .source
-                    .snapshot_incremental(&last.snapshot, &last.revision, revision, path)
+                    .snapshot_incremental_from(last.snapshot, &last.revision, revision, path)
                     .await;
                 let snapshot = snapshot_read(read, revision, report, failure)?;
                 let changed: BTreeSet<String> = changed.into_iter().collect();
@@ -1358,24 +1358,35 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         if same {
             now_stored = written.or(inventory);
         } else {
-            let objects = if failed {
+            let mut record = Inventory::new(owner.clone());
+            record.revision = revision;
+            let unchanged = if failed {
                 let mut o = inventory
                     .as_ref()
                     .map(|i| i.objects.clone())
                     .unwrap_or_default();
                 o.extend(applied.clone());
                 o.retain(|k, _| !deleted.contains(k));
-                o
+                record.objects = o;
+                stored.is_some_and(|s| s.same_content(&record))
             } else {
-                plan.next_inventory.clone()
+                false
             };
-            let mut record = Inventory::new(owner.clone());
-            record.revision = revision;
-            record.objects = objects;
-            if let Err((message, cause)) = self
-                .record_inventory(stored, &mut record, &applied, &deleted)
-                .await
-            {
+            let stored_version = stored.and_then(|s| s.version.clone());
+            if !failed {
+                // The stored record made the new one in place: most entries
+                // stay, and are neither copied nor freed.
+                let mut objects = written.or(inventory).map(|i| i.objects).unwrap_or_default();
+                assign_map(&mut objects, &plan.next_inventory);
+                record.objects = objects;
+            }
+            let recorded = if unchanged {
+                Ok(())
+            } else {
+                self.record_inventory(stored_version, &mut record, &applied, &deleted)
+                    .await
+            };
+            if let Err((message, cause)) = recorded {
                 failure.fail(report, Phase::Record, None, message, Some(cause.into()));
                 failed = true;
             } else {
@@ -1722,15 +1733,12 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// a stale view of the runtime.
     async fn record_inventory(
         &self,
-        stored: Option<&Inventory>,
+        stored_version: Option<String>,
         record: &mut Inventory,
         applied: &BTreeMap<ObjectKey, String>,
         deleted: &BTreeSet<ObjectKey>,
     ) -> Result<(), (String, TargetError)> {
-        if stored.is_some_and(|s| s.same_content(record)) {
-            return Ok(());
-        }
-        record.version = stored.and_then(|s| s.version.clone());
+        record.version = stored_version;
         let first = match self.target.write_inventory(record).await {
             Ok(version) => {
                 record.version = Some(version);
@@ -1830,6 +1838,27 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Delay::new(wait.interval).await;
         }
     }
+}
+
+/// Makes `map` equal to `to`: the entries both have stay as they are
+/// (neither copied nor freed). Both in key order: linear.
+fn assign_map(map: &mut BTreeMap<ObjectKey, String>, to: &BTreeMap<ObjectKey, String>) {
+    let mut want = to.iter().peekable();
+    map.retain(|k, v| {
+        while want.next_if(|(w, _)| *w < k).is_some() {}
+        want.peek().is_some_and(|(w, wv)| *w == k && *wv == v)
+    });
+    let missing: Vec<(ObjectKey, String)> = {
+        let mut have = map.keys().peekable();
+        to.iter()
+            .filter(|(k, _)| {
+                while have.next_if(|h| h < k).is_some() {}
+                have.peek() != Some(k)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    map.extend(missing);
 }
 
 /// [`observe_keys`] less `in_sync` (desired keys), without copying the
@@ -2145,6 +2174,19 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn assign_map_makes_equal_maps(
+            from in prop::collection::btree_map(key(), prop::sample::select(vec!["v1", "v2"]), 0..10),
+            to in prop::collection::btree_map(key(), prop::sample::select(vec!["v1", "v2"]), 0..10),
+        ) {
+            let owned = |m: &BTreeMap<ObjectKey, &str>| -> BTreeMap<ObjectKey, String> {
+                m.iter().map(|(k, v)| (k.clone(), (*v).to_owned())).collect()
+            };
+            let (mut map, to) = (owned(&from), owned(&to));
+            assign_map(&mut map, &to);
+            prop_assert_eq!(map, to);
+        }
+
         /// The observe keys built without the in-sync ones are those of
         /// `observe_keys`, less the in-sync ones.
         #[test]

@@ -205,6 +205,20 @@ pub trait Source: Send + Sync + fmt::Debug {
         self.snapshot(to, path).await
     }
 
+    /// [`snapshot_incremental`](Source::snapshot_incremental), given the
+    /// previous snapshot to keep no more: a backend may change it into the
+    /// new one in place instead of copying it. The default lends it to
+    /// `snapshot_incremental`.
+    async fn snapshot_incremental_from(
+        &self,
+        previous: Snapshot,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        self.snapshot_incremental(&previous, from, to, path).await
+    }
+
     /// Paths that differ between two revisions, optionally under a folder.
     async fn changed_paths(
         &self,
@@ -242,6 +256,9 @@ macro_rules! forward_source {
             }
             async fn snapshot_incremental(&self, previous: &Snapshot, from: &Revision, to: &Revision, path: Option<&str>) -> Result<Snapshot, SourceError> {
                 (**self).snapshot_incremental(previous, from, to, path).await
+            }
+            async fn snapshot_incremental_from(&self, previous: Snapshot, from: &Revision, to: &Revision, path: Option<&str>) -> Result<Snapshot, SourceError> {
+                (**self).snapshot_incremental_from(previous, from, to, path).await
             }
             async fn changed_paths(&self, from: &Revision, to: &Revision, path: Option<&str>) -> Result<Vec<String>, SourceError> {
                 (**self).changed_paths(from, to, path).await

@@ -238,6 +238,16 @@ impl MemorySource {
         }
     }
 
+    /// Whether `previous` is a snapshot of `from` under `path`, as
+    /// [`Source::snapshot`] makes them, which an incremental snapshot
+    /// continues.
+    fn continues(&self, previous: &Snapshot, from: &Revision, path: Option<&str>) -> bool {
+        previous.root() == normalize_dir(path).as_deref()
+            && previous.revision().is_some_and(|r| r.id == from.id)
+            && previous.special_entries().next().is_none()
+            && !previous.is_empty()
+    }
+
     fn files(&self, revision: &Revision) -> Result<BTreeMap<String, Blob>, SourceError> {
         self.lock()
             .commits
@@ -298,17 +308,28 @@ impl Source for MemorySource {
         to: &Revision,
         path: Option<&str>,
     ) -> Result<Snapshot, SourceError> {
-        let dir = normalize_dir(path);
-        let usable = previous.root() == dir.as_deref()
-            && previous.revision().is_some_and(|r| r.id == from.id)
-            && previous.special_entries().next().is_none()
-            && !previous.is_empty();
-        if usable {
+        if !self.continues(previous, from, path) {
+            return self.snapshot(to, path).await;
+        }
+        self.snapshot_incremental_from(previous.clone(), from, to, path)
+            .await
+    }
+
+    /// As `snapshot_incremental`, changing `previous` in place.
+    async fn snapshot_incremental_from(
+        &self,
+        previous: Snapshot,
+        from: &Revision,
+        to: &Revision,
+        path: Option<&str>,
+    ) -> Result<Snapshot, SourceError> {
+        if self.continues(&previous, from, path) {
+            let dir = normalize_dir(path);
             let repo = self.lock();
             if let (Some((_, a)), Some((_, b))) =
                 (repo.commits.get(&from.id), repo.commits.get(&to.id))
             {
-                let mut snap = previous.clone().with_revision(to.clone());
+                let mut snap = previous.with_revision(to.clone());
                 let mut complete = true;
                 for p in changed(a, b) {
                     let Some(rel) = under(p, dir.as_deref()) else {
