@@ -827,14 +827,16 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let Some(same) = self.target.still_at(&candidates, Some(owner)).await? else {
             return Ok(none());
         };
-        let in_sync: BTreeSet<ObjectKey> = candidates
+        // The candidates' keys are the desired state's own: told apart from
+        // the others by address, in one pass.
+        let in_sync: Vec<&ObjectKey> = candidates
             .iter()
             .zip(same)
             .filter(|(_, same)| *same)
-            .map(|((k, _), _)| (*k).clone())
+            .map(|((k, _), _)| *k)
             .collect();
         let keys = observe_keys_except(desired, inventory, &in_sync);
-        Ok((keys, in_sync))
+        Ok((keys, in_sync.into_iter().cloned().collect()))
     }
 
     /// The owner's inventory: the one kept from the last sync while the
@@ -1861,30 +1863,38 @@ fn assign_map(map: &mut BTreeMap<ObjectKey, String>, to: &BTreeMap<ObjectKey, St
     map.extend(missing);
 }
 
-/// [`observe_keys`] less `in_sync` (desired keys), without copying the
-/// keys left out.
+/// [`observe_keys`] less `in_sync`: keys of `desired` (the very keys, in
+/// key order), told apart by address; the keys left out are not copied.
 fn observe_keys_except(
     desired: &DesiredState,
     inventory: Option<&Inventory>,
-    in_sync: &BTreeSet<ObjectKey>,
+    in_sync: &[&ObjectKey],
 ) -> BTreeSet<ObjectKey> {
     let mut keys: Vec<ObjectKey> = Vec::new();
     let mut namespaces: BTreeSet<&str> = BTreeSet::new();
+    let mut last_namespace = None;
     // Both in key order: one pass.
     let mut skip = in_sync.iter().peekable();
     for k in desired.keys() {
-        if let Some(ns) = k.namespace.as_deref() {
+        if let Some(ns) = k.namespace.as_deref()
+            && last_namespace != Some(ns)
+        {
+            last_namespace = Some(ns);
             namespaces.insert(ns);
         }
-        while skip.next_if(|s| *s < k).is_some() {}
-        if skip.next_if(|s| *s == k).is_none() {
+        if skip.next_if(|s| std::ptr::eq(**s, k)).is_none() {
             keys.push(k.clone());
         }
     }
+    // The Namespaces in sync are among the in-sync keys.
+    let namespaces_in_sync: BTreeSet<&str> = in_sync
+        .iter()
+        .filter(|k| k.is("", "Namespace"))
+        .map(|k| k.name.as_str())
+        .collect();
     for ns in namespaces {
-        let key = ObjectKey::new("", "Namespace", None, ns);
-        if !in_sync.contains(&key) {
-            keys.push(key);
+        if !namespaces_in_sync.contains(ns) {
+            keys.push(ObjectKey::new("", "Namespace", None, ns));
         }
     }
     if let Some(inv) = inventory {
@@ -2204,14 +2214,16 @@ mod tests {
             let mut inventory = Inventory::new(OwnerId::new("o").unwrap_or_else(|e| panic!("{e}")));
             inventory.objects = inventoried.iter().map(|k| (k.clone(), "v1".to_owned())).collect();
             let inventory = with_inventory.then_some(&inventory);
-            let in_sync: BTreeSet<ObjectKey> = declared
-                .iter()
+            // The desired state's own keys, as the reconciler passes them.
+            let in_sync: Vec<&ObjectKey> = desired
+                .keys()
                 .zip(&in_sync_mask)
                 .filter(|(_, s)| **s)
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| k)
                 .collect();
+            let in_sync_set: BTreeSet<ObjectKey> = in_sync.iter().map(|k| (*k).clone()).collect();
             let want: BTreeSet<ObjectKey> =
-                observe_keys(&desired, inventory).difference(&in_sync).cloned().collect();
+                observe_keys(&desired, inventory).difference(&in_sync_set).cloned().collect();
             prop_assert_eq!(observe_keys_except(&desired, inventory, &in_sync), want);
         }
     }
