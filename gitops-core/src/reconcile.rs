@@ -1379,7 +1379,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 // The stored record made the new one in place: most entries
                 // stay, and are neither copied nor freed.
                 let mut objects = written.or(inventory).map(|i| i.objects).unwrap_or_default();
-                assign_map(&mut objects, &plan.next_inventory);
+                crate::target::assign_map(&mut objects, &plan.next_inventory);
                 record.objects = objects;
             }
             let recorded = if unchanged {
@@ -1842,27 +1842,6 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     }
 }
 
-/// Makes `map` equal to `to`: the entries both have stay as they are
-/// (neither copied nor freed). Both in key order: linear.
-fn assign_map(map: &mut BTreeMap<ObjectKey, String>, to: &BTreeMap<ObjectKey, String>) {
-    let mut want = to.iter().peekable();
-    map.retain(|k, v| {
-        while want.next_if(|(w, _)| *w < k).is_some() {}
-        want.peek().is_some_and(|(w, wv)| *w == k && *wv == v)
-    });
-    let missing: Vec<(ObjectKey, String)> = {
-        let mut have = map.keys().peekable();
-        to.iter()
-            .filter(|(k, _)| {
-                while have.next_if(|h| h < k).is_some() {}
-                have.peek() != Some(k)
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    };
-    map.extend(missing);
-}
-
 /// [`observe_keys`] less `in_sync`: keys of `desired` (the very keys, in
 /// key order), told apart by address; the keys left out are not copied.
 fn observe_keys_except(
@@ -2193,7 +2172,7 @@ mod tests {
                 m.iter().map(|(k, v)| (k.clone(), (*v).to_owned())).collect()
             };
             let (mut map, to) = (owned(&from), owned(&to));
-            assign_map(&mut map, &to);
+            crate::target::assign_map(&mut map, &to);
             prop_assert_eq!(map, to);
         }
 

@@ -492,6 +492,30 @@ impl LiveState {
     }
 }
 
+/// Makes `map` equal to `to`: the entries both have stay as they are
+/// (neither copied nor freed). Both in key order: linear.
+pub(crate) fn assign_map<K: Ord + Clone, V: PartialEq + Clone>(
+    map: &mut BTreeMap<K, V>,
+    to: &BTreeMap<K, V>,
+) {
+    let mut want = to.iter().peekable();
+    map.retain(|k, v| {
+        while want.next_if(|(w, _)| *w < k).is_some() {}
+        want.peek().is_some_and(|(w, wv)| *w == k && *wv == v)
+    });
+    let missing: Vec<(K, V)> = {
+        let mut have = map.keys().peekable();
+        to.iter()
+            .filter(|(k, _)| {
+                while have.next_if(|h| h < k).is_some() {}
+                have.peek() != Some(k)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    map.extend(missing);
+}
+
 /// A runtime that objects are applied to: a Kubernetes cluster, or the
 /// in-memory stand-in.
 ///
@@ -511,6 +535,7 @@ impl LiveState {
 /// - [`versions`](Target::versions), when the backend supports it, returns
 ///   for each requested object that exists the `metadata.resourceVersion`
 ///   observe would return, and that version changes on every write.
+///   [`still_at`](Target::still_at) answers as `versions` does.
 /// - [`delete`](Target::delete) deletes one object; deleting a missing object
 ///   is [`DeleteOutcome::NotFound`], not an error.
 /// - [`dependents`](Target::dependents) lists every object that deleting
@@ -525,7 +550,9 @@ impl LiveState {
 /// - [`read_inventory`](Target::read_inventory) returns what
 ///   [`write_inventory`](Target::write_inventory) last recorded for an owner,
 ///   or `None`; inventories of different owners are independent. The
-///   inventory read carries the stored [`version`](Inventory::version).
+///   inventory read carries the stored [`version`](Inventory::version);
+///   [`inventory_version`](Target::inventory_version), when supported, is
+///   that version, which every write changes.
 /// - [`write_inventory`](Target::write_inventory) is compare-and-swap: it
 ///   replaces the stored inventory only if its version is the one the
 ///   written inventory carries (`None`: only if none is stored), otherwise it

@@ -582,9 +582,27 @@ impl Target for MemoryRuntime {
         // Inventories share the objects' version sequence, as ConfigMaps do.
         state.resource_version += 1;
         let version = state.resource_version.to_string();
-        let mut record = inventory.clone();
-        record.version = Some(version.clone());
-        state.inventories.insert(inventory.owner.clone(), record);
+        // The stored record is changed in place: the entries that stay are
+        // neither copied nor freed.
+        match state.inventories.get_mut(&inventory.owner) {
+            Some(stored) => {
+                // Every field (a new one breaks this).
+                let Inventory {
+                    owner: _,
+                    revision,
+                    objects,
+                    version: _,
+                } = inventory;
+                crate::target::assign_map(&mut stored.objects, objects);
+                stored.revision.clone_from(revision);
+                stored.version = Some(version.clone());
+            }
+            None => {
+                let mut record = inventory.clone();
+                record.version = Some(version.clone());
+                state.inventories.insert(inventory.owner.clone(), record);
+            }
+        }
         Ok(version)
     }
 }
