@@ -10,7 +10,8 @@
 //! PATH itself) is read as a snapshot the way a commit is: regular files
 //! only, symlinks recorded and not followed, nothing outside DIR, `.git`
 //! left out. PATH is relative to the current directory and must lie inside
-//! DIR. With `--repo`, PATH is a folder of the commit REF resolves to
+//! DIR (the bytes of files no render of PATH can read are left unread:
+//! see `read_snapshot`). With `--repo`, PATH is a folder of the commit REF resolves to
 //! (relative to the repository root; `.` or empty for the root).
 //!
 //! A folder holding a kustomization is built with Kustomize and printed in
@@ -25,9 +26,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use gitops_core::{Blob, RenderOptions, Renderer, Snapshot, SpecialEntry};
+use gitops_core::{Blob, BlobId, RenderOptions, Renderer, Snapshot, SpecialEntry};
 use gitops_git::GitSource;
-use gitops_kustomize::Kustomize;
+use gitops_kustomize::{Kustomize, LoadScope};
 
 #[macro_use]
 mod common;
@@ -51,9 +52,23 @@ struct Args {
     path: PathBuf,
 }
 
-/// Reads `dir` into a snapshot: files only; symlinks are recorded, not followed.
-fn read_snapshot(dir: &Path) -> std::io::Result<Snapshot> {
-    fn walk(base: &Path, dir: &Path, snap: &mut Snapshot) -> std::io::Result<()> {
+/// Reads `dir` into a snapshot to render its folder `path` (relative to
+/// `dir`): files only; symlinks are recorded, not followed.
+///
+/// Every file is in the snapshot, but only the bytes a render can read are
+/// read: the files under `path` (a plain folder's manifests) and those
+/// under a folder holding a kustomization ([`LoadScope`]: kustomize's load
+/// restrictor keeps a build there). The others (a repository's sources,
+/// say) are placeholders with no bytes and the null id, which a render
+/// only tests for existence: the output and errors are those of a full
+/// read, at a fraction of the cost on a large repository.
+fn read_snapshot(dir: &Path, path: &str) -> std::io::Result<Snapshot> {
+    fn walk(
+        base: &Path,
+        dir: &Path,
+        files: &mut Vec<(String, PathBuf)>,
+        snap: &mut Snapshot,
+    ) -> std::io::Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
@@ -68,17 +83,30 @@ fn read_snapshot(dir: &Path) -> std::io::Result<Snapshot> {
                 snap.insert_special(rel, SpecialEntry::Symlink { target });
             } else if ft.is_dir() {
                 if e.file_name() != ".git" {
-                    walk(base, &p, snap)?;
+                    walk(base, &p, files, snap)?;
                 }
             } else if ft.is_file() {
-                snap.insert(rel, Blob::from_bytes(std::fs::read(&p)?));
+                files.push((rel, p));
             }
         }
         Ok(())
     }
-    let mut s = Snapshot::new();
-    walk(dir, dir, &mut s)?;
-    Ok(s)
+    let mut snap = Snapshot::new();
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files, &mut snap)?;
+    let scope = LoadScope::new(files.iter().map(|(rel, _)| rel.as_str()));
+    let unread = Blob::with_id(BlobId::from_hex("0".repeat(40)), Vec::new());
+    for (rel, p) in files {
+        let under_path =
+            path.is_empty() || rel.strip_prefix(path).is_some_and(|r| r.starts_with('/'));
+        let blob = if under_path || scope.contains(&rel) {
+            Blob::from_bytes(std::fs::read(&p)?)
+        } else {
+            unread.clone()
+        };
+        snap.insert(rel, blob);
+    }
+    Ok(snap)
 }
 
 /// The enclosing Git work tree of `path` (a parent holding `.git`).
@@ -124,7 +152,8 @@ fn load(args: &Args) -> Result<(Snapshot, String), Box<dyn Error>> {
         .map_err(|_| format!("{} is not inside {}", path.display(), root.display()))?
         .to_string_lossy()
         .replace('\\', "/");
-    let snapshot = read_snapshot(&root).map_err(|e| format!("reading {}: {e}", root.display()))?;
+    let snapshot =
+        read_snapshot(&root, &rel).map_err(|e| format!("reading {}: {e}", root.display()))?;
     Ok((snapshot, rel))
 }
 

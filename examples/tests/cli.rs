@@ -391,6 +391,63 @@ fn render_builds_overlays_plain_folders_and_commits() {
     );
 }
 
+/// `render` leaves unread the files no build can read (outside every
+/// kustomization's folder and PATH), but keeps their paths: a reference to
+/// one is still refused by the load restrictor, not reported missing, and a
+/// folder without a kustomization is still reported as such.
+#[test]
+fn render_reports_files_outside_the_load_scope_as_a_full_read_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    write("shared/cm.yaml", cm);
+    write("src/main.go", "package main\n");
+    write("app/cm.yaml", cm);
+    let root = dir.path().to_str().unwrap();
+    let render = |kustomization: &str| {
+        write("app/kustomization.yaml", kustomization);
+        let app = dir.path().join("app");
+        run("render", &["--root", root, app.to_str().unwrap()])
+    };
+    let out = render("resources: [cm.yaml]\nnamePrefix: p-\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(yaml_docs(&out.stdout)[0]["metadata"]["name"], "p-c");
+    for (entry, error) in [
+        (
+            "../shared/cm.yaml",
+            "app/kustomization.yaml: `resources` entry `../shared/cm.yaml`: `shared/cm.yaml` \
+             is outside the kustomization root `app` (load restrictor: files must be under the root)",
+        ),
+        (
+            "../shared/nowhere.yaml",
+            "app/kustomization.yaml: `resources` entry `../shared/nowhere.yaml`: \
+             `shared/nowhere.yaml` does not exist in the snapshot",
+        ),
+        (
+            "../src",
+            "src: no kustomization file (expected one of kustomization.yaml, kustomization.yml, Kustomization)",
+        ),
+    ] {
+        let out = render(&format!("resources: [{entry}]\n"));
+        assert_eq!(out.status.code(), Some(1), "{entry}: {}", text(&out.stdout));
+        assert!(out.stdout.is_empty(), "{entry}");
+        assert!(
+            text(&out.stderr).contains(error),
+            "{entry}: {}",
+            text(&out.stderr)
+        );
+    }
+    // A plain folder outside any kustomization reads its own files.
+    let shared = dir.path().join("shared");
+    let out = run("render", &["--root", root, shared.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(yaml_docs(&out.stdout)[0]["metadata"]["name"], "c");
+}
+
 #[test]
 fn plan_previews_a_promotion_between_overlays() {
     let repo = overlays();
