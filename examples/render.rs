@@ -33,6 +33,12 @@ use gitops_kustomize::{Kustomize, LoadScope};
 #[macro_use]
 mod common;
 
+/// mimalloc rather than the system allocator: a render allocates and frees
+/// many small strings and maps (parsed YAML, objects, emitted text), where
+/// glibc's malloc took about a sixth of the process's CPU time.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Render a kustomization (or a plain folder of manifests) as multi-document YAML.
 ///
 /// Exit codes: 0 rendered; 1 error (on stderr).
