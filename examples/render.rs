@@ -177,12 +177,15 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn Error>> {
             .map(|(_, d)| d.object.as_value().clone())
             .collect()
     };
+    // One buffer for all documents, written at once.
+    let mut yaml = Vec::new();
     for (i, o) in objects.iter().enumerate() {
         if i > 0 {
-            out!("---\n")?;
+            yaml.extend_from_slice(b"---\n");
         }
-        out!("{}", serde_yaml::to_string(o)?)?;
+        serde_yaml::to_writer(&mut yaml, o)?;
     }
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &yaml)?;
     Ok(ExitCode::SUCCESS)
 }
 

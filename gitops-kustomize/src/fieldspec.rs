@@ -4,6 +4,8 @@
 //! `api/konfig/builtinpluginconsts`; a kustomization's `configurations:`
 //! files extend them with the same YAML shape.
 
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
 use crate::resource::{Gvk, ResId};
@@ -77,19 +79,18 @@ pub fn visit(node: &mut Value, segs: &[String], create: bool, f: &mut dyn FnMut(
             }
         }
         Value::Object(m) => {
-            if !m.contains_key(first.as_str()) || m.get(first.as_str()) == Some(&Value::Null) {
-                if !create {
-                    return;
-                }
+            if let Some(child) = m.get_mut(first.as_str()).filter(|c| !c.is_null()) {
+                visit(child, rest, create, f);
+            } else if create {
                 let fresh = if rest.is_empty() {
                     Value::Null
                 } else {
                     Value::Object(Map::new())
                 };
                 m.insert(first.clone(), fresh);
-            }
-            if let Some(child) = m.get_mut(first.as_str()) {
-                visit(child, rest, create, f);
+                if let Some(child) = m.get_mut(first.as_str()) {
+                    visit(child, rest, create, f);
+                }
             }
         }
         _ => {}
@@ -152,14 +153,20 @@ fn push_unique(into: &mut Vec<FieldSpec>, fs: FieldSpec) {
 }
 
 impl TransformerConfig {
-    /// kustomize's default tables.
+    /// kustomize's default tables (parsed once per process: every
+    /// kustomization of a build starts from them).
     pub fn builtin() -> Self {
-        let mut c = Self::default();
-        // The tables are constants of this crate; they parse.
-        if let Ok(v) = serde_yaml::from_str::<Value>(crate::tables::DEFAULTS) {
-            c.merge_value(&v);
-        }
-        c
+        static BUILTIN: OnceLock<TransformerConfig> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                let mut c = Self::default();
+                // The tables are constants of this crate; they parse.
+                if let Ok(v) = serde_yaml::from_str::<Value>(crate::tables::DEFAULTS) {
+                    c.merge_value(&v);
+                }
+                c
+            })
+            .clone()
     }
 
     /// Adds the tables of a `configurations:` document.
@@ -218,6 +225,11 @@ impl TransformerConfig {
 
     /// Adds all tables of `other`.
     pub fn merge(&mut self, other: &TransformerConfig) {
+        // The usual case (both the defaults, or an inner kustomization's
+        // tables merged already), without comparing every pair of specs.
+        if self == other {
+            return;
+        }
         for (into, from) in [
             (&mut self.name_prefix, &other.name_prefix),
             (&mut self.name_suffix, &other.name_suffix),
