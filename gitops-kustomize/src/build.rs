@@ -141,7 +141,7 @@ impl<'a> Builder<'a> {
         };
         let acc = self.accumulate_fresh(&k, 0);
         let out = self.finish(&k, acc);
-        if self.errors.is_empty() {
+        if self.cache.is_some() && self.errors.is_empty() {
             let reads = files.reads_since(0);
             let out = out.clone();
             self.with_cache(|c| c.store_output(root, Output { out, reads }));
@@ -208,7 +208,7 @@ impl<'a> Builder<'a> {
 
     fn append(&mut self, acc: &mut Acc, r: Resource, file: &str) {
         let id = r.cur_id();
-        if acc.res.iter().any(|x| x.cur_id().equals(&id)) {
+        if acc.res.iter().any(|x| x.has_id(&id)) {
             self.err(Error::Conflict {
                 file: file.into(),
                 id: id.to_string(),
