@@ -163,6 +163,27 @@ fn load(args: &Args) -> Result<(Snapshot, String), Box<dyn Error>> {
     Ok((snapshot, rel))
 }
 
+/// The objects as multi-document YAML, in one buffer written at once.
+///
+/// serde-saphyr rather than serde_yaml: it writes the same block style
+/// about twice as fast (serde_yaml's libyaml emitter was a fifth of a
+/// render's CPU time), and quotes strings that YAML 1.1 readers would take
+/// for another type (`yes`, `on`). Long strings stay on one line and
+/// multi-line ones are literal blocks, as kustomize prints them.
+fn to_yaml(objects: &[serde_json::Value]) -> Result<String, serde_saphyr::ser::Error> {
+    let mut options = serde_saphyr::SerializerOptions::default();
+    options.min_fold_chars = usize::MAX;
+    options.folded_wrap_chars = usize::MAX;
+    let mut yaml = String::new();
+    for (i, o) in objects.iter().enumerate() {
+        if i > 0 {
+            yaml.push_str("---\n");
+        }
+        serde_saphyr::to_fmt_writer_with_options(&mut yaml, o, options.clone())?;
+    }
+    Ok(yaml)
+}
+
 fn run(args: &Args) -> Result<ExitCode, Box<dyn Error>> {
     let (snapshot, dir) = load(args)?;
     let objects: Vec<serde_json::Value> = if gitops_kustomize::is_kustomization_dir(&snapshot, &dir)
@@ -177,15 +198,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn Error>> {
             .map(|(_, d)| d.object.as_value().clone())
             .collect()
     };
-    // One buffer for all documents, written at once.
-    let mut yaml = Vec::new();
-    for (i, o) in objects.iter().enumerate() {
-        if i > 0 {
-            yaml.extend_from_slice(b"---\n");
-        }
-        serde_yaml::to_writer(&mut yaml, o)?;
-    }
-    std::io::Write::write_all(&mut std::io::stdout().lock(), &yaml)?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), to_yaml(&objects)?.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
