@@ -4,6 +4,7 @@
 //! `api/konfig/builtinpluginconsts`; a kustomization's `configurations:`
 //! files extend them with the same YAML shape.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
@@ -11,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::resource::{Gvk, ResId};
 
 /// A field of the objects of some kinds.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FieldSpec {
     /// Which objects (empty fields match anything).
     pub gvk: Gvk,
@@ -146,10 +147,16 @@ pub struct TransformerConfig {
     pub replicas: Vec<FieldSpec>,
 }
 
-fn push_unique(into: &mut Vec<FieldSpec>, fs: FieldSpec) {
-    if !into.contains(&fs) {
-        into.push(fs);
-    }
+/// Appends the specs of `from` that `into` lacks, in order (through a set:
+/// tables hold hundreds of specs).
+fn extend_unique<'a>(into: &mut Vec<FieldSpec>, from: impl IntoIterator<Item = &'a FieldSpec>) {
+    let mut seen: HashSet<&FieldSpec> = into.iter().collect();
+    let new: Vec<FieldSpec> = from
+        .into_iter()
+        .filter(|fs| seen.insert(fs))
+        .cloned()
+        .collect();
+    into.extend(new);
 }
 
 impl TransformerConfig {
@@ -188,9 +195,7 @@ impl TransformerConfig {
             ("images", &mut self.images),
             ("replicas", &mut self.replicas),
         ] {
-            for fs in list(key) {
-                push_unique(into, fs);
-            }
+            extend_unique(into, &list(key));
         }
         for nr in v
             .get("nameReference")
@@ -215,9 +220,7 @@ impl TransformerConfig {
 
     fn add_name_ref(&mut self, nr: NameRef) {
         if let Some(existing) = self.name_reference.iter_mut().find(|e| e.gvk == nr.gvk) {
-            for fs in nr.referrers {
-                push_unique(&mut existing.referrers, fs);
-            }
+            extend_unique(&mut existing.referrers, &nr.referrers);
         } else {
             self.name_reference.push(nr);
         }
@@ -241,12 +244,13 @@ impl TransformerConfig {
             (&mut self.images, &other.images),
             (&mut self.replicas, &other.replicas),
         ] {
-            for fs in from {
-                push_unique(into, fs.clone());
-            }
+            extend_unique(into, from);
         }
         for nr in &other.name_reference {
-            self.add_name_ref(nr.clone());
+            match self.name_reference.iter_mut().find(|e| e.gvk == nr.gvk) {
+                Some(existing) => extend_unique(&mut existing.referrers, &nr.referrers),
+                None => self.name_reference.push(nr.clone()),
+            }
         }
     }
 }
