@@ -23,6 +23,8 @@
 //! from and the files that changed it on the way up ([`Origin`]). The
 //! [`Kustomize`] renderer (a [`gitops_core::RenderStep`]) memoizes builds,
 //! so rendering the next revision rebuilds only what its changes reach.
+//! [`LoadScope`] tells which files' bytes a build can read at all, so a
+//! reader may leave the rest of a large repository unread.
 //!
 //! ```
 //! use gitops_core::Snapshot;
