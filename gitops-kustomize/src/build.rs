@@ -3,7 +3,7 @@
 //! [`PIPELINE`] order; at the top, hash generated names, fix name
 //! references, resolve vars, drop local config and sort.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -73,8 +73,9 @@ pub const PIPELINE: &[Step] = &[
 pub struct Acc {
     /// The resources, in order.
     pub res: Vec<Resource>,
-    /// Field-spec tables (defaults plus `configurations:` of this and inner kustomizations).
-    pub config: TransformerConfig,
+    /// Field-spec tables (defaults plus `configurations:` of this and inner
+    /// kustomizations), shared until a kustomization adds to them.
+    pub config: Arc<TransformerConfig>,
     /// Legacy vars.
     pub vars: Vec<Value>,
 }
@@ -320,7 +321,9 @@ impl<'a> Builder<'a> {
                 }
                 Ok(Entry::Dir(d)) => {
                     if let Some(sub) = self.sub_dir(k, field, entry, &d, None) {
-                        acc.config.merge(&sub.config);
+                        if !Arc::ptr_eq(&acc.config, &sub.config) && acc.config != sub.config {
+                            Arc::make_mut(&mut acc.config).merge(&sub.config);
+                        }
                         acc.vars.extend(sub.vars);
                         for r in sub.res {
                             self.append(acc, r, &k.file);
@@ -381,7 +384,9 @@ impl<'a> Builder<'a> {
         for c in str_list(&k.doc, "configurations") {
             if let Some((p, data)) = self.read(k, "configurations", &c) {
                 match parse_documents(&p, data) {
-                    Ok(docs) => docs.iter().for_each(|d| acc.config.merge_value(d)),
+                    Ok(docs) => docs
+                        .iter()
+                        .for_each(|d| Arc::make_mut(&mut acc.config).merge_value(d)),
                     Err(e) => self.err(e),
                 }
             }

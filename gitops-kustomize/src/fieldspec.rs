@@ -5,7 +5,7 @@
 //! files extend them with the same YAML shape.
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -160,10 +160,10 @@ fn extend_unique<'a>(into: &mut Vec<FieldSpec>, from: impl IntoIterator<Item = &
 }
 
 impl TransformerConfig {
-    /// kustomize's default tables (parsed once per process: every
-    /// kustomization of a build starts from them).
-    pub fn builtin() -> Self {
-        static BUILTIN: OnceLock<TransformerConfig> = OnceLock::new();
+    /// kustomize's default tables, parsed once per process and shared:
+    /// every kustomization of a build starts from them.
+    pub fn builtin() -> Arc<Self> {
+        static BUILTIN: OnceLock<Arc<TransformerConfig>> = OnceLock::new();
         BUILTIN
             .get_or_init(|| {
                 let mut c = Self::default();
@@ -171,7 +171,7 @@ impl TransformerConfig {
                 if let Ok(v) = serde_yaml::from_str::<Value>(crate::tables::DEFAULTS) {
                     c.merge_value(&v);
                 }
-                c
+                Arc::new(c)
             })
             .clone()
     }

@@ -238,15 +238,18 @@ impl Resource {
     /// Whether `id` equals this resource's current id ([`ResId::equals`]),
     /// compared in place (no id is built).
     pub fn has_id(&self, id: &ResId) -> bool {
-        let api_version = str_at(&self.obj, &["apiVersion"]).unwrap_or("");
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         fn namespace(ns: &str) -> &str {
             if ns.is_empty() { "default" } else { ns }
         }
+        let same_group_version = || {
+            let api_version = str_at(&self.obj, &["apiVersion"]).unwrap_or("");
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            group == id.gvk.group && version == id.gvk.version
+        };
+        // The name first: it tells most resources apart.
         self.name() == id.name
             && str_at(&self.obj, &["kind"]).unwrap_or("") == id.gvk.kind
-            && group == id.gvk.group
-            && version == id.gvk.version
+            && same_group_version()
             && (id.gvk.is_cluster_scoped()
                 || namespace(self.namespace()) == namespace(&id.namespace))
     }
