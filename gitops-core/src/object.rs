@@ -424,6 +424,10 @@ impl Object {
             value: value.to_owned(),
             reason,
         })?;
+        if self.label(key) == Some(value) {
+            // Already set: no copy of a shared object.
+            return Ok(());
+        }
         let meta = self.metadata_mut();
         let labels = meta
             .entry("labels")

@@ -920,6 +920,24 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
         .collect()
 }
 
+/// Advances `iter` (in key order) past the keys before `key`; the value at
+/// `key`, if there is one. A merge step: over a whole pass, linear.
+fn advance_to<'a, K: Ord + 'a, V>(
+    iter: &mut std::iter::Peekable<impl Iterator<Item = (&'a K, V)>>,
+    key: &K,
+) -> Option<V> {
+    while let Some((k, _)) = iter.peek() {
+        match (*k).cmp(key) {
+            std::cmp::Ordering::Less => {
+                iter.next();
+            }
+            std::cmp::Ordering::Equal => return iter.next().map(|(_, v)| v),
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+    None
+}
+
 /// Computes the plan that makes `live` match `desired` for `options.owner`.
 ///
 /// `live` holds the observed objects: those [`observe_keys`] lists (the
@@ -930,8 +948,32 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
 /// [`LiveState::in_sync`] is unchanged, without a comparison.
 /// Pure and deterministic.
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
+    plan_impl(desired, live, options, true)
+}
+
+/// [`plan`] without its shortcut for unchanged objects (every object with a
+/// live version is labelled and compared as it is applied): the plan must
+/// be the same, which tests check against this.
+#[cfg(feature = "proptest")]
+#[doc(hidden)]
+pub fn plan_without_shortcuts(
+    desired: &DesiredState,
+    live: &LiveState,
+    options: &PlanOptions,
+) -> Plan {
+    plan_impl(desired, live, options, false)
+}
+
+fn plan_impl(
+    desired: &DesiredState,
+    live: &LiveState,
+    options: &PlanOptions,
+    shortcuts: bool,
+) -> Plan {
     let builtin = KindRegistry::builtin();
     let owner = options.owner.as_str();
+    // The shortcut needs the label to be one `set_label` accepts.
+    let shortcuts = shortcuts && crate::validate::label_value(owner).is_ok();
     let mut diff_options = DiffOptions::new().lists(lists_for(desired, &options.diff.lists));
     diff_options.ignore.clone_from(&options.diff.ignore);
     let mut refusals = Vec::new();
@@ -939,13 +981,19 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut skipped = Vec::new();
     let mut unchanged = Vec::new();
     // Collected, then built at once (in key order: linear).
-    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::new();
+    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::with_capacity(desired.len());
 
     // Waves: own annotation, raised to that of the Namespace and the CRD.
-    let own_wave: BTreeMap<&ObjectKey, i64> = desired
-        .iter()
-        .filter_map(|(key, d)| match wave_of(&d.object) {
-            Ok(w) => Some((key, w)),
+    // An object's own wave is kept only when it is not 0 (absent reads 0);
+    // those of Namespaces and CRDs are kept whatever they are, since they
+    // raise the waves of others. An invalid annotation is refused and
+    // counts as absent.
+    let mut own_wave: BTreeMap<&ObjectKey, i64> = BTreeMap::new();
+    let mut ns_wave: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
+    for (key, d) in desired.iter() {
+        let wave = match wave_of(&d.object) {
+            Ok(w) => Some(w),
             Err(value) => {
                 refusals.push(Refusal::InvalidAnnotation {
                     key: key.clone(),
@@ -955,38 +1003,42 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 });
                 None
             }
-        })
-        .collect();
-    let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
-    for (key, d) in desired.iter() {
+        };
+        if let Some(w) = wave.filter(|w| *w != 0) {
+            own_wave.insert(key, w);
+        }
+        if key.is("", "Namespace")
+            && key.namespace.is_none()
+            && let Some(w) = wave
+        {
+            ns_wave.insert(key.name.as_str(), w);
+        }
         if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
             && let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object)
         {
-            crd_wave.insert(gk, own_wave.get(key).copied().unwrap_or(0));
+            crd_wave.insert(gk, wave.unwrap_or(0));
         }
     }
-    let ns_wave = |ns: &str| -> Option<i64> {
-        own_wave
-            .get(&ObjectKey::new("", "Namespace", None, ns))
-            .copied()
-    };
     let effective_wave = |key: &ObjectKey| -> i64 {
         let mut w = own_wave.get(key).copied().unwrap_or(0);
-        if let Some(nw) = key.namespace.as_deref().and_then(ns_wave) {
-            w = w.max(nw);
+        if let Some(nw) = key.namespace.as_deref().and_then(|ns| ns_wave.get(ns)) {
+            w = w.max(*nw);
         }
-        if let Some(cw) = crd_wave.get(&key.group_kind()) {
+        if !crd_wave.is_empty()
+            && let Some(cw) = crd_wave.get(&key.group_kind())
+        {
             w = w.max(*cw);
         }
         w
     };
 
     let mut applies: Vec<(i64, usize, Step)> = Vec::new();
-    let mut in_sync = live.in_sync.iter().peekable();
+    // The desired objects, the live ones and those known in sync are all in
+    // key order: one merge pass, no lookups.
+    let mut in_sync = live.in_sync.iter().map(|k| (k, ())).peekable();
+    let mut live_objects = live.objects.iter().peekable();
     for (key, d) in desired.iter() {
-        // Both in key order: one pass.
-        while in_sync.next_if(|k| *k < key).is_some() {}
-        let known_in_sync = in_sync.next_if(|k| *k == key).is_some();
+        let known_in_sync = advance_to(&mut in_sync, key).is_some();
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
                 conflicts.push(Conflict::SharedWith {
@@ -996,15 +1048,41 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 });
             }
         }
-        let live_obj = live.objects.get(key);
+        let live_obj = advance_to(&mut live_objects, key);
         if live_obj.is_none() && known_in_sync {
             // Known in sync without reading it (see `LiveState::in_sync`).
             next_inventory.push((key.clone(), d.object.api_version().to_owned()));
             unchanged.push(key.clone());
             continue;
         }
-        let gk = key.group_kind();
-        let stripped = if diff_options.ignore.iter().any(|r| r.matches(&gk)) {
+        let ignored = !diff_options.ignore.is_empty() && {
+            let gk = key.group_kind();
+            diff_options.ignore.iter().any(|r| r.matches(&gk))
+        };
+        // Ours and without ignore rules: compared first as declared, without
+        // the owner label. No difference then means none with the label
+        // either (the live label is ours, and declaring one more field can
+        // only take away removal candidates), so an unchanged object is
+        // never copied. Anything else takes the full path below.
+        let mut previously = None;
+        if shortcuts
+            && !ignored
+            && let Some(l) = live_obj
+            && live_label(l, OWNER_LABEL) == Some(owner)
+        {
+            let owned = gitops_diff::owned_by(l, &options.field_manager)
+                .ok()
+                .flatten();
+            if gitops_diff::compare(d.object.as_value(), l, owned.as_ref(), &diff_options)
+                .is_ok_and(|diff| diff.is_empty())
+            {
+                next_inventory.push((key.clone(), d.object.api_version().to_owned()));
+                unchanged.push(key.clone());
+                continue;
+            }
+            previously = Some(owned);
+        }
+        let stripped = if ignored {
             let mut applied = d.object.as_value().clone();
             strip_ignored(&mut applied, live_obj, &diff_options);
             Object::new(applied)
@@ -1029,8 +1107,6 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             }
         };
         next_inventory.push((key.clone(), object.api_version().to_owned()));
-        let wave = effective_wave(key);
-        let rank = kind_rank(&gk, &builtin);
         let mut note = None;
         let action = match live_obj {
             None => Action::Create,
@@ -1061,9 +1137,11 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     }
                     Some(_) => {}
                 }
-                let previously = gitops_diff::owned_by(l, &options.field_manager)
-                    .ok()
-                    .flatten();
+                let previously = previously.unwrap_or_else(|| {
+                    gitops_diff::owned_by(l, &options.field_manager)
+                        .ok()
+                        .flatten()
+                });
                 match gitops_diff::compare(object.as_value(), l, previously.as_ref(), &diff_options)
                 {
                     Ok(diff) if diff.is_empty() && note.is_none() => {
@@ -1078,6 +1156,8 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 }
             }
         };
+        let wave = effective_wave(key);
+        let rank = kind_rank(&key.group_kind(), &builtin);
         applies.push((
             wave,
             rank,
