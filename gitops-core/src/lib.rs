@@ -101,9 +101,6 @@ pub use health::{Health, HealthStatus};
 pub use memory::faults::{Fault, FaultyTarget, Operation};
 pub use memory::runtime::MemoryRuntime;
 pub use memory::source::MemorySource;
-#[cfg(feature = "proptest")]
-#[doc(hidden)]
-pub use plan::plan_without_shortcuts;
 pub use plan::{
     Action, Conflict, PRUNE_ANNOTATION, Plan, PlanOptions, PlanSummary, Refusal, SharedResource,
     Skipped, Step, WAVE_ANNOTATION, kind_rank, observe_keys, plan, shared_resources,

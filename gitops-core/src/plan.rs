@@ -898,19 +898,26 @@ pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BT
 /// Namespace being deleted counts as missing: it accepts no new objects).
 fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> {
     // Many objects share a namespace: each is looked up once.
+    // Objects in key order come in runs of one namespace: the last answer
+    // is kept at hand.
     let mut missing: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut last: Option<(&str, bool)> = None;
     desired
         .iter()
         .filter_map(|(key, d)| {
             let ns = key.namespace.as_deref()?;
-            let is_missing = *missing.entry(ns).or_insert_with(|| {
-                let ns_key = ObjectKey::new("", "Namespace", None, ns);
-                let live_ns = live
-                    .objects
-                    .get(&ns_key)
-                    .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
-                !desired.contains(&ns_key) && live_ns.is_none()
-            });
+            let is_missing = match last {
+                Some((l, m)) if l == ns => m,
+                _ => *missing.entry(ns).or_insert_with(|| {
+                    let ns_key = ObjectKey::new("", "Namespace", None, ns);
+                    let live_ns = live
+                        .objects
+                        .get(&ns_key)
+                        .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
+                    !desired.contains(&ns_key) && live_ns.is_none()
+                }),
+            };
+            last = Some((ns, is_missing));
             is_missing.then(|| Refusal::MissingNamespace {
                 key: key.clone(),
                 namespace: ns.to_owned(),
@@ -948,32 +955,8 @@ fn advance_to<'a, K: Ord + 'a, V>(
 /// [`LiveState::in_sync`] is unchanged, without a comparison.
 /// Pure and deterministic.
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
-    plan_impl(desired, live, options, true)
-}
-
-/// [`plan`] without its shortcut for unchanged objects (every object with a
-/// live version is labelled and compared as it is applied): the plan must
-/// be the same, which tests check against this.
-#[cfg(feature = "proptest")]
-#[doc(hidden)]
-pub fn plan_without_shortcuts(
-    desired: &DesiredState,
-    live: &LiveState,
-    options: &PlanOptions,
-) -> Plan {
-    plan_impl(desired, live, options, false)
-}
-
-fn plan_impl(
-    desired: &DesiredState,
-    live: &LiveState,
-    options: &PlanOptions,
-    shortcuts: bool,
-) -> Plan {
     let builtin = KindRegistry::builtin();
     let owner = options.owner.as_str();
-    // The shortcut needs the label to be one `set_label` accepts.
-    let shortcuts = shortcuts && crate::validate::label_value(owner).is_ok();
     let mut diff_options = DiffOptions::new().lists(lists_for(desired, &options.diff.lists));
     diff_options.ignore.clone_from(&options.diff.ignore);
     let mut refusals = Vec::new();
@@ -1059,29 +1042,6 @@ fn plan_impl(
             let gk = key.group_kind();
             diff_options.ignore.iter().any(|r| r.matches(&gk))
         };
-        // Ours and without ignore rules: compared first as declared, without
-        // the owner label. No difference then means none with the label
-        // either (the live label is ours, and declaring one more field can
-        // only take away removal candidates), so an unchanged object is
-        // never copied. Anything else takes the full path below.
-        let mut previously = None;
-        if shortcuts
-            && !ignored
-            && let Some(l) = live_obj
-            && live_label(l, OWNER_LABEL) == Some(owner)
-        {
-            let owned = gitops_diff::owned_by(l, &options.field_manager)
-                .ok()
-                .flatten();
-            if gitops_diff::compare(d.object.as_value(), l, owned.as_ref(), &diff_options)
-                .is_ok_and(|diff| diff.is_empty())
-            {
-                next_inventory.push((key.clone(), d.object.api_version().to_owned()));
-                unchanged.push(key.clone());
-                continue;
-            }
-            previously = Some(owned);
-        }
         let stripped = if ignored {
             let mut applied = d.object.as_value().clone();
             strip_ignored(&mut applied, live_obj, &diff_options);
@@ -1137,11 +1097,9 @@ fn plan_impl(
                     }
                     Some(_) => {}
                 }
-                let previously = previously.unwrap_or_else(|| {
-                    gitops_diff::owned_by(l, &options.field_manager)
-                        .ok()
-                        .flatten()
-                });
+                let previously = gitops_diff::owned_by(l, &options.field_manager)
+                    .ok()
+                    .flatten();
                 match gitops_diff::compare(object.as_value(), l, previously.as_ref(), &diff_options)
                 {
                     Ok(diff) if diff.is_empty() && note.is_none() => {
@@ -1180,11 +1138,14 @@ fn plan_impl(
     let mut deletes: Vec<(i64, usize, Step)> = Vec::new();
     let inventory_len = live.inventory.as_ref().map_or(0, |i| i.objects.len());
     if let Some(inv) = &live.inventory {
+        // Inventory, desired and live objects are in key order: one pass.
+        let mut declared = desired.keys().map(|k| (k, ())).peekable();
+        let mut live_objects = live.objects.iter().peekable();
         for (key, api_version) in &inv.objects {
-            if desired.contains(key) {
+            if advance_to(&mut declared, key).is_some() {
                 continue;
             }
-            let Some(l) = live.objects.get(key) else {
+            let Some(l) = advance_to(&mut live_objects, key) else {
                 continue; // already gone: drop it from the inventory
             };
             match live_label(l, OWNER_LABEL) {
