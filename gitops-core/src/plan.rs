@@ -970,10 +970,17 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     // An object's own wave is kept only when it is not 0 (absent reads 0);
     // those of Namespaces and CRDs are kept whatever they are, since they
     // raise the waves of others. An invalid annotation is refused and
-    // counts as absent.
+    // counts as absent. Read in the main pass; the waves of the steps are
+    // worked out after it.
     let mut own_wave: BTreeMap<&ObjectKey, i64> = BTreeMap::new();
     let mut ns_wave: BTreeMap<&str, i64> = BTreeMap::new();
     let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
+
+    let mut applies: Vec<(i64, usize, Step)> = Vec::new();
+    // The desired objects, the live ones and those known in sync are all in
+    // key order: one merge pass, no lookups.
+    let mut in_sync = live.in_sync.iter().map(|k| (k, ())).peekable();
+    let mut live_objects = live.objects.iter().peekable();
     for (key, d) in desired.iter() {
         let wave = match wave_of(&d.object) {
             Ok(w) => Some(w),
@@ -1001,26 +1008,6 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
         {
             crd_wave.insert(gk, wave.unwrap_or(0));
         }
-    }
-    let effective_wave = |key: &ObjectKey| -> i64 {
-        let mut w = own_wave.get(key).copied().unwrap_or(0);
-        if let Some(nw) = key.namespace.as_deref().and_then(|ns| ns_wave.get(ns)) {
-            w = w.max(*nw);
-        }
-        if !crd_wave.is_empty()
-            && let Some(cw) = crd_wave.get(&key.group_kind())
-        {
-            w = w.max(*cw);
-        }
-        w
-    };
-
-    let mut applies: Vec<(i64, usize, Step)> = Vec::new();
-    // The desired objects, the live ones and those known in sync are all in
-    // key order: one merge pass, no lookups.
-    let mut in_sync = live.in_sync.iter().map(|k| (k, ())).peekable();
-    let mut live_objects = live.objects.iter().peekable();
-    for (key, d) in desired.iter() {
         let known_in_sync = advance_to(&mut in_sync, key).is_some();
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
@@ -1114,15 +1101,14 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 }
             }
         };
-        let wave = effective_wave(key);
         let rank = kind_rank(&key.group_kind(), &builtin);
         applies.push((
-            wave,
+            0,
             rank,
             Step {
                 key: key.clone(),
                 action,
-                wave,
+                wave: 0,
                 api_version: object.api_version().to_owned(),
                 provenance: Some(d.provenance.clone()),
                 object: Some(object),
@@ -1131,6 +1117,23 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 cascade: Vec::new(),
             },
         ));
+    }
+    let effective_wave = |key: &ObjectKey| -> i64 {
+        let mut w = own_wave.get(key).copied().unwrap_or(0);
+        if let Some(nw) = key.namespace.as_deref().and_then(|ns| ns_wave.get(ns)) {
+            w = w.max(*nw);
+        }
+        if !crd_wave.is_empty()
+            && let Some(cw) = crd_wave.get(&key.group_kind())
+        {
+            w = w.max(*cw);
+        }
+        w
+    };
+
+    for (w, _, step) in &mut applies {
+        *w = effective_wave(&step.key);
+        step.wave = *w;
     }
     applies.sort_by(|a, b| (a.0, a.1, &a.2.key).cmp(&(b.0, b.1, &b.2.key)));
 
