@@ -870,11 +870,17 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
 /// inventory lists, and the Namespaces the desired objects live in (so the
 /// planner can tell a missing namespace from one that exists).
 pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BTreeSet<ObjectKey> {
-    let namespaces: BTreeSet<&str> = desired
-        .keys()
-        .filter_map(|k| k.namespace.as_deref())
-        .collect();
-    let mut keys: Vec<ObjectKey> = desired.keys().cloned().collect();
+    // Keys in order come in runs of one namespace: one insert per run.
+    let mut namespaces: BTreeSet<&str> = BTreeSet::new();
+    let mut last = None;
+    for ns in desired.keys().filter_map(|k| k.namespace.as_deref()) {
+        if last != Some(ns) {
+            namespaces.insert(ns);
+            last = Some(ns);
+        }
+    }
+    let mut keys: Vec<ObjectKey> = Vec::with_capacity(desired.len() + namespaces.len());
+    keys.extend(desired.keys().cloned());
     keys.extend(
         namespaces
             .into_iter()

@@ -634,7 +634,7 @@ mod tests {
         let deep_block: String = (0..=scan::MAX_DEPTH)
             .map(|i| format!("{}- \n", "  ".repeat(i)))
             .collect();
-        let deep_compact = format!("{cm}data:\n  k: {}x\n", "- ".repeat(200));
+        let deep_compact = format!("{cm}data:\n  k:\n  {}x\n", "- ".repeat(200));
         let flow = |n: usize| format!("{cm}data: {{k: {}{}}}\n", "[".repeat(n), "]".repeat(n));
         let cases = [
             format!("{cm}data: {{a: '1'}}\n---\n{cm}"),
