@@ -7,8 +7,10 @@
 #   cargo build --release -p gitops-examples --example render
 #   bash benches/kustomize-vs-kubectl.sh [RUNS]
 #
-# `render` reads the root's whole repository as its snapshot (--root), as
-# it reads a commit; kubectl reads only the files the build needs.
+# `render` walks the root's whole repository into its snapshot (--root), as
+# it reads a commit, but reads the bytes only of the files a build can
+# read (those under a kustomization's folder: kustomize's load restrictor);
+# kubectl reads only the files the build needs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -4,7 +4,10 @@
 //! - `render_cold`: rendering the revision without a cache (the yardstick);
 //! - `plan`: [`Reconciler::plan`] of the same revision, as every resync
 //!   plans: observe, then plan;
-//! - `plan_pure`: the pure [`plan`] function over the whole live state.
+//! - `plan_pure`: the pure [`plan`] function over the whole live state;
+//! - `plan_pure_in_sync`: the pure [`plan`] function as the reconciler
+//!   calls it on a resync: the drifted objects read, the others known in
+//!   sync ([`LiveState::in_sync`](gitops_core::LiveState::in_sync)).
 //!
 //! `cargo bench -p gitops-benches --bench plan -- --warm-up-time 1 --measurement-time 3`
 #![allow(clippy::expect_used, reason = "a benchmark stops on a broken setup")]
@@ -57,6 +60,19 @@ fn bench_size(c: &mut Criterion, n: usize) {
     let keys = observe_keys(&desired, inventory.as_ref());
     let mut full = block_on(runtime.observe(&ObserveRequest::new(keys, None))).expect("observe");
     full.inventory = inventory;
+    // What the reconciler hands the planner on a resync: the objects it
+    // knows in sync (its records match the runtime's versions) are not
+    // read; the drifted ones are.
+    let mut in_sync = full.clone();
+    let edited: std::collections::BTreeSet<_> = drifted.iter().map(|o| o.key().clone()).collect();
+    in_sync
+        .objects
+        .retain(|k, _| edited.contains(k) || !desired.contains(k));
+    in_sync.in_sync = desired
+        .keys()
+        .filter(|k| !edited.contains(*k))
+        .cloned()
+        .collect();
     eprintln!(
         "plan/{n}: {} objects, {} drifted",
         desired.len(),
@@ -78,6 +94,9 @@ fn bench_size(c: &mut Criterion, n: usize) {
     });
     group.bench_function("plan_pure", |b| {
         b.iter(|| plan(black_box(&desired), &full, &options).steps.len())
+    });
+    group.bench_function("plan_pure_in_sync", |b| {
+        b.iter(|| plan(black_box(&desired), &in_sync, &options).steps.len())
     });
     group.finish();
 }

@@ -391,6 +391,157 @@ fn render_builds_overlays_plain_folders_and_commits() {
     );
 }
 
+/// `render` leaves unread the files no build can read (outside every
+/// kustomization's folder and PATH), but keeps their paths: a reference to
+/// one is still refused by the load restrictor, not reported missing, and a
+/// folder without a kustomization is still reported as such.
+#[test]
+fn render_reports_files_outside_the_load_scope_as_a_full_read_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    };
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    write("shared/cm.yaml", cm);
+    write("src/main.go", "package main\n");
+    write("app/cm.yaml", cm);
+    let root = dir.path().to_str().unwrap();
+    let render = |kustomization: &str| {
+        write("app/kustomization.yaml", kustomization);
+        let app = dir.path().join("app");
+        run("render", &["--root", root, app.to_str().unwrap()])
+    };
+    let out = render("resources: [cm.yaml]\nnamePrefix: p-\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(yaml_docs(&out.stdout)[0]["metadata"]["name"], "p-c");
+    for (entry, error) in [
+        (
+            "../shared/cm.yaml",
+            "app/kustomization.yaml: `resources` entry `../shared/cm.yaml`: `shared/cm.yaml` \
+             is outside the kustomization root `app` (load restrictor: files must be under the root)",
+        ),
+        (
+            "../shared/nowhere.yaml",
+            "app/kustomization.yaml: `resources` entry `../shared/nowhere.yaml`: \
+             `shared/nowhere.yaml` does not exist in the snapshot",
+        ),
+        (
+            "../src",
+            "src: no kustomization file (expected one of kustomization.yaml, kustomization.yml, Kustomization)",
+        ),
+    ] {
+        let out = render(&format!("resources: [{entry}]\n"));
+        assert_eq!(out.status.code(), Some(1), "{entry}: {}", text(&out.stdout));
+        assert!(out.stdout.is_empty(), "{entry}");
+        assert!(
+            text(&out.stderr).contains(error),
+            "{entry}: {}",
+            text(&out.stderr)
+        );
+    }
+    // A plain folder outside any kustomization reads its own files.
+    let shared = dir.path().join("shared");
+    let out = run("render", &["--root", root, shared.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(yaml_docs(&out.stdout)[0]["metadata"]["name"], "c");
+}
+
+/// A directory as a snapshot with every file read (what `render` reads
+/// only in part).
+fn full_snapshot(dir: &Path) -> gitops_core::Snapshot {
+    fn walk(base: &Path, dir: &Path, snap: &mut gitops_core::Snapshot) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let (ft, p) = (e.file_type().unwrap(), e.path());
+            if ft.is_dir() {
+                walk(base, &p, snap);
+            } else if ft.is_file() {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                snap.insert(
+                    rel,
+                    gitops_core::Blob::from_bytes(std::fs::read(&p).unwrap()),
+                );
+            }
+        }
+    }
+    let mut snap = gitops_core::Snapshot::new();
+    walk(dir, dir, &mut snap);
+    snap
+}
+
+/// On every root of the shared Kustomize corpus, `render` (which reads
+/// only the files a build can read, and prints with its own YAML writer)
+/// gives what gitops-kustomize builds from the whole repository: its YAML
+/// reads back as the same objects, in the same order; a refused root
+/// exits 1 with the same errors.
+#[test]
+fn render_prints_what_a_full_read_builds_on_the_corpus() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/kustomize");
+    let Ok(tsv) = std::fs::read_to_string(corpus.join("roots.tsv")) else {
+        assert!(std::env::var_os("CI").is_none(), "CI: corpus missing");
+        eprintln!("SKIP: corpus not found at {}", corpus.display());
+        return;
+    };
+    let mut snaps = std::collections::BTreeMap::new();
+    let (mut built, mut refused) = (0, 0);
+    for line in tsv.lines().skip(1) {
+        let root = line.split('\t').next().unwrap();
+        if !corpus.join(root).is_dir() {
+            continue; // a root kubectl refuses because it is missing
+        }
+        let (repo, rel) = root.split_once('/').unwrap_or((root, ""));
+        let snap = snaps
+            .entry(repo.to_owned())
+            .or_insert_with(|| full_snapshot(&corpus.join(repo)));
+        let repo_dir = corpus.join(repo);
+        let out = run(
+            "render",
+            &[
+                "--root",
+                repo_dir.to_str().unwrap(),
+                corpus.join(root).to_str().unwrap(),
+            ],
+        );
+        match gitops_kustomize::build(snap, rel) {
+            Ok(objects) => {
+                assert_eq!(out.status.code(), Some(0), "{root}: {}", text(&out.stderr));
+                let printed: Vec<Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
+                    .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                    .filter(|d: &Value| !d.is_null())
+                    .collect();
+                assert_eq!(printed.len(), objects.len(), "{root}");
+                for (p, o) in printed.iter().zip(&objects) {
+                    assert!(p == o, "{root}: printed\n{p}\nbuilt\n{o}");
+                }
+                built += 1;
+            }
+            Err(e) => {
+                assert_eq!(out.status.code(), Some(1), "{root}");
+                assert!(out.stdout.is_empty(), "{root}");
+                for err in &e.errors {
+                    let err = err.to_string();
+                    assert!(
+                        text(&out.stderr).contains(&err),
+                        "{root}: {err}\n{}",
+                        text(&out.stderr)
+                    );
+                }
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        built > 100 && refused > 0,
+        "{built} built, {refused} refused"
+    );
+}
+
 #[test]
 fn plan_previews_a_promotion_between_overlays() {
     let repo = overlays();

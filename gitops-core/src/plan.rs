@@ -870,11 +870,17 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
 /// inventory lists, and the Namespaces the desired objects live in (so the
 /// planner can tell a missing namespace from one that exists).
 pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BTreeSet<ObjectKey> {
-    let namespaces: BTreeSet<&str> = desired
-        .keys()
-        .filter_map(|k| k.namespace.as_deref())
-        .collect();
-    let mut keys: Vec<ObjectKey> = desired.keys().cloned().collect();
+    // Keys in order come in runs of one namespace: one insert per run.
+    let mut namespaces: BTreeSet<&str> = BTreeSet::new();
+    let mut last = None;
+    for ns in desired.keys().filter_map(|k| k.namespace.as_deref()) {
+        if last != Some(ns) {
+            namespaces.insert(ns);
+            last = Some(ns);
+        }
+    }
+    let mut keys: Vec<ObjectKey> = Vec::with_capacity(desired.len() + namespaces.len());
+    keys.extend(desired.keys().cloned());
     keys.extend(
         namespaces
             .into_iter()
@@ -898,19 +904,26 @@ pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BT
 /// Namespace being deleted counts as missing: it accepts no new objects).
 fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> {
     // Many objects share a namespace: each is looked up once.
+    // Objects in key order come in runs of one namespace: the last answer
+    // is kept at hand.
     let mut missing: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut last: Option<(&str, bool)> = None;
     desired
         .iter()
         .filter_map(|(key, d)| {
             let ns = key.namespace.as_deref()?;
-            let is_missing = *missing.entry(ns).or_insert_with(|| {
-                let ns_key = ObjectKey::new("", "Namespace", None, ns);
-                let live_ns = live
-                    .objects
-                    .get(&ns_key)
-                    .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
-                !desired.contains(&ns_key) && live_ns.is_none()
-            });
+            let is_missing = match last {
+                Some((l, m)) if l == ns => m,
+                _ => *missing.entry(ns).or_insert_with(|| {
+                    let ns_key = ObjectKey::new("", "Namespace", None, ns);
+                    let live_ns = live
+                        .objects
+                        .get(&ns_key)
+                        .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
+                    !desired.contains(&ns_key) && live_ns.is_none()
+                }),
+            };
+            last = Some((ns, is_missing));
             is_missing.then(|| Refusal::MissingNamespace {
                 key: key.clone(),
                 namespace: ns.to_owned(),
@@ -918,6 +931,24 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
             })
         })
         .collect()
+}
+
+/// Advances `iter` (in key order) past the keys before `key`; the value at
+/// `key`, if there is one. A merge step: over a whole pass, linear.
+fn advance_to<'a, K: Ord + 'a, V>(
+    iter: &mut std::iter::Peekable<impl Iterator<Item = (&'a K, V)>>,
+    key: &K,
+) -> Option<V> {
+    while let Some((k, _)) = iter.peek() {
+        match (*k).cmp(key) {
+            std::cmp::Ordering::Less => {
+                iter.next();
+            }
+            std::cmp::Ordering::Equal => return iter.next().map(|(_, v)| v),
+            std::cmp::Ordering::Greater => return None,
+        }
+    }
+    None
 }
 
 /// Computes the plan that makes `live` match `desired` for `options.owner`.
@@ -939,13 +970,26 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut skipped = Vec::new();
     let mut unchanged = Vec::new();
     // Collected, then built at once (in key order: linear).
-    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::new();
+    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::with_capacity(desired.len());
 
     // Waves: own annotation, raised to that of the Namespace and the CRD.
-    let own_wave: BTreeMap<&ObjectKey, i64> = desired
-        .iter()
-        .filter_map(|(key, d)| match wave_of(&d.object) {
-            Ok(w) => Some((key, w)),
+    // An object's own wave is kept only when it is not 0 (absent reads 0);
+    // those of Namespaces and CRDs are kept whatever they are, since they
+    // raise the waves of others. An invalid annotation is refused and
+    // counts as absent. Read in the main pass; the waves of the steps are
+    // worked out after it.
+    let mut own_wave: BTreeMap<&ObjectKey, i64> = BTreeMap::new();
+    let mut ns_wave: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
+
+    let mut applies: Vec<(i64, usize, Step)> = Vec::new();
+    // The desired objects, the live ones and those known in sync are all in
+    // key order: one merge pass, no lookups.
+    let mut in_sync = live.in_sync.iter().map(|k| (k, ())).peekable();
+    let mut live_objects = live.objects.iter().peekable();
+    for (key, d) in desired.iter() {
+        let wave = match wave_of(&d.object) {
+            Ok(w) => Some(w),
             Err(value) => {
                 refusals.push(Refusal::InvalidAnnotation {
                     key: key.clone(),
@@ -955,38 +999,22 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 });
                 None
             }
-        })
-        .collect();
-    let mut crd_wave: BTreeMap<GroupKind, i64> = BTreeMap::new();
-    for (key, d) in desired.iter() {
+        };
+        if let Some(w) = wave.filter(|w| *w != 0) {
+            own_wave.insert(key, w);
+        }
+        if key.is("", "Namespace")
+            && key.namespace.is_none()
+            && let Some(w) = wave
+        {
+            ns_wave.insert(key.name.as_str(), w);
+        }
         if key.is("apiextensions.k8s.io", "CustomResourceDefinition")
             && let Ok((gk, _, _)) = crate::scope::crd_kind(&d.object)
         {
-            crd_wave.insert(gk, own_wave.get(key).copied().unwrap_or(0));
+            crd_wave.insert(gk, wave.unwrap_or(0));
         }
-    }
-    let ns_wave = |ns: &str| -> Option<i64> {
-        own_wave
-            .get(&ObjectKey::new("", "Namespace", None, ns))
-            .copied()
-    };
-    let effective_wave = |key: &ObjectKey| -> i64 {
-        let mut w = own_wave.get(key).copied().unwrap_or(0);
-        if let Some(nw) = key.namespace.as_deref().and_then(ns_wave) {
-            w = w.max(nw);
-        }
-        if let Some(cw) = crd_wave.get(&key.group_kind()) {
-            w = w.max(*cw);
-        }
-        w
-    };
-
-    let mut applies: Vec<(i64, usize, Step)> = Vec::new();
-    let mut in_sync = live.in_sync.iter().peekable();
-    for (key, d) in desired.iter() {
-        // Both in key order: one pass.
-        while in_sync.next_if(|k| *k < key).is_some() {}
-        let known_in_sync = in_sync.next_if(|k| *k == key).is_some();
+        let known_in_sync = advance_to(&mut in_sync, key).is_some();
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
                 conflicts.push(Conflict::SharedWith {
@@ -996,15 +1024,18 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 });
             }
         }
-        let live_obj = live.objects.get(key);
+        let live_obj = advance_to(&mut live_objects, key);
         if live_obj.is_none() && known_in_sync {
             // Known in sync without reading it (see `LiveState::in_sync`).
             next_inventory.push((key.clone(), d.object.api_version().to_owned()));
             unchanged.push(key.clone());
             continue;
         }
-        let gk = key.group_kind();
-        let stripped = if diff_options.ignore.iter().any(|r| r.matches(&gk)) {
+        let ignored = !diff_options.ignore.is_empty() && {
+            let gk = key.group_kind();
+            diff_options.ignore.iter().any(|r| r.matches(&gk))
+        };
+        let stripped = if ignored {
             let mut applied = d.object.as_value().clone();
             strip_ignored(&mut applied, live_obj, &diff_options);
             Object::new(applied)
@@ -1029,8 +1060,6 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             }
         };
         next_inventory.push((key.clone(), object.api_version().to_owned()));
-        let wave = effective_wave(key);
-        let rank = kind_rank(&gk, &builtin);
         let mut note = None;
         let action = match live_obj {
             None => Action::Create,
@@ -1078,13 +1107,14 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 }
             }
         };
+        let rank = kind_rank(&key.group_kind(), &builtin);
         applies.push((
-            wave,
+            0,
             rank,
             Step {
                 key: key.clone(),
                 action,
-                wave,
+                wave: 0,
                 api_version: object.api_version().to_owned(),
                 provenance: Some(d.provenance.clone()),
                 object: Some(object),
@@ -1094,17 +1124,37 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             },
         ));
     }
+    let effective_wave = |key: &ObjectKey| -> i64 {
+        let mut w = own_wave.get(key).copied().unwrap_or(0);
+        if let Some(nw) = key.namespace.as_deref().and_then(|ns| ns_wave.get(ns)) {
+            w = w.max(*nw);
+        }
+        if !crd_wave.is_empty()
+            && let Some(cw) = crd_wave.get(&key.group_kind())
+        {
+            w = w.max(*cw);
+        }
+        w
+    };
+
+    for (w, _, step) in &mut applies {
+        *w = effective_wave(&step.key);
+        step.wave = *w;
+    }
     applies.sort_by(|a, b| (a.0, a.1, &a.2.key).cmp(&(b.0, b.1, &b.2.key)));
 
     // Prune: inventory entries no longer declared.
     let mut deletes: Vec<(i64, usize, Step)> = Vec::new();
     let inventory_len = live.inventory.as_ref().map_or(0, |i| i.objects.len());
     if let Some(inv) = &live.inventory {
+        // Inventory, desired and live objects are in key order: one pass.
+        let mut declared = desired.keys().map(|k| (k, ())).peekable();
+        let mut live_objects = live.objects.iter().peekable();
         for (key, api_version) in &inv.objects {
-            if desired.contains(key) {
+            if advance_to(&mut declared, key).is_some() {
                 continue;
             }
-            let Some(l) = live.objects.get(key) else {
+            let Some(l) = advance_to(&mut live_objects, key) else {
                 continue; // already gone: drop it from the inventory
             };
             match live_label(l, OWNER_LABEL) {

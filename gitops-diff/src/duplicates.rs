@@ -87,18 +87,25 @@ pub fn duplicate_list_keys(
         gk,
         lists,
         names: Vec::new(),
-        pointer: String::new(),
+        path: Vec::new(),
         found: Vec::new(),
     };
     walker.walk(object);
     walker.found
 }
 
+/// A step of the path walked: a field or a list position.
+enum Step<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
 struct Walker<'a, 'o> {
     gk: &'o GroupKind,
     lists: &'o dyn ListSemantics,
     names: Vec<&'a str>,
-    pointer: String,
+    /// The path walked; written out as a pointer only for a finding.
+    path: Vec<Step<'a>>,
     found: Vec<DuplicateListKey>,
 }
 
@@ -107,26 +114,47 @@ impl<'a> Walker<'a, '_> {
         match v {
             Value::Object(m) => {
                 for (k, child) in m {
-                    let len = self.pointer.len();
-                    push_escaped(&mut self.pointer, k);
+                    if !matches!(child, Value::Object(_) | Value::Array(_)) {
+                        continue; // no list below
+                    }
+                    self.path.push(Step::Field(k));
                     self.names.push(k);
                     self.walk(child);
                     self.names.pop();
-                    self.pointer.truncate(len);
+                    self.path.pop();
                 }
             }
             Value::Array(items) => {
-                self.check_list(items);
+                // One item cannot repeat a key.
+                if items.len() > 1 {
+                    self.check_list(items);
+                }
                 for (i, item) in items.iter().enumerate() {
-                    let len = self.pointer.len();
-                    self.pointer.push('/');
-                    self.pointer.push_str(&i.to_string());
+                    if !matches!(item, Value::Object(_) | Value::Array(_)) {
+                        continue;
+                    }
+                    self.path.push(Step::Index(i));
                     self.walk(item);
-                    self.pointer.truncate(len);
+                    self.path.pop();
                 }
             }
             _ => {}
         }
+    }
+
+    /// The RFC 6901 pointer of the path walked.
+    fn pointer(&self) -> String {
+        let mut pointer = String::new();
+        for step in &self.path {
+            match step {
+                Step::Field(k) => push_escaped(&mut pointer, k),
+                Step::Index(i) => {
+                    pointer.push('/');
+                    pointer.push_str(&i.to_string());
+                }
+            }
+        }
+        pointer
     }
 
     fn check_list(&mut self, items: &[Value]) {
@@ -165,7 +193,7 @@ impl<'a> Walker<'a, '_> {
         for (key, indices) in groups {
             if indices.len() > 1 {
                 self.found.push(DuplicateListKey {
-                    pointer: self.pointer.clone(),
+                    pointer: self.pointer(),
                     key,
                     indices,
                 });

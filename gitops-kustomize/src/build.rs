@@ -3,7 +3,7 @@
 //! [`PIPELINE`] order; at the top, hash generated names, fix name
 //! references, resolve vars, drop local config and sort.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::Value;
 
@@ -73,8 +73,9 @@ pub const PIPELINE: &[Step] = &[
 pub struct Acc {
     /// The resources, in order.
     pub res: Vec<Resource>,
-    /// Field-spec tables (defaults plus `configurations:` of this and inner kustomizations).
-    pub config: TransformerConfig,
+    /// Field-spec tables (defaults plus `configurations:` of this and inner
+    /// kustomizations), shared until a kustomization adds to them.
+    pub config: Arc<TransformerConfig>,
     /// Legacy vars.
     pub vars: Vec<Value>,
 }
@@ -141,7 +142,7 @@ impl<'a> Builder<'a> {
         };
         let acc = self.accumulate_fresh(&k, 0);
         let out = self.finish(&k, acc);
-        if self.errors.is_empty() {
+        if self.cache.is_some() && self.errors.is_empty() {
             let reads = files.reads_since(0);
             let out = out.clone();
             self.with_cache(|c| c.store_output(root, Output { out, reads }));
@@ -208,7 +209,7 @@ impl<'a> Builder<'a> {
 
     fn append(&mut self, acc: &mut Acc, r: Resource, file: &str) {
         let id = r.cur_id();
-        if acc.res.iter().any(|x| x.cur_id().equals(&id)) {
+        if acc.res.iter().any(|x| x.has_id(&id)) {
             self.err(Error::Conflict {
                 file: file.into(),
                 id: id.to_string(),
@@ -320,7 +321,9 @@ impl<'a> Builder<'a> {
                 }
                 Ok(Entry::Dir(d)) => {
                     if let Some(sub) = self.sub_dir(k, field, entry, &d, None) {
-                        acc.config.merge(&sub.config);
+                        if !Arc::ptr_eq(&acc.config, &sub.config) && acc.config != sub.config {
+                            Arc::make_mut(&mut acc.config).merge(&sub.config);
+                        }
                         acc.vars.extend(sub.vars);
                         for r in sub.res {
                             self.append(acc, r, &k.file);
@@ -381,7 +384,9 @@ impl<'a> Builder<'a> {
         for c in str_list(&k.doc, "configurations") {
             if let Some((p, data)) = self.read(k, "configurations", &c) {
                 match parse_documents(&p, data) {
-                    Ok(docs) => docs.iter().for_each(|d| acc.config.merge_value(d)),
+                    Ok(docs) => docs
+                        .iter()
+                        .for_each(|d| Arc::make_mut(&mut acc.config).merge_value(d)),
                     Err(e) => self.err(e),
                 }
             }

@@ -4,12 +4,15 @@
 //! `api/konfig/builtinpluginconsts`; a kustomization's `configurations:`
 //! files extend them with the same YAML shape.
 
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
+
 use serde_json::{Map, Value};
 
 use crate::resource::{Gvk, ResId};
 
 /// A field of the objects of some kinds.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct FieldSpec {
     /// Which objects (empty fields match anything).
     pub gvk: Gvk,
@@ -77,19 +80,18 @@ pub fn visit(node: &mut Value, segs: &[String], create: bool, f: &mut dyn FnMut(
             }
         }
         Value::Object(m) => {
-            if !m.contains_key(first.as_str()) || m.get(first.as_str()) == Some(&Value::Null) {
-                if !create {
-                    return;
-                }
+            if let Some(child) = m.get_mut(first.as_str()).filter(|c| !c.is_null()) {
+                visit(child, rest, create, f);
+            } else if create {
                 let fresh = if rest.is_empty() {
                     Value::Null
                 } else {
                     Value::Object(Map::new())
                 };
                 m.insert(first.clone(), fresh);
-            }
-            if let Some(child) = m.get_mut(first.as_str()) {
-                visit(child, rest, create, f);
+                if let Some(child) = m.get_mut(first.as_str()) {
+                    visit(child, rest, create, f);
+                }
             }
         }
         _ => {}
@@ -145,21 +147,33 @@ pub struct TransformerConfig {
     pub replicas: Vec<FieldSpec>,
 }
 
-fn push_unique(into: &mut Vec<FieldSpec>, fs: FieldSpec) {
-    if !into.contains(&fs) {
-        into.push(fs);
-    }
+/// Appends the specs of `from` that `into` lacks, in order (through a set:
+/// tables hold hundreds of specs).
+fn extend_unique<'a>(into: &mut Vec<FieldSpec>, from: impl IntoIterator<Item = &'a FieldSpec>) {
+    let mut seen: HashSet<&FieldSpec> = into.iter().collect();
+    let new: Vec<FieldSpec> = from
+        .into_iter()
+        .filter(|fs| seen.insert(fs))
+        .cloned()
+        .collect();
+    into.extend(new);
 }
 
 impl TransformerConfig {
-    /// kustomize's default tables.
-    pub fn builtin() -> Self {
-        let mut c = Self::default();
-        // The tables are constants of this crate; they parse.
-        if let Ok(v) = serde_yaml::from_str::<Value>(crate::tables::DEFAULTS) {
-            c.merge_value(&v);
-        }
-        c
+    /// kustomize's default tables, parsed once per process and shared:
+    /// every kustomization of a build starts from them.
+    pub fn builtin() -> Arc<Self> {
+        static BUILTIN: OnceLock<Arc<TransformerConfig>> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                let mut c = Self::default();
+                // The tables are constants of this crate; they parse.
+                if let Ok(v) = serde_yaml::from_str::<Value>(crate::tables::DEFAULTS) {
+                    c.merge_value(&v);
+                }
+                Arc::new(c)
+            })
+            .clone()
     }
 
     /// Adds the tables of a `configurations:` document.
@@ -181,9 +195,7 @@ impl TransformerConfig {
             ("images", &mut self.images),
             ("replicas", &mut self.replicas),
         ] {
-            for fs in list(key) {
-                push_unique(into, fs);
-            }
+            extend_unique(into, &list(key));
         }
         for nr in v
             .get("nameReference")
@@ -208,9 +220,7 @@ impl TransformerConfig {
 
     fn add_name_ref(&mut self, nr: NameRef) {
         if let Some(existing) = self.name_reference.iter_mut().find(|e| e.gvk == nr.gvk) {
-            for fs in nr.referrers {
-                push_unique(&mut existing.referrers, fs);
-            }
+            extend_unique(&mut existing.referrers, &nr.referrers);
         } else {
             self.name_reference.push(nr);
         }
@@ -218,6 +228,11 @@ impl TransformerConfig {
 
     /// Adds all tables of `other`.
     pub fn merge(&mut self, other: &TransformerConfig) {
+        // The usual case (both the defaults, or an inner kustomization's
+        // tables merged already), without comparing every pair of specs.
+        if self == other {
+            return;
+        }
         for (into, from) in [
             (&mut self.name_prefix, &other.name_prefix),
             (&mut self.name_suffix, &other.name_suffix),
@@ -229,12 +244,13 @@ impl TransformerConfig {
             (&mut self.images, &other.images),
             (&mut self.replicas, &other.replicas),
         ] {
-            for fs in from {
-                push_unique(into, fs.clone());
-            }
+            extend_unique(into, from);
         }
         for nr in &other.name_reference {
-            self.add_name_ref(nr.clone());
+            match self.name_reference.iter_mut().find(|e| e.gvk == nr.gvk) {
+                Some(existing) => extend_unique(&mut existing.referrers, &nr.referrers),
+                None => self.name_reference.push(nr.clone()),
+            }
         }
     }
 }

@@ -23,6 +23,8 @@
 //! from and the files that changed it on the way up ([`Origin`]). The
 //! [`Kustomize`] renderer (a [`gitops_core::RenderStep`]) memoizes builds,
 //! so rendering the next revision rebuilds only what its changes reach.
+//! [`LoadScope`] tells which files' bytes a build can read at all, so a
+//! reader may leave the rest of a large repository unread.
 //!
 //! ```
 //! use gitops_core::Snapshot;
@@ -55,6 +57,7 @@ mod sort;
 mod tables;
 mod transform;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use gitops_core::Snapshot;
@@ -74,6 +77,56 @@ pub fn is_kustomization_dir(snapshot: &Snapshot, dir: &str) -> bool {
     KUSTOMIZATION_FILE_NAMES
         .iter()
         .any(|n| loader::join(dir, n).is_some_and(|p| snapshot.get(&p).is_some()))
+}
+
+/// The files of a tree whose bytes a build may read, whatever its root:
+/// those at or under a folder holding a kustomization file.
+///
+/// Kustomize's load restrictor confines a kustomization to its own
+/// folder's subtree (its resources, patches, generator and configuration
+/// files), and a folder it names as a resource or component must hold a
+/// kustomization itself. Of any other file a build only asks whether it
+/// exists, to report it (a file outside the kustomization's root, a folder
+/// without a kustomization). So a reader filling a snapshot for builds may
+/// leave the bytes of the files out of scope unread, as long as it keeps
+/// their paths: the objects and errors are the same.
+///
+/// ```
+/// let paths = ["app/kustomization.yaml", "app/cm.yaml", "app/sub/x.yaml", "src/main.go"];
+/// let scope = gitops_kustomize::LoadScope::new(paths);
+/// assert!(scope.contains("app/cm.yaml") && scope.contains("app/sub/x.yaml"));
+/// assert!(!scope.contains("src/main.go"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct LoadScope {
+    /// The folders holding a kustomization file (`""`: the tree's root).
+    dirs: HashSet<String>,
+}
+
+impl LoadScope {
+    /// The scope of a tree, from the paths of all its regular files (`/`
+    /// separated, relative to the tree's root).
+    pub fn new<'a>(files: impl IntoIterator<Item = &'a str>) -> Self {
+        let dirs = files
+            .into_iter()
+            .filter_map(|p| {
+                let (dir, name) = p.rsplit_once('/').unwrap_or(("", p));
+                KUSTOMIZATION_FILE_NAMES
+                    .contains(&name)
+                    .then(|| dir.to_owned())
+            })
+            .collect();
+        Self { dirs }
+    }
+
+    /// Whether a build may read the bytes of the file at `path`: some
+    /// folder above it holds a kustomization file.
+    pub fn contains(&self, path: &str) -> bool {
+        self.dirs.contains("")
+            || path
+                .match_indices('/')
+                .any(|(i, _)| path.get(..i).is_some_and(|d| self.dirs.contains(d)))
+    }
 }
 
 /// Builds the kustomization at `root` (a directory of the snapshot, `""`

@@ -296,7 +296,12 @@ pub fn parse_documents(file: &str, data: &[u8]) -> Result<Vec<Value>, Error> {
 /// Parses the YAML documents of a file with their index in it (0-based,
 /// empty documents counted); empty documents are skipped.
 pub fn parse_indexed_documents(file: &str, data: &[u8]) -> Result<Vec<(usize, Value)>, Error> {
-    let text = String::from_utf8_lossy(data);
+    // Valid UTF-8 (the usual case) is checked by the fast validator;
+    // invalid bytes are replaced as before.
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(data),
+    };
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
         let Json(v) = serde::Deserialize::deserialize(doc).map_err(|e| Error::Yaml {
@@ -396,12 +401,21 @@ impl<'de> serde::de::Visitor<'de> for JsonVisitor {
             }
             if let Some(i) = merged_keys.iter().position(|k| *k == key) {
                 merged_keys.swap_remove(i);
-            } else if out.contains_key(&key) {
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate entry with key \"{key}\""
-                )));
+                out.insert(key, v);
+                continue;
             }
-            out.insert(key, v);
+            // One hash of the key: a duplicate is found where it would go.
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+                serde_json::map::Entry::Occupied(e) => {
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate entry with key \"{}\"",
+                        e.key()
+                    )));
+                }
+            }
         }
         Ok(Json(Value::Object(out)))
     }

@@ -235,9 +235,28 @@ impl Resource {
         self.prev.first().cloned().unwrap_or_else(|| self.cur_id())
     }
 
+    /// Whether `id` equals this resource's current id ([`ResId::equals`]),
+    /// compared in place (no id is built).
+    pub fn has_id(&self, id: &ResId) -> bool {
+        fn namespace(ns: &str) -> &str {
+            if ns.is_empty() { "default" } else { ns }
+        }
+        let same_group_version = || {
+            let api_version = str_at(&self.obj, &["apiVersion"]).unwrap_or("");
+            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+            group == id.gvk.group && version == id.gvk.version
+        };
+        // The name first: it tells most resources apart.
+        self.name() == id.name
+            && str_at(&self.obj, &["kind"]).unwrap_or("") == id.gvk.kind
+            && same_group_version()
+            && (id.gvk.is_cluster_scoped()
+                || namespace(self.namespace()) == namespace(&id.namespace))
+    }
+
     /// Whether `id` is this resource's current id or one of its previous ids.
     pub fn matches_any_id(&self, id: &ResId) -> bool {
-        self.cur_id().equals(id) || self.prev.iter().any(|p| p.equals(id))
+        self.has_id(id) || self.prev.iter().any(|p| p.equals(id))
     }
 
     /// Records the current id as a previous id.
@@ -306,5 +325,35 @@ pub(crate) fn ensure_obj(v: &mut Value) -> &mut Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => unreachable!("just made an object"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_id_is_equality_of_the_current_id() {
+        let objs = [
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "default"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a", "namespace": "x"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}),
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+            serde_json::json!({"apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "b"}}),
+            serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "a"}}),
+            serde_json::json!({}),
+        ];
+        let rs: Vec<Resource> = objs
+            .into_iter()
+            .map(|o| Resource::new(o, Origin::new("f.yaml", 0)))
+            .collect();
+        for r in &rs {
+            for other in &rs {
+                let id = other.cur_id();
+                assert_eq!(r.has_id(&id), r.cur_id().equals(&id), "{r:?} / {id}");
+            }
+        }
     }
 }

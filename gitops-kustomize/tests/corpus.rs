@@ -420,3 +420,52 @@ fn corpus_builds_are_the_same_through_the_cache() {
         k.cache_stats()
     );
 }
+
+/// A build reads the bytes of no file outside its [`LoadScope`]: with every
+/// such file's bytes replaced by invalid YAML (path kept, null id), every
+/// corpus root, buildable or refused, gives the same objects, origins and
+/// errors. This is what lets a reader (the `render` example) leave those
+/// files unread.
+///
+/// [`LoadScope`]: gitops_kustomize::LoadScope
+#[test]
+fn corpus_builds_read_only_their_load_scope() {
+    let base = corpus().join("kustomize");
+    let Ok(tsv) = std::fs::read_to_string(base.join("roots.tsv")) else {
+        assert!(!in_ci(), "CI: corpus missing");
+        eprintln!("SKIP: corpus not found");
+        return;
+    };
+    let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in tsv.lines().skip(1) {
+        if let Some(root) = line.split('\t').next() {
+            let (repo, rel) = root.split_once('/').unwrap_or((root, ""));
+            by_repo
+                .entry(repo.to_owned())
+                .or_default()
+                .push(rel.to_owned());
+        }
+    }
+    let unread = gitops_core::Blob::with_id(
+        gitops_core::BlobId::from_hex("0".repeat(40)),
+        b"unread: [\n\t\0".to_vec(),
+    );
+    let (mut compared, mut left_out) = (0, 0);
+    for (repo, roots) in &by_repo {
+        let snap = snapshot_of(&base.join(repo));
+        let scope = gitops_kustomize::LoadScope::new(snap.files().map(|(p, _)| p));
+        let mut scoped = Snapshot::new();
+        for (p, b) in snap.files() {
+            if scope.contains(p) {
+                scoped.insert(p, b.clone());
+            } else {
+                scoped.insert(p, unread.clone());
+                left_out += 1;
+            }
+        }
+        assert_eq!(uncached(&scoped, roots), uncached(&snap, roots), "{repo}");
+        compared += roots.len();
+    }
+    assert!(left_out > 0, "some corpus files are out of scope");
+    eprintln!("load scope: {compared} roots identical with {left_out} files left unread");
+}

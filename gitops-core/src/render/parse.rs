@@ -492,12 +492,67 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
     }
 }
 
+/// Whether the pre-scan can be skipped: `text` has no alias (no `*` byte
+/// at all, so no undefined alias and no expansion) and at most
+/// [`scan::MAX_DEPTH`] flow collections (`[` and `{` bytes, counted
+/// wherever they are, quoted or not), so libyaml's scanner, quadratic only
+/// in the flow nesting depth, stays linear. Deeper block nesting is
+/// refused by `serde_yaml` itself (its recursion limit is the scan's
+/// depth limit, 128 levels); any document `serde_yaml` fails on sends the
+/// whole file through the scan, so errors are exactly those of the
+/// scanned path.
+fn scan_unneeded(text: &str) -> bool {
+    let mut flow = 0usize;
+    for b in text.bytes() {
+        match b {
+            b'*' => return false,
+            b'[' | b'{' => {
+                flow += 1;
+                if flow > scan::MAX_DEPTH {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
 fn parse_yaml(text: &str, limits: Limits, parsed: &mut ParsedFile) {
+    parse_yaml_with(text, limits, parsed, true);
+}
+
+/// [`parse_yaml`]; `shortcut`: whether the scan may be skipped when
+/// [`scan_unneeded`] (tests compare both ways).
+fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut: bool) {
     let lines = document_lines(text);
+    if shortcut && scan_unneeded(text) {
+        let mut unscanned = ParsedFile::default();
+        if load_yaml(text, &lines, usize::MAX, &mut unscanned) {
+            *parsed = unscanned;
+            return;
+        }
+    }
     // Documents before a refused one are still loaded (their scan passed);
     // the refused one ends the file, as a syntax error does.
     let refused = scan::scan_yaml(text, limits).err();
     let loadable = refused.as_ref().map_or(usize::MAX, |r| r.document);
+    load_yaml(text, &lines, loadable, parsed);
+    if let Some(refusal) = refused {
+        let index = refusal.document;
+        let line = lines.get(index).copied();
+        parsed.documents = parsed.documents.max(index + 1);
+        parsed.entries.push(Entry {
+            at: provenance(index, line, None),
+            result: Err(refusal_error(refusal, line)),
+        });
+    }
+}
+
+/// Loads the first `loadable` documents of `text` with `serde_yaml`;
+/// whether every document loaded (objects may still be invalid).
+fn load_yaml(text: &str, lines: &[usize], loadable: usize, parsed: &mut ParsedFile) -> bool {
+    let mut loaded = true;
     let mut last_error: Option<String> = None;
     for (index, doc) in serde_yaml::Deserializer::from_str(text)
         .enumerate()
@@ -516,6 +571,7 @@ fn parse_yaml(text: &str, limits: Limits, parsed: &mut ParsedFile) {
                 push_objects(value, index, line, &mut parsed.entries);
             }
             Err(e) => {
+                loaded = false;
                 let issue = issue.take();
                 let message = e.to_string();
                 // A syntax error stops the YAML parser for good: the iterator
@@ -540,15 +596,7 @@ fn parse_yaml(text: &str, limits: Limits, parsed: &mut ParsedFile) {
             }
         }
     }
-    if let Some(refusal) = refused {
-        let index = refusal.document;
-        let line = lines.get(index).copied();
-        parsed.documents = parsed.documents.max(index + 1);
-        parsed.entries.push(Entry {
-            at: provenance(index, line, None),
-            result: Err(refusal_error(refusal, line)),
-        });
-    }
+    loaded
 }
 
 #[cfg(test)]
@@ -566,6 +614,105 @@ mod tests {
         assert_eq!(document_lines("a: 1\n...\n---\nb: 1\n"), [1, 3]);
         assert!(document_lines("# only a comment\n").is_empty());
         assert_eq!(document_lines("---a\n"), [1]);
+    }
+
+    fn both_ways(text: &str) -> (String, String) {
+        let limits = crate::render::RenderOptions::default().scan_limits();
+        let mut fast = ParsedFile::default();
+        parse_yaml_with(text, limits, &mut fast, true);
+        let mut scanned = ParsedFile::default();
+        parse_yaml_with(text, limits, &mut scanned, false);
+        (format!("{fast:?}"), format!("{scanned:?}"))
+    }
+
+    /// The scan is skipped only where it cannot refuse anything `serde_yaml`
+    /// accepts, and a document `serde_yaml` fails on sends the file through
+    /// the scan: either way the parse is the scanned one, errors included.
+    #[test]
+    fn skipping_the_scan_changes_nothing() {
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n";
+        let deep_block: String = (0..=scan::MAX_DEPTH)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
+        let deep_compact = format!("{cm}data:\n  k:\n  {}x\n", "- ".repeat(200));
+        let flow = |n: usize| format!("{cm}data: {{k: {}{}}}\n", "[".repeat(n), "]".repeat(n));
+        let cases = [
+            format!("{cm}data: {{a: '1'}}\n---\n{cm}"),
+            // `&` and `*` in quoted scalars, comments and block scalars.
+            format!("{cm}data: {{a: \"*x\", b: '&y'}} # *z\n"),
+            format!("{cm}data:\n  a: |\n    *x &y [[[\n"),
+            format!("{cm}data: {{a: &x b}}\n"),
+            // Aliases: defined, undefined, in a flow collection, in a merge key.
+            format!("{cm}data: {{a: &x b, c: *x}}\n"),
+            format!("{cm}data: [*x]\n"),
+            format!("{cm}data: {{a: *x}}\n"),
+            "<: *a\n".to_owned(),
+            format!("{cm}---\n{cm}data: {{c: *x}}\n"),
+            // Nesting: at and over the limits, flow and block.
+            flow(scan::MAX_DEPTH - 2),
+            flow(scan::MAX_DEPTH + 1),
+            deep_block,
+            deep_compact,
+            // Syntax errors, before and after valid documents.
+            format!("{cm}data: [\n---\n{cm}"),
+            format!("{cm}---\n{cm}data: {{a: b\n"),
+            format!("{cm}\tdata: x\n"),
+            "a: b: c\n".to_owned(),
+            // What `serde_yaml` refuses itself.
+            format!("{cm}data: {{a: 1, a: 2}}\n"),
+            format!("{cm}data: !!binary aGk=\n"),
+            format!("{cm}data: {{? [a]: b}}\n"),
+            String::new(),
+            "# only a comment\n".to_owned(),
+        ];
+        for text in &cases {
+            let (fast, scanned) = both_ways(text);
+            assert_eq!(fast, scanned, "{text:?}");
+        }
+    }
+
+    /// Every YAML file of the shared corpus parses the same either way.
+    #[test]
+    fn skipping_the_scan_changes_nothing_on_the_corpus() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        if files.is_empty() {
+            eprintln!("SKIPPED: corpus not found at {}", root.display());
+            return;
+        }
+        let mut skipped = 0;
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            skipped += usize::from(scan_unneeded(&text));
+            let (fast, scanned) = both_ways(&text);
+            assert_eq!(fast, scanned, "{}", f.display());
+        }
+        eprintln!("{skipped} of {} corpus files skip the scan", files.len());
+    }
+
+    #[test]
+    fn the_scan_is_skipped_only_without_aliases_and_deep_flow() {
+        assert!(scan_unneeded("a: {b: [c, &d e]}\n"));
+        assert!(!scan_unneeded("a: '*'\n"));
+        assert!(!scan_unneeded("# *\n"));
+        assert!(scan_unneeded(&"[".repeat(scan::MAX_DEPTH)));
+        assert!(!scan_unneeded(&"[".repeat(scan::MAX_DEPTH + 1)));
+        // Brackets count wherever they are, closed or quoted.
+        assert!(!scan_unneeded(&"'[]'\n".repeat(scan::MAX_DEPTH + 1)));
     }
 
     #[test]
