@@ -866,6 +866,19 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
     }
 }
 
+/// The keys `inventory` lists that `desired` does not declare, in key
+/// order (both maps walked once, side by side).
+pub(crate) fn undeclared<'a>(
+    desired: &'a DesiredState,
+    inventory: &'a Inventory,
+) -> impl Iterator<Item = &'a ObjectKey> {
+    let mut declared = desired.keys().peekable();
+    inventory.objects.keys().filter(move |k| {
+        while declared.next_if(|d| d < k).is_some() {}
+        declared.peek() != Some(k)
+    })
+}
+
 /// What a caller of [`plan`] observes: the desired objects, the objects the
 /// inventory lists, and the Namespaces the desired objects live in (so the
 /// planner can tell a missing namespace from one that exists).
@@ -887,14 +900,7 @@ pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BT
             .map(|ns| ObjectKey::new("", "Namespace", None, ns)),
     );
     if let Some(inv) = inventory {
-        // Those not declared: both in key order, one pass.
-        let mut declared = desired.keys().peekable();
-        for k in inv.objects.keys() {
-            while declared.next_if(|d| *d < k).is_some() {}
-            if declared.peek() != Some(&k) {
-                keys.push(k.clone());
-            }
-        }
+        keys.extend(undeclared(desired, inv).cloned());
     }
     // Mostly sorted already: sorting and building the set is linear.
     keys.into_iter().collect()

@@ -1877,14 +1877,8 @@ fn observe_keys_except(
         }
     }
     if let Some(inv) = inventory {
-        // Those not declared (so not in sync): both in key order, one pass.
-        let mut declared = desired.keys().peekable();
-        for k in inv.objects.keys() {
-            while declared.next_if(|d| *d < k).is_some() {}
-            if declared.peek() != Some(&k) {
-                keys.push(k.clone());
-            }
-        }
+        // Those not declared (so not in sync).
+        keys.extend(crate::plan::undeclared(desired, inv).cloned());
     }
     keys.into_iter().collect()
 }

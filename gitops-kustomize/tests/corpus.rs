@@ -343,17 +343,13 @@ fn cached(k: &gitops_kustomize::Kustomize, snap: &Snapshot, roots: &[String]) ->
         .collect()
 }
 
-/// The cache changes nothing: every corpus root gives the same objects,
-/// origins and errors cold, warm, after a commit that changes a
-/// kustomization file, one that adds a second kustomization file beside one
-/// (an absent file becoming present), and after going back.
-#[test]
-fn corpus_builds_are_the_same_through_the_cache() {
-    let base = corpus().join("kustomize");
+/// The roots of `roots.tsv` under `base`, by repository (relative to
+/// it); `None` (after a skip notice, or failing in CI) without a corpus.
+fn roots_by_repo(base: &Path) -> Option<BTreeMap<String, Vec<String>>> {
     let Ok(tsv) = std::fs::read_to_string(base.join("roots.tsv")) else {
         assert!(!in_ci(), "CI: corpus missing");
         eprintln!("SKIP: corpus not found");
-        return;
+        return None;
     };
     let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in tsv.lines().skip(1) {
@@ -365,6 +361,19 @@ fn corpus_builds_are_the_same_through_the_cache() {
                 .push(rel.to_owned());
         }
     }
+    Some(by_repo)
+}
+
+/// The cache changes nothing: every corpus root gives the same objects,
+/// origins and errors cold, warm, after a commit that changes a
+/// kustomization file, one that adds a second kustomization file beside one
+/// (an absent file becoming present), and after going back.
+#[test]
+fn corpus_builds_are_the_same_through_the_cache() {
+    let base = corpus().join("kustomize");
+    let Some(by_repo) = roots_by_repo(&base) else {
+        return;
+    };
     let k = gitops_kustomize::Kustomize::new();
     let mut compared = 0;
     for (repo, roots) in &by_repo {
@@ -431,21 +440,9 @@ fn corpus_builds_are_the_same_through_the_cache() {
 #[test]
 fn corpus_builds_read_only_their_load_scope() {
     let base = corpus().join("kustomize");
-    let Ok(tsv) = std::fs::read_to_string(base.join("roots.tsv")) else {
-        assert!(!in_ci(), "CI: corpus missing");
-        eprintln!("SKIP: corpus not found");
+    let Some(by_repo) = roots_by_repo(&base) else {
         return;
     };
-    let mut by_repo: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in tsv.lines().skip(1) {
-        if let Some(root) = line.split('\t').next() {
-            let (repo, rel) = root.split_once('/').unwrap_or((root, ""));
-            by_repo
-                .entry(repo.to_owned())
-                .or_default()
-                .push(rel.to_owned());
-        }
-    }
     let unread = gitops_core::Blob::with_id(
         gitops_core::BlobId::from_hex("0".repeat(40)),
         b"unread: [\n\t\0".to_vec(),
