@@ -1507,6 +1507,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let apply = self.config.apply_options(true);
         let delete = self.config.delete_options(true);
         let mut checked = Checked::default();
+        let mut index = None;
         for &i in steps {
             let step = &plan.steps[i];
             let result = match (&step.action, &step.object) {
@@ -1516,7 +1517,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             };
             if let Err(e) = result {
                 let needs = if defer {
-                    enablers(plan, i, &e)
+                    let index = index.get_or_insert_with(|| Enablers::new(plan));
+                    enablers(plan, index, i, &e)
                 } else {
                     Vec::new()
                 };
@@ -1933,23 +1935,13 @@ struct Checked {
 /// kind and the plan creates that: the steps of the plan that create its
 /// Namespace and its CRD (a runtime reports one missing thing at a time;
 /// the object can be validated once both exist). Otherwise nothing.
-fn enablers(plan: &Plan, i: usize, error: &TargetError) -> Vec<usize> {
+fn enablers(plan: &Plan, index: &Enablers, i: usize, error: &TargetError) -> Vec<usize> {
     let key = &plan.steps[i].key;
-    let applies = |s: &crate::plan::Step| !matches!(s.action, Action::Delete);
     let namespace = key
         .namespace
         .as_deref()
-        .map(|ns| ObjectKey::new("", "Namespace", None, ns))
-        .and_then(|ns| plan.steps.iter().position(|s| applies(s) && s.key == ns));
-    let gk = key.group_kind();
-    let crd = plan.steps.iter().position(|s| {
-        applies(s)
-            && s.key.is("apiextensions.k8s.io", "CustomResourceDefinition")
-            && s.object
-                .as_ref()
-                .and_then(|o| crate::scope::crd_kind(o).ok())
-                .is_some_and(|(crd_gk, _, _)| crd_gk == gk)
-    });
+        .and_then(|ns| index.namespaces.get(ns).copied());
+    let crd = index.crds.get(&key.group_kind()).copied();
     let explained = match error {
         TargetError::NamespaceNotFound { namespace: ns, .. } => {
             namespace.is_some() && key.namespace.as_deref() == Some(ns.as_str())
@@ -1965,6 +1957,40 @@ fn enablers(plan: &Plan, i: usize, error: &TargetError) -> Vec<usize> {
         .chain(crd)
         .filter(|j| *j != i)
         .collect()
+}
+
+/// The steps of a plan that create what other steps may lack: the first
+/// applying step of each Namespace, by name, and of each CRD, by the kind
+/// it defines. Built once per preflight, so that finding the enablers of
+/// every refused step stays linear.
+struct Enablers {
+    namespaces: BTreeMap<String, usize>,
+    crds: BTreeMap<crate::key::GroupKind, usize>,
+}
+
+impl Enablers {
+    fn new(plan: &Plan) -> Self {
+        let mut index = Self {
+            namespaces: BTreeMap::new(),
+            crds: BTreeMap::new(),
+        };
+        for (j, s) in plan.steps.iter().enumerate() {
+            if matches!(s.action, Action::Delete) {
+                continue;
+            }
+            if s.key.is("", "Namespace") && s.key.namespace.is_none() {
+                index.namespaces.entry(s.key.name.clone()).or_insert(j);
+            } else if s.key.is("apiextensions.k8s.io", "CustomResourceDefinition")
+                && let Some((gk, _, _)) = s
+                    .object
+                    .as_ref()
+                    .and_then(|o| crate::scope::crd_kind(o).ok())
+            {
+                index.crds.entry(gk).or_insert(j);
+            }
+        }
+        index
+    }
 }
 
 fn mark_refused(record: &mut StepReport, error: &TargetError) {
