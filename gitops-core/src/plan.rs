@@ -868,7 +868,7 @@ fn strip_ignored(applied: &mut Value, live: Option<&Value>, options: &DiffOption
 
 /// The keys `inventory` lists that `desired` does not declare, in key
 /// order (both maps walked once, side by side).
-pub(crate) fn undeclared<'a>(
+fn undeclared<'a>(
     desired: &'a DesiredState,
     inventory: &'a Inventory,
 ) -> impl Iterator<Item = &'a ObjectKey> {
@@ -883,26 +883,47 @@ pub(crate) fn undeclared<'a>(
 /// inventory lists, and the Namespaces the desired objects live in (so the
 /// planner can tell a missing namespace from one that exists).
 pub fn observe_keys(desired: &DesiredState, inventory: Option<&Inventory>) -> BTreeSet<ObjectKey> {
-    // Keys in order come in runs of one namespace: one insert per run.
+    observe_keys_except(desired, inventory, &[])
+}
+
+/// [`observe_keys`] less `in_sync`: keys of `desired` (the very keys, in
+/// key order), told apart by address; the keys left out are not copied.
+pub(crate) fn observe_keys_except(
+    desired: &DesiredState,
+    inventory: Option<&Inventory>,
+    in_sync: &[&ObjectKey],
+) -> BTreeSet<ObjectKey> {
+    let mut keys: Vec<ObjectKey> = Vec::new();
     let mut namespaces: BTreeSet<&str> = BTreeSet::new();
-    let mut last = None;
-    for ns in desired.keys().filter_map(|k| k.namespace.as_deref()) {
-        if last != Some(ns) {
+    let mut last_namespace = None;
+    // Both in key order: one pass.
+    let mut skip = in_sync.iter().peekable();
+    for k in desired.keys() {
+        if let Some(ns) = k.namespace.as_deref()
+            && last_namespace != Some(ns)
+        {
+            last_namespace = Some(ns);
             namespaces.insert(ns);
-            last = Some(ns);
+        }
+        if skip.next_if(|s| std::ptr::eq(**s, k)).is_none() {
+            keys.push(k.clone());
         }
     }
-    let mut keys: Vec<ObjectKey> = Vec::with_capacity(desired.len() + namespaces.len());
-    keys.extend(desired.keys().cloned());
-    keys.extend(
-        namespaces
-            .into_iter()
-            .map(|ns| ObjectKey::new("", "Namespace", None, ns)),
-    );
+    // The Namespaces in sync are among the in-sync keys.
+    let namespaces_in_sync: BTreeSet<&str> = in_sync
+        .iter()
+        .filter(|k| k.is("", "Namespace"))
+        .map(|k| k.name.as_str())
+        .collect();
+    for ns in namespaces {
+        if !namespaces_in_sync.contains(ns) {
+            keys.push(ObjectKey::new("", "Namespace", None, ns));
+        }
+    }
     if let Some(inv) = inventory {
+        // Those not declared (so not in sync).
         keys.extend(undeclared(desired, inv).cloned());
     }
-    // Mostly sorted already: sorting and building the set is linear.
     keys.into_iter().collect()
 }
 

@@ -13,7 +13,7 @@ use crate::desired::DesiredState;
 use crate::health::{self, HealthStatus};
 use crate::key::ObjectKey;
 use crate::object::Object;
-use crate::plan::{Action, Plan, PlanOptions, observe_keys, plan};
+use crate::plan::{Action, Plan, PlanOptions, observe_keys, observe_keys_except, plan};
 use crate::policy::Policy;
 use crate::render::{OptionsError, RenderErrors, RenderOptions, RenderStep, Renderer};
 use crate::report::{
@@ -1842,47 +1842,6 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             Delay::new(wait.interval).await;
         }
     }
-}
-
-/// [`observe_keys`] less `in_sync`: keys of `desired` (the very keys, in
-/// key order), told apart by address; the keys left out are not copied.
-fn observe_keys_except(
-    desired: &DesiredState,
-    inventory: Option<&Inventory>,
-    in_sync: &[&ObjectKey],
-) -> BTreeSet<ObjectKey> {
-    let mut keys: Vec<ObjectKey> = Vec::new();
-    let mut namespaces: BTreeSet<&str> = BTreeSet::new();
-    let mut last_namespace = None;
-    // Both in key order: one pass.
-    let mut skip = in_sync.iter().peekable();
-    for k in desired.keys() {
-        if let Some(ns) = k.namespace.as_deref()
-            && last_namespace != Some(ns)
-        {
-            last_namespace = Some(ns);
-            namespaces.insert(ns);
-        }
-        if skip.next_if(|s| std::ptr::eq(**s, k)).is_none() {
-            keys.push(k.clone());
-        }
-    }
-    // The Namespaces in sync are among the in-sync keys.
-    let namespaces_in_sync: BTreeSet<&str> = in_sync
-        .iter()
-        .filter(|k| k.is("", "Namespace"))
-        .map(|k| k.name.as_str())
-        .collect();
-    for ns in namespaces {
-        if !namespaces_in_sync.contains(ns) {
-            keys.push(ObjectKey::new("", "Namespace", None, ns));
-        }
-    }
-    if let Some(inv) = inventory {
-        // Those not declared (so not in sync).
-        keys.extend(crate::plan::undeclared(desired, inv).cloned());
-    }
-    keys.into_iter().collect()
 }
 
 /// The part of `desired` a plan's steps apply, with every CRD (whose
