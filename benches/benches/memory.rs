@@ -2,13 +2,17 @@
 //! per measurement, since resident memory is per process. For each size
 //! given as an argument (default 10000), commits a generated environment
 //! to a `MemorySource` (counted out), then:
-//! - `reconcile` (default): reconciles it into a `MemoryRuntime` and prints
-//!   the growth of resident memory (`/proc/self/statm`) per object, and of
-//!   the peak (`VmHWM` of `/proc/self/status`): the reconciler's state and
-//!   the in-memory runtime's live objects;
+//! - `reconcile` (default): reconciles it into a `MemoryRuntime` and prints,
+//!   per object, the growth of resident memory (`/proc/self/statm`), of its
+//!   peak (`VmHWM` of `/proc/self/status`), and of the heap: bytes live now
+//!   and at the peak, counted exactly by the allocator; then the heap still
+//!   live once the report is dropped (what the reconciler keeps between
+//!   syncs, with the runtime's objects);
 //! - `runtime`: applies the same objects straight to a `MemoryRuntime`
 //!   (built before the baseline) and prints the same: what the in-memory
-//!   stand-in for the API server holds, which a real agent does not.
+//!   stand-in for the API server holds, which a real agent does not. Its
+//!   heap bytes are exact whatever the allocator reused, so the agent's own
+//!   share of a reconcile is its figure less the runtime's heap.
 //!
 //! `cargo bench -p gitops-benches --bench memory -- 10000` and
 //! `cargo bench -p gitops-benches --bench memory -- runtime 10000`
@@ -16,10 +20,17 @@
 
 use futures::executor::block_on;
 use gitops_benches::environment;
+use peak_alloc::PeakAlloc;
+
 use gitops_core::{
     ApplyOptions, LiveState, MemoryRuntime, MemorySource, OWNER_LABEL, OwnerId, PlanOptions,
     Reconciler, ReconcilerConfig, SourceExt, Target, plan, render,
 };
+
+// Counts live heap bytes and their peak exactly (a thin wrapper of the
+// system allocator, whose figures do not depend on what it reuses).
+#[global_allocator]
+static HEAP: PeakAlloc = PeakAlloc;
 
 /// Resident bytes now (Linux), 0 elsewhere.
 fn resident() -> u64 {
@@ -54,23 +65,49 @@ fn source(n: usize) -> MemorySource {
     source
 }
 
-fn print(what: &str, n: usize, objects: usize, before: u64) {
-    let objects = objects.max(1);
-    let per_object = resident().saturating_sub(before) as f64 / objects as f64 / 1024.0;
-    let peak_per_object = peak().saturating_sub(before) as f64 / objects as f64 / 1024.0;
-    println!(
-        "memory/{what}/{n}: objects={objects} resident_kb_per_object={per_object:.2} peak_kb_per_object={peak_per_object:.2}"
-    );
+/// The figures at a baseline.
+struct Baseline {
+    resident: u64,
+    heap: usize,
+}
+
+impl Baseline {
+    fn now() -> Self {
+        HEAP.reset_peak_usage();
+        Self {
+            resident: resident(),
+            heap: HEAP.current_usage(),
+        }
+    }
+}
+
+fn kb_per(bytes: usize, objects: usize) -> f64 {
+    bytes as f64 / objects.max(1) as f64 / 1024.0
+}
+
+fn print(what: &str, n: usize, objects: usize, before: &Baseline) -> String {
+    let grown = |now: u64| usize::try_from(now.saturating_sub(before.resident)).unwrap_or(0);
+    format!(
+        "memory/{what}/{n}: objects={objects} resident_kb_per_object={:.2} peak_kb_per_object={:.2} heap_kb_per_object={:.2} peak_heap_kb_per_object={:.2}",
+        kb_per(grown(resident()), objects),
+        kb_per(grown(peak()), objects),
+        kb_per(HEAP.current_usage().saturating_sub(before.heap), objects),
+        kb_per(HEAP.peak_usage().saturating_sub(before.heap), objects),
+    )
 }
 
 fn reconcile(n: usize) {
     let source = source(n);
-    let before = resident();
+    let before = Baseline::now();
     let runtime = MemoryRuntime::new();
     let config = ReconcilerConfig::new(OwnerId::new("bench").expect("a valid owner"));
     let reconciler = Reconciler::new(source, runtime.clone(), config).expect("valid options");
     let report = block_on(reconciler.reconcile_once("main")).expect("the environment syncs");
-    print("reconcile", n, report.summary.create, before);
+    let objects = report.summary.create;
+    let line = print("reconcile", n, objects, &before);
+    drop(report);
+    let kept = kb_per(HEAP.current_usage().saturating_sub(before.heap), objects);
+    println!("{line} kept_heap_kb_per_object={kept:.2}");
     drop((reconciler, runtime));
 }
 
@@ -88,13 +125,13 @@ fn runtime(n: usize) {
             .inspect(|o| debug_assert!(o.label(OWNER_LABEL).is_some()))
             .collect()
     };
-    let before = resident();
+    let before = Baseline::now();
     let runtime = MemoryRuntime::new();
     let options = ApplyOptions::default();
     for o in &objects {
         block_on(runtime.apply(o, &options)).expect("applied");
     }
-    print("runtime", n, objects.len(), before);
+    println!("{}", print("runtime", n, objects.len(), &before));
     drop(runtime);
 }
 

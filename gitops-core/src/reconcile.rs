@@ -22,8 +22,8 @@ use crate::report::{
 use crate::revision::{Revision, SignatureVerdict};
 use crate::source::{Source, SourceError};
 use crate::target::{
-    ApplyOptions, DeleteOptions, Inventory, LiveState, ObserveRequest, OwnerId, Propagation,
-    Target, TargetError,
+    ApplyOptions, DeleteOptions, Inventory, LiveState, OWNER_LABEL, ObserveRequest, OwnerId,
+    Propagation, Target, TargetError,
 };
 use crate::util::Delay;
 
@@ -441,6 +441,53 @@ struct LastRender {
     whole: bool,
 }
 
+/// How many applied objects are verified at a time: a sync holds no more
+/// than these of what the runtime stored.
+const VERIFY_CHUNK: usize = 256;
+
+/// What verifying the steps of a sync found so far: the objects it stored,
+/// verified a chunk at a time as the steps run, then planned again
+/// ([`Reconciler::verify`]).
+struct Verification {
+    /// The desired CRDs, for the kinds they define.
+    crds: Vec<ObjectKey>,
+    /// Applied steps, with what the runtime stored, not verified yet.
+    applied: Vec<(usize, serde_json::Value)>,
+    /// Applied steps the runtime returned no stored object for: observed
+    /// once the steps are done.
+    unread: Vec<usize>,
+    /// Steps that did not converge.
+    not_converged: Vec<usize>,
+    /// Objects verified in sync, recorded once the sync succeeds.
+    in_sync: Vec<(ObjectKey, InSync)>,
+}
+
+impl Verification {
+    fn new(desired: &DesiredState) -> Self {
+        Self {
+            crds: desired
+                .keys()
+                .filter(|k| k.is("apiextensions.k8s.io", "CustomResourceDefinition"))
+                .cloned()
+                .collect(),
+            applied: Vec::new(),
+            unread: Vec::new(),
+            not_converged: Vec::new(),
+            in_sync: Vec::new(),
+        }
+    }
+}
+
+/// Whether what the runtime returned for an apply of `key` is the object it
+/// stored: a runtime may return something else, and the object is then
+/// observed.
+fn is_stored(key: &ObjectKey, stored: &serde_json::Value) -> bool {
+    let text = |pointer: &str| stored.pointer(pointer).and_then(serde_json::Value::as_str);
+    text("/kind") == Some(key.kind.as_str())
+        && text("/metadata/name") == Some(key.name.as_str())
+        && text("/metadata/namespace") == key.namespace.as_deref()
+}
+
 /// See [`Reconciler::in_sync`].
 #[derive(Debug, Clone)]
 struct InSync {
@@ -494,7 +541,13 @@ fn ms(d: Duration) -> u64 {
 impl<S: Source, T: Target> Reconciler<S, T> {
     /// A reconciler; fails only if the render options are invalid.
     pub fn new(source: S, target: T, config: ReconcilerConfig) -> Result<Self, OptionsError> {
-        let mut renderer = Renderer::new(config.render.clone())?;
+        // Rendered with the owner label, which the planner would otherwise
+        // set on a copy of each object.
+        let options = config
+            .render
+            .clone()
+            .with_label(OWNER_LABEL, config.owner().as_str());
+        let mut renderer = Renderer::new(options)?;
         for step in &config.render_steps {
             renderer.add_step(Arc::clone(step));
         }
@@ -1009,27 +1062,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
 
     /// Records the objects a plan found unchanged among those it read.
     fn record_in_sync(&self, desired: &DesiredState, unchanged: &[ObjectKey], live: &LiveState) {
-        let mut new = Vec::new();
-        for k in unchanged {
-            // Those known in sync were not read: nothing new to record.
-            let Some(l) = live.objects.get(k) else {
-                continue;
-            };
-            let Some(d) = desired.get(k) else {
-                continue;
-            };
-            if let Some(version) = l
-                .get("metadata")
-                .and_then(|m| m.get("resourceVersion"))
-                .and_then(serde_json::Value::as_str)
-            {
-                let record = InSync {
-                    object: d.object.clone(),
-                    version: version.to_owned(),
-                };
-                new.push((k.clone(), record));
-            }
-        }
+        let new = in_sync_records(desired, unchanged, live);
+        self.keep_in_sync(new);
+    }
+
+    fn keep_in_sync(&self, new: Vec<(ObjectKey, InSync)>) {
         if !new.is_empty() {
             // Nobody else holds them between syncs: no copy.
             lock(&self.in_sync).change().extend(new);
@@ -1254,6 +1291,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut deleted: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut failed = false;
         let mut refused = false;
+        let mut verification = Verification::new(&desired);
         // Nothing we create may escape a later prune: list it first.
         let written = match self.record_intent(&plan, inventory.as_ref()).await {
             Ok(written) => written,
@@ -1291,14 +1329,21 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                 }
                 Ok(stored) => {
                     applied.insert(step.key.clone(), step.api_version.clone());
-                    if let Some(stored) = stored {
-                        self.note_dropped(
-                            &desired,
-                            step,
-                            &stored,
-                            &mut report.steps[i],
-                            &mut report.warnings,
-                        );
+                    match stored.filter(|stored| is_stored(&step.key, stored)) {
+                        Some(stored) => {
+                            self.note_dropped(
+                                &desired,
+                                step,
+                                &stored,
+                                &mut report.steps[i],
+                                &mut report.warnings,
+                            );
+                            verification.applied.push((i, stored));
+                            if verification.applied.len() >= VERIFY_CHUNK {
+                                self.verify_applied(&desired, &plan, &mut verification);
+                            }
+                        }
+                        None => verification.unread.push(i),
                     }
                 }
                 Err(e) => {
@@ -1407,57 +1452,38 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             report.plan = Some(plan);
             return;
         }
-        // Verify convergence of what the steps changed: observe it again and
-        // plan it again (without the fields the runtime just dropped); the
+        // Verify convergence of what the steps changed, from what the runtime
+        // stored (the rest of it: most was verified as the steps ran); the
         // other objects were in sync and nothing touched them.
-        let desired = self.without_dropped(desired);
-        let keys: BTreeSet<ObjectKey> = plan.steps.iter().map(|s| s.key.clone()).collect();
-        let verified = if keys.is_empty() {
-            // Nothing was written: nothing to verify.
-            Ok(None)
-        } else {
-            self.target
+        self.verify_applied(&desired, &plan, &mut verification);
+        if !verification.unread.is_empty() {
+            let unread = std::mem::take(&mut verification.unread);
+            let observed = self
+                .target
                 .observe(&ObserveRequest {
-                    keys,
+                    keys: unread.iter().map(|&i| plan.steps[i].key.clone()).collect(),
                     owner: Some(owner.clone()),
                 })
-                .await
-                .map(Some)
-        };
-        match verified {
-            Ok(None) => {}
-            Ok(Some(mut live)) => {
-                // The inventory recorded, of which only the entries of the
-                // objects observed (the stepped ones) matter to this plan:
-                // it prunes only what is inventoried and live.
-                let mut record = Inventory::new(owner.clone());
-                record.objects = plan
-                    .steps
-                    .iter()
-                    .filter_map(|s| plan.next_inventory.get_key_value(&s.key))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                live.inventory = Some(record);
-                let stepped = stepped(&desired, &plan);
-                // The CRDs without steps were in sync.
-                live.in_sync = stepped
-                    .keys()
-                    .filter(|k| !plan.steps.iter().any(|s| &s.key == *k))
-                    .cloned()
-                    .collect();
-                let again = crate::plan::plan(&stepped, &live, &self.config.plan);
-                report.not_converged = residual(&again, &live);
-                self.record_in_sync(&desired, &again.unchanged, &live);
-            }
-            Err(e) => {
-                // Unverified is not success: say so.
-                let message = format!("observing after the sync: {e}");
-                failure.fail(report, Phase::Verify, None, message, Some(e.into()));
-                report.status = SyncStatus::ObserveFailed;
-                report.plan = Some(plan);
-                return;
+                .await;
+            match observed {
+                Ok(live) => self.verify(&desired, &plan, &unread, live.objects, &mut verification),
+                Err(e) => {
+                    // Unverified is not success: say so.
+                    let message = format!("observing after the sync: {e}");
+                    failure.fail(report, Phase::Verify, None, message, Some(e.into()));
+                    report.status = SyncStatus::ObserveFailed;
+                    report.plan = Some(plan);
+                    return;
+                }
             }
         }
+        verification.not_converged.sort_unstable();
+        report.not_converged = verification
+            .not_converged
+            .iter()
+            .map(|&i| plan.steps[i].key.clone())
+            .collect();
+        self.keep_in_sync(verification.in_sync);
         report.status = if !report.not_converged.is_empty() {
             failure.set(Phase::Verify, None);
             SyncStatus::NotConverged
@@ -1467,6 +1493,76 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             SyncStatus::Synced
         };
         report.plan = Some(plan);
+    }
+
+    /// Verifies the applied steps whose stored objects are held.
+    fn verify_applied(&self, desired: &DesiredState, plan: &Plan, verification: &mut Verification) {
+        if verification.applied.is_empty() {
+            return;
+        }
+        let (steps, live): (Vec<usize>, BTreeMap<ObjectKey, serde_json::Value>) = verification
+            .applied
+            .drain(..)
+            .map(|(i, stored)| (i, (plan.steps[i].key.clone(), stored)))
+            .unzip();
+        self.verify(desired, plan, &steps, live, verification);
+    }
+
+    /// Plans the applied `steps` again against what the runtime stored of
+    /// them (`live`), without the fields it is known to drop: a step the
+    /// plan still has did not converge; an object it finds unchanged is
+    /// recorded in sync once the sync succeeds.
+    fn verify(
+        &self,
+        desired: &DesiredState,
+        plan: &Plan,
+        steps: &[usize],
+        live: BTreeMap<ObjectKey, serde_json::Value>,
+        verification: &mut Verification,
+    ) {
+        let index: BTreeMap<&ObjectKey, usize> =
+            steps.iter().map(|&i| (&plan.steps[i].key, i)).collect();
+        let mut stepped = DesiredState::new(desired.revision().cloned());
+        stepped.set_kinds(desired.kinds().clone());
+        // The CRDs, for the kinds they define; a CRD with a step here is
+        // met twice, and the second insert is refused.
+        for d in verification.crds.iter().filter_map(|k| desired.get(k)) {
+            let _ = stepped.insert(d.clone());
+        }
+        for d in index.keys().filter_map(|k| desired.get(k)) {
+            let _ = stepped.insert(d.clone());
+        }
+        let stepped = self.without_dropped(Arc::new(stepped));
+        // The inventory recorded, of which only the entries of the objects
+        // verified matter to this plan: it prunes only what is inventoried
+        // and live.
+        let mut inventory = Inventory::new(self.config.owner().clone());
+        inventory.objects = index
+            .keys()
+            .filter_map(|k| plan.next_inventory.get_key_value(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut live = LiveState {
+            objects: live,
+            inventory: Some(inventory),
+            ..LiveState::default()
+        };
+        // The CRDs without a step here are in sync, or verified with theirs.
+        live.in_sync = verification
+            .crds
+            .iter()
+            .filter(|k| !index.contains_key(k))
+            .cloned()
+            .collect();
+        let again = crate::plan::plan(&stepped, &live, &self.config.plan);
+        verification.not_converged.extend(
+            residual(&again, &live)
+                .iter()
+                .filter_map(|k| index.get(k).copied()),
+        );
+        verification
+            .in_sync
+            .extend(in_sync_records(&stepped, &again.unchanged, &live));
     }
 
     /// Runs one step, recording its outcome and duration in `record`.
@@ -1847,18 +1943,35 @@ impl<S: Source, T: Target> Reconciler<S, T> {
 /// The part of `desired` a plan's steps apply, with every CRD (whose
 /// schemas say how custom resources compare): what verification plans
 /// again.
-fn stepped(desired: &DesiredState, plan: &Plan) -> DesiredState {
-    let mut out = DesiredState::new(desired.revision().cloned());
-    out.set_kinds(desired.kinds().clone());
-    let crds = desired
-        .iter()
-        .filter(|(k, _)| k.is("apiextensions.k8s.io", "CustomResourceDefinition"));
-    let steps = plan.steps.iter().filter_map(|s| desired.get(&s.key));
-    for d in crds.map(|(_, d)| d).chain(steps) {
-        // A CRD with a step is met twice: the second insert is refused.
-        let _ = out.insert(d.clone());
+/// The in-sync records of the `unchanged` objects a plan read in `live`:
+/// each desired manifest with the version of the live object it matched.
+fn in_sync_records(
+    desired: &DesiredState,
+    unchanged: &[ObjectKey],
+    live: &LiveState,
+) -> Vec<(ObjectKey, InSync)> {
+    let mut new = Vec::new();
+    for k in unchanged {
+        // Those known in sync were not read: nothing new to record.
+        let Some(l) = live.objects.get(k) else {
+            continue;
+        };
+        let Some(d) = desired.get(k) else {
+            continue;
+        };
+        if let Some(version) = l
+            .get("metadata")
+            .and_then(|m| m.get("resourceVersion"))
+            .and_then(serde_json::Value::as_str)
+        {
+            let record = InSync {
+                object: d.object.clone(),
+                version: version.to_owned(),
+            };
+            new.push((k.clone(), record));
+        }
     }
-    out
+    new
 }
 
 /// What a plan made after a sync still wants to do: creates and updates,

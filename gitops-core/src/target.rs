@@ -531,7 +531,9 @@ pub(crate) fn assign_map<K: Ord + Clone, V: PartialEq + Clone>(
 ///   namespaced object whose namespace does not exist is
 ///   [`TargetError::NamespaceNotFound`]; a kind the runtime does not serve is
 ///   [`TargetError::UnknownKind`]. With `dry_run` nothing is persisted but the
-///   same errors are reported. The returned value is the stored object.
+///   same errors are reported. The returned value is the stored object, as
+///   `observe` would return it right after the apply (the reconciler
+///   verifies a sync from it).
 /// - [`versions`](Target::versions), when the backend supports it, returns
 ///   for each requested object that exists the `metadata.resourceVersion`
 ///   observe would return, and that version changes on every write.
@@ -610,7 +612,11 @@ pub trait Target: Send + Sync + fmt::Debug {
         ))
     }
 
-    /// Applies one object with server-side-apply semantics.
+    /// Applies one object with server-side-apply semantics; returns the
+    /// object as the runtime stored it (as it would store it, in a dry
+    /// run). The [`Reconciler`](crate::Reconciler) verifies a sync from it;
+    /// when it is not the stored object (another kind or name), the
+    /// reconciler observes the object instead.
     async fn apply(&self, object: &Object, options: &ApplyOptions) -> Result<Value, TargetError>;
 
     /// Deletes one object.

@@ -135,6 +135,21 @@ fn drops_dual_stack<T>(inner: T) -> Admission<T> {
     }
 }
 
+/// Overrides `data.k` of the ConfigMaps whose name ends in `-mutated`, as a
+/// mutating webhook may: what is stored is not what was declared.
+fn overriding<T>(inner: T) -> Admission<T> {
+    Admission {
+        inner,
+        admit: |object| {
+            let mut value = object.as_value().clone();
+            if object.key().is("", "ConfigMap") && object.name().ends_with("-mutated") {
+                value["data"]["k"] = Value::from("webhook");
+            }
+            Ok(Object::new(value).unwrap())
+        },
+    }
+}
+
 fn reconciler<T: Target>(source: &MemorySource, target: T) -> Reconciler<MemorySource, T> {
     Reconciler::new(source.clone(), target, ReconcilerConfig::new(owner())).unwrap()
 }
@@ -452,4 +467,51 @@ async fn fields_the_runtime_drops_are_reported_once_per_revision_and_are_not_dri
 /// The messages of a report's errors.
 fn messages(report: &gitops_core::SyncReport) -> Vec<&str> {
     report.errors.iter().map(|e| e.message.as_str()).collect()
+}
+
+/// The report of a sync, whether it succeeded or not.
+async fn sync_report<T: Target>(r: &Reconciler<MemorySource, T>) -> gitops_core::SyncReport {
+    match r.reconcile_once("main").await {
+        Ok(report) => report,
+        Err(e) => *e.report,
+    }
+}
+
+/// Verification reads what the runtime stored of each applied object, a
+/// chunk at a time: over more objects than a chunk, exactly those stored
+/// differently from their manifest are reported, in plan order, and only
+/// those are planned again by the next sync.
+#[tokio::test]
+async fn what_the_runtime_stores_differently_is_not_converged() {
+    let (source, runtime) = (MemorySource::new(), MemoryRuntime::new());
+    let mut files = vec![("ns.yaml".to_owned(), NS.to_owned())];
+    let mut mutated = Vec::new();
+    for i in 0..600 {
+        let name = if i % 250 == 7 {
+            mutated.push(key("ConfigMap", Some("shop"), &format!("c{i:03}-mutated")));
+            format!("c{i:03}-mutated")
+        } else {
+            format!("c{i:03}")
+        };
+        files.push((format!("{name}.yaml"), cm(&name, "shop", None)));
+    }
+    source.commit("main", files, "ada", "1");
+    let r = reconciler(&source, overriding(runtime.clone()));
+    let report = sync_report(&r).await;
+    assert_eq!(report.status, SyncStatus::NotConverged, "{report}");
+    assert_eq!(report.not_converged, mutated);
+    assert_eq!(report.summary.create, 601);
+    let stored = runtime
+        .get(&mutated[0])
+        .await
+        .unwrap()
+        .expect("the mutated object is stored");
+    assert_eq!(stored.pointer("/data/k"), Some(&Value::from("webhook")));
+    // The others were recorded in sync: only the mutated ones are planned
+    // again, and they still do not converge.
+    let report = sync_report(&r).await;
+    assert_eq!(report.status, SyncStatus::NotConverged, "{report}");
+    assert_eq!(report.not_converged, mutated);
+    let stepped: Vec<_> = report.steps.iter().map(|s| s.key.clone()).collect();
+    assert_eq!(stepped, mutated);
 }

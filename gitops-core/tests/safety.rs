@@ -100,16 +100,66 @@ async fn existing_unlabelled_objects_need_consent_to_be_adopted() {
     );
 }
 
+/// A runtime that stores what it is asked to, but answers an apply with
+/// something else than the object stored (here nothing at all): the
+/// reconciler must then read what was stored to verify it.
+#[derive(Debug)]
+struct Unanswering<T>(T);
+
+#[async_trait::async_trait]
+impl<T: Target> Target for Unanswering<T> {
+    async fn observe(
+        &self,
+        request: &gitops_core::ObserveRequest,
+    ) -> Result<gitops_core::LiveState, gitops_core::TargetError> {
+        self.0.observe(request).await
+    }
+    async fn apply(
+        &self,
+        object: &Object,
+        options: &ApplyOptions,
+    ) -> Result<serde_json::Value, gitops_core::TargetError> {
+        self.0.apply(object, options).await.map(|_| json!(null))
+    }
+    async fn delete(
+        &self,
+        key: &ObjectKey,
+        options: &gitops_core::DeleteOptions,
+    ) -> Result<gitops_core::DeleteOutcome, gitops_core::TargetError> {
+        self.0.delete(key, options).await
+    }
+    async fn dependents(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<Vec<gitops_core::LiveRef>, gitops_core::TargetError> {
+        self.0.dependents(key).await
+    }
+    async fn read_inventory(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<gitops_core::Inventory>, gitops_core::TargetError> {
+        self.0.read_inventory(owner).await
+    }
+    async fn write_inventory(
+        &self,
+        inventory: &gitops_core::Inventory,
+    ) -> Result<String, gitops_core::TargetError> {
+        self.0.write_inventory(inventory).await
+    }
+}
+
 #[tokio::test]
 async fn an_unverified_sync_is_not_a_success() {
     let source = MemorySource::new();
     let runtime = MemoryRuntime::new();
-    let faulty = Arc::new(
-        FaultyTarget::new(runtime.clone()).with_fault(Fault::FailNthCall {
+    // The first observe plans; the second would verify what apply did not
+    // return.
+    let faulty = Arc::new(FaultyTarget::new(Unanswering(runtime.clone())).with_fault(
+        Fault::FailNthCall {
             n: 2,
             operation: Some(Operation::Observe),
-        }),
-    );
+        },
+    ));
     let r = Reconciler::new(
         source.clone(),
         faulty,
@@ -119,6 +169,29 @@ async fn an_unverified_sync_is_not_a_success() {
     source.commit("main", [("ns.yaml", NS)], "ada", "1");
     let err = r.reconcile_once("main").await.unwrap_err();
     assert_eq!(err.report.status, SyncStatus::ObserveFailed);
+}
+
+#[tokio::test]
+async fn what_apply_does_not_return_is_verified_by_reading_it() {
+    let (source, runtime) = (MemorySource::new(), MemoryRuntime::new());
+    source.commit(
+        "main",
+        [("ns.yaml", NS.to_owned()), ("a.yaml", cm("a"))],
+        "ada",
+        "1",
+    );
+    let r = Reconciler::new(
+        source.clone(),
+        Unanswering(runtime.clone()),
+        ReconcilerConfig::new(OwnerId::new("shop").unwrap()),
+    )
+    .unwrap();
+    let report = r.reconcile_once("main").await.unwrap();
+    assert_eq!(report.status, SyncStatus::Synced, "{report}");
+    assert!(report.not_converged.is_empty());
+    // Verified, so recorded in sync: a resync finds nothing to do.
+    let report = r.reconcile_once("main").await.unwrap();
+    assert_eq!(report.status, SyncStatus::UpToDate, "{report}");
 }
 
 #[tokio::test]

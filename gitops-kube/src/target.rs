@@ -418,19 +418,21 @@ impl KubeTarget {
         Ok(Some(value))
     }
 
+    /// Waits until the CRD `key` is Established and discovery serves its
+    /// kind; returns the CRD as stored once Established.
     async fn wait_established(
         &self,
         api: &Api<DynamicObject>,
         key: &ObjectKey,
         crd: &Value,
-    ) -> Result<(), TargetError> {
+    ) -> Result<Value, TargetError> {
         let deadline = tokio::time::Instant::now() + self.establish_timeout;
         let timeout = |what: &str| TargetError::Unavailable {
             message: format!("{key}: {what} after {:?}", self.establish_timeout),
             source: None,
         };
         // 1. The Established condition.
-        loop {
+        let established = loop {
             let live = api.get(&key.name).await.map_err(|e| from_kube(key, e))?;
             let live = to_value(key, &live)?;
             let condition = |t: &str| {
@@ -440,7 +442,7 @@ impl KubeTarget {
                     .cloned()
             };
             if condition("Established").is_some_and(|c| c["status"] == "True") {
-                break;
+                break live;
             }
             if let Some(c) = condition("NamesAccepted")
                 && c["status"] == "False"
@@ -457,12 +459,12 @@ impl KubeTarget {
                 return Err(timeout("CRD not Established"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
         // 2. Discovery serves its kind in every served version.
         let group = crd.pointer("/spec/group").and_then(Value::as_str);
         let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str);
         let (Some(group), Some(kind)) = (group, kind) else {
-            return Ok(());
+            return Ok(established);
         };
         let mut versions: Vec<&str> = crd
             .pointer("/spec/versions")
@@ -492,7 +494,7 @@ impl KubeTarget {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        Ok(())
+        Ok(established)
     }
 
     async fn apply_value(
@@ -720,13 +722,15 @@ impl Target for KubeTarget {
             }
             Err(e) => return Err(e),
         };
-        let value = to_value(key, &stored)?;
+        let mut value = to_value(key, &stored)?;
         if !options.dry_run {
             if let Ok(mut versions) = self.applied_versions.lock() {
                 versions.insert(key.clone(), object.api_version().to_owned());
             }
             if is_crd(key) {
-                self.wait_established(&api, key, object.as_value()).await?;
+                // As stored once established: the status the server wrote
+                // since the apply changed its resourceVersion.
+                value = self.wait_established(&api, key, object.as_value()).await?;
             }
         }
         Ok(value)

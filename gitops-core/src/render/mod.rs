@@ -329,7 +329,7 @@ impl Renderer {
                     stats.step_objects += built.len();
                     for StepObject { value, provenance } in built {
                         let at = provenance.with_renderer(Some(step.name().to_owned()));
-                        match Object::new(value) {
+                        match Object::new(value).and_then(|mut o| self.stamp(&mut o).map(|()| o)) {
                             Ok(object) => {
                                 objects.push((at, object));
                                 origins.push(None);
@@ -579,6 +579,15 @@ impl Renderer {
         Some(desired)
     }
 
+    /// Sets [`RenderOptions::labels`] on an object just built (not shared
+    /// yet, so in place).
+    fn stamp(&self, object: &mut Object) -> Result<(), crate::object::ObjectError> {
+        for (key, value) in &self.options.labels {
+            object.set_label(key, value)?;
+        }
+        Ok(())
+    }
+
     /// The parse of a file: from `fresh` (this render's), else from the
     /// cache of the last render, else parsed now; counted in `stats`.
     fn parse_cached(
@@ -604,11 +613,18 @@ impl Renderer {
             }
             None => {
                 stats.parsed += 1;
-                Arc::new(parse::parse_file(
-                    &blob.data,
-                    format,
-                    self.options.scan_limits(),
-                ))
+                let mut parsed = parse::parse_file(&blob.data, format, self.options.scan_limits());
+                for entry in &mut parsed.entries {
+                    if let Ok(object) = &mut entry.result
+                        && let Err(source) = self.stamp(object)
+                    {
+                        entry.result = Err(RenderError::Invalid {
+                            at: entry.at.clone(),
+                            source,
+                        });
+                    }
+                }
+                Arc::new(parsed)
             }
         };
         (key, parsed)

@@ -1,5 +1,7 @@
 //! [`RenderOptions`] and their validation.
 
+use std::collections::BTreeMap;
+
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::step::Rendering;
@@ -74,6 +76,12 @@ pub struct RenderOptions {
     /// Which folders are rendered by a [`RenderStep`](super::RenderStep)
     /// (default [`Rendering::Auto`]: each folder a registered step handles).
     pub rendering: Rendering,
+    /// Labels set on every rendered object, replacing a declared value
+    /// (default none). The [`Reconciler`](crate::Reconciler) sets its owner
+    /// label ([`OWNER_LABEL`](crate::OWNER_LABEL)) this way: the objects it
+    /// plans and applies are then the ones rendered, shared, not labelled
+    /// copies of them.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Default for RenderOptions {
@@ -88,6 +96,7 @@ impl Default for RenderOptions {
             skip_symlinks: false,
             kinds: KindRegistry::empty(),
             rendering: Rendering::Auto,
+            labels: BTreeMap::new(),
         }
     }
 }
@@ -103,6 +112,16 @@ pub enum OptionsError {
         pattern: String,
         /// What is wrong with it.
         message: String,
+    },
+    /// A label of [`RenderOptions::labels`] has an invalid key or value.
+    #[error("invalid label {key}={value:?}: {reason}")]
+    InvalidLabel {
+        /// The label's key.
+        key: String,
+        /// The label's value.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The default namespace is not an RFC 1123 label.
     #[error("invalid default namespace {namespace:?}: {reason}")]
@@ -176,7 +195,14 @@ impl RenderOptions {
         self
     }
 
-    /// Checks the globs and the default namespace.
+    /// Sets the label `key` to `value` on every rendered object (see
+    /// [`RenderOptions::labels`]).
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Checks the globs, the default namespace and the labels.
     pub fn validate(&self) -> Result<(), OptionsError> {
         self.compile().map(|_| ())
     }
@@ -188,6 +214,15 @@ impl RenderOptions {
                 reason,
             }
         })?;
+        for (key, value) in &self.labels {
+            validate::qualified_name(key)
+                .and_then(|()| validate::label_value(value))
+                .map_err(|reason| OptionsError::InvalidLabel {
+                    key: key.clone(),
+                    value: value.clone(),
+                    reason,
+                })?;
+        }
         let include = if self.include.is_empty() {
             None
         } else {

@@ -128,22 +128,48 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         while let Some(v) = seq.next_element_seed(self)? {
             out.push(v);
         }
+        out.shrink_to_fit();
         Ok(Value::Array(out))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+        // Built at its exact size, as parsed objects are kept (a map grown
+        // an entry at a time keeps up to twice the room it needs); a large
+        // one goes into a map as it is read, to find duplicates in one hash.
+        let mut small: Vec<(String, Value)> = Vec::new();
+        let mut large: Option<Map<String, Value>> = None;
         while let Some(key) = map.next_key_seed(KeySeed { value: self })? {
             if self.yaml && key == "<<" {
                 return Err(self.fail(Issue::Value(
                     "a YAML merge key `<<` (not supported: write the fields out)".to_owned(),
                 )));
             }
-            if out.contains_key(&key) {
+            let duplicate = match &large {
+                Some(large) => large.contains_key(&key),
+                None => small.iter().any(|(k, _)| *k == key),
+            };
+            if duplicate {
                 return Err(self.fail(Issue::DuplicateKey(key)));
             }
             let value = map.next_value_seed(self)?;
-            out.insert(key, value);
+            match &mut large {
+                Some(large) => {
+                    large.insert(key, value);
+                }
+                None => {
+                    small.push((key, value));
+                    if small.len() > SMALL_MAP {
+                        let mut map = Map::with_capacity(small.len() * 2);
+                        map.extend(small.drain(..));
+                        large = Some(map);
+                    }
+                }
+            }
         }
+        let out = large.unwrap_or_else(|| {
+            let mut map = Map::with_capacity(small.len());
+            map.extend(small);
+            map
+        });
         Ok(Value::Object(out))
     }
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
@@ -153,6 +179,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         ))))
     }
 }
+
+/// Up to this many keys, a map's duplicates are found by comparing keys.
+const SMALL_MAP: usize = 16;
 
 #[derive(Clone, Copy)]
 struct KeySeed<'a> {
@@ -419,6 +448,7 @@ fn parse_file_inner(data: &[u8], format: SourceFormat, limits: Limits) -> Parsed
         SourceFormat::Json => parse_json(text, &mut parsed),
         SourceFormat::Yaml => parse_yaml(text, limits, &mut parsed),
     }
+    parsed.entries.shrink_to_fit();
     parsed
 }
 
