@@ -8,7 +8,8 @@
 //!   and at the peak, counted exactly by the allocator; then the heap still
 //!   live once the report is dropped (what the reconciler keeps between
 //!   syncs, with the runtime's objects);
-//! - `runtime`: applies the same objects straight to a `MemoryRuntime`
+//! - `runtime`: applies the same objects straight to a `MemoryRuntime`,
+//!   records their inventory there
 //!   (built before the baseline) and prints the same: what the in-memory
 //!   stand-in for the API server holds, which a real agent does not. Its
 //!   heap bytes are exact whatever the allocator reused, so the agent's own
@@ -23,8 +24,8 @@ use gitops_benches::environment;
 use peak_alloc::PeakAlloc;
 
 use gitops_core::{
-    ApplyOptions, LiveState, MemoryRuntime, MemorySource, OWNER_LABEL, OwnerId, PlanOptions,
-    Reconciler, ReconcilerConfig, SourceExt, Target, plan, render,
+    ApplyOptions, Inventory, LiveState, MemoryRuntime, MemorySource, OWNER_LABEL, OwnerId,
+    PlanOptions, Reconciler, ReconcilerConfig, SourceExt, Target, plan, render,
 };
 
 // Counts live heap bytes and their peak exactly (a thin wrapper of the
@@ -65,6 +66,15 @@ fn source(n: usize) -> MemorySource {
     source
 }
 
+/// `source(n)`, built on another thread: glibc's malloc gives it its own
+/// arena, so what building frees is not there for the measured code to
+/// reuse, and the resident growth measured is all the measured code's.
+fn source_apart(n: usize) -> MemorySource {
+    std::thread::spawn(move || source(n))
+        .join()
+        .expect("the source is built")
+}
+
 /// The figures at a baseline.
 struct Baseline {
     resident: u64,
@@ -97,7 +107,7 @@ fn print(what: &str, n: usize, objects: usize, before: &Baseline) -> String {
 }
 
 fn reconcile(n: usize) {
-    let source = source(n);
+    let source = source_apart(n);
     let before = Baseline::now();
     let runtime = MemoryRuntime::new();
     let config = ReconcilerConfig::new(OwnerId::new("bench").expect("a valid owner"));
@@ -112,9 +122,10 @@ fn reconcile(n: usize) {
 }
 
 fn runtime(n: usize) {
-    let source = source(n);
-    let owner = OwnerId::new("bench").expect("a valid owner");
-    let objects: Vec<_> = {
+    // Built on another thread, as in `source_apart`.
+    let objects: Vec<_> = std::thread::spawn(move || {
+        let source = source(n);
+        let owner = OwnerId::new("bench").expect("a valid owner");
         let snapshot = block_on(source.snapshot_of("main", None)).expect("a snapshot");
         let desired = render(&snapshot, &Default::default()).expect("it renders");
         let planned = plan(&desired, &LiveState::default(), &PlanOptions::new(owner));
@@ -124,13 +135,23 @@ fn runtime(n: usize) {
             .filter_map(|s| s.object)
             .inspect(|o| debug_assert!(o.label(OWNER_LABEL).is_some()))
             .collect()
-    };
+    })
+    .join()
+    .expect("the objects are built");
     let before = Baseline::now();
     let runtime = MemoryRuntime::new();
     let options = ApplyOptions::default();
     for o in &objects {
         block_on(runtime.apply(o, &options)).expect("applied");
     }
+    // And the inventory a reconciler records there.
+    let mut inventory = Inventory::new(OwnerId::new("bench").expect("a valid owner"));
+    inventory.objects = objects
+        .iter()
+        .map(|o| (o.key().clone(), o.api_version().to_owned()))
+        .collect();
+    block_on(runtime.write_inventory(&inventory)).expect("recorded");
+    drop(inventory);
     println!("{}", print("runtime", n, objects.len(), &before));
     drop(runtime);
 }

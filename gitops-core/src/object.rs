@@ -467,7 +467,16 @@ impl Object {
             *labels = Value::Object(Map::new());
         }
         if let Value::Object(l) = labels {
-            l.insert(key.to_owned(), Value::String(value.to_owned()));
+            if l.contains_key(key) {
+                l.insert(key.to_owned(), Value::String(value.to_owned()));
+            } else {
+                // One entry larger, exactly: a map grown in place keeps up
+                // to twice the room it needs, and objects are kept.
+                let mut grown = Map::with_capacity(l.len() + 1);
+                grown.extend(std::mem::take(l));
+                grown.insert(key.to_owned(), Value::String(value.to_owned()));
+                *l = grown;
+            }
         }
         Ok(())
     }

@@ -1287,7 +1287,9 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let checkpoint = (!checked.deferred.is_empty()).then_some(enablers.len());
         let owner = self.config.owner().clone();
         let apply_options = self.config.apply_options(false);
-        let mut applied: BTreeMap<ObjectKey, String> = BTreeMap::new();
+        // The steps applied (or that may have been): their keys and
+        // apiVersions are the plan's, not copies.
+        let mut applied: Vec<&crate::plan::Step> = Vec::new();
         let mut deleted: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut failed = false;
         let mut refused = false;
@@ -1328,7 +1330,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     deleted.insert(step.key.clone());
                 }
                 Ok(stored) => {
-                    applied.insert(step.key.clone(), step.api_version.clone());
+                    applied.push(step);
                     match stored.filter(|stored| is_stored(&step.key, stored)) {
                         Some(stored) => {
                             self.note_dropped(
@@ -1355,7 +1357,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     // later prune can still find it (prune also needs our
                     // label, so this never claims anything that isn't ours).
                     if !matches!(step.action, Action::Delete) {
-                        applied.insert(step.key.clone(), step.api_version.clone());
+                        applied.push(step);
                     }
                     failed = true;
                     break;
@@ -1412,7 +1414,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     .as_ref()
                     .map(|i| i.objects.clone())
                     .unwrap_or_default();
-                o.extend(applied.clone());
+                o.extend(
+                    applied
+                        .iter()
+                        .map(|s| (s.key.clone(), s.api_version.clone())),
+                );
                 o.retain(|k, _| !deleted.contains(k));
                 record.objects = o;
                 stored.is_some_and(|s| s.same_content(&record))
@@ -1835,7 +1841,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         &self,
         stored_version: Option<String>,
         record: &mut Inventory,
-        applied: &BTreeMap<ObjectKey, String>,
+        applied: &[&crate::plan::Step],
         deleted: &BTreeSet<ObjectKey>,
     ) -> Result<(), (String, TargetError)> {
         record.version = stored_version;
@@ -1860,8 +1866,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     (message, e)
                 })?;
             let mut merged = current.unwrap_or_else(|| Inventory::new(record.owner.clone()));
-            for (k, v) in applied {
-                merged.objects.entry(k.clone()).or_insert_with(|| v.clone());
+            for s in applied {
+                merged
+                    .objects
+                    .entry(s.key.clone())
+                    .or_insert_with(|| s.api_version.clone());
             }
             merged.objects.retain(|k, _| !deleted.contains(k));
             match self.target.write_inventory(&merged).await {

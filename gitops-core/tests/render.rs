@@ -520,6 +520,44 @@ fn duplicate_keys_are_refused() {
     assert!(matches!(&e.0[0], RenderError::DuplicateKey { key, .. } if key == "1"));
 }
 
+/// Small maps find duplicates by comparing keys, large ones by hashing
+/// (from the 17th key): both report the first duplicate, at the map's
+/// first line as before, whichever key it repeats, and both keep the keys
+/// in file order.
+#[test]
+fn duplicate_keys_are_refused_in_maps_of_any_size() {
+    for size in [2, 16, 17, 18, 40, 5000] {
+        let keys: Vec<String> = (0..size).map(|i| format!("k{i}")).collect();
+        let data: String = keys.iter().map(|k| format!("  {k}: v\n")).collect();
+        let head = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n";
+        let desired = ok(&[("a.yaml", &format!("{head}{data}"))]);
+        let (_, d) = desired.iter().next().unwrap();
+        let read: Vec<&String> = d.object.as_value()["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(read.len(), size);
+        assert!(
+            read.iter().zip(&keys).all(|(a, b)| *a == b),
+            "order at {size}"
+        );
+        // The first key repeated at the end, then the last one.
+        for repeated in [&keys[0], &keys[size - 1]] {
+            let text = format!("{head}{data}  {repeated}: again\n");
+            let e = errs(&[("a.yaml", &text)]);
+            assert!(
+                matches!(&e.0[0], RenderError::DuplicateKey { key, .. } if key == repeated),
+                "{size}: {e}"
+            );
+            assert_eq!(
+                e.to_string(),
+                format!("a.yaml#0 (line 5, column 3): duplicate key \"{repeated}\""),
+            );
+        }
+    }
+}
+
 #[test]
 fn unsupported_keys_and_values() {
     let e = errs(&[
