@@ -800,6 +800,23 @@ impl Target for KubeTarget {
         Ok(None)
     }
 
+    /// The `resourceVersion` of the inventory's ConfigMap, read as
+    /// metadata only (not its entries); `None` when there is none under the
+    /// current name (reading it also looks for an earlier name).
+    async fn inventory_version(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<Option<String>>, TargetError> {
+        let ns = &self.inventory_namespace;
+        let name = inventory_name(owner);
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), ns);
+        let found = api
+            .get_metadata_opt(&name)
+            .await
+            .map_err(|e| from_kube(&ObjectKey::new("", "ConfigMap", Some(ns), name.as_str()), e))?;
+        Ok(found.map(|meta| meta.metadata.resource_version))
+    }
+
     async fn dependents(&self, key: &ObjectKey) -> Result<Vec<LiveRef>, TargetError> {
         if key.is("", "Namespace") {
             self.namespace_dependents(key).await

@@ -411,6 +411,11 @@ impl TestCluster {
                     method: request.method().as_str().to_owned(),
                     path: request.uri().path().to_owned(),
                     query: request.uri().query().map(str::to_owned),
+                    metadata_only: request
+                        .headers()
+                        .get(http::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.contains("as=PartialObjectMetadata")),
                 });
                 request
             });
@@ -481,6 +486,10 @@ pub struct RecordedRequest {
     pub path: String,
     /// The query string, if any (`labelSelector=...`).
     pub query: Option<String>,
+    /// Whether only the objects' metadata was asked for (`Accept:
+    /// ...;as=PartialObjectMetadata...`): the server sends no spec, data or
+    /// status.
+    pub metadata_only: bool,
 }
 
 impl RecordedRequest {

@@ -67,6 +67,13 @@ impl<T: Target> Target for Observed<T> {
     async fn write_inventory(&self, inventory: &Inventory) -> Result<String, TargetError> {
         self.inner.write_inventory(inventory).await
     }
+
+    async fn inventory_version(
+        &self,
+        owner: &OwnerId,
+    ) -> Result<Option<Option<String>>, TargetError> {
+        self.inner.inventory_version(owner).await
+    }
 }
 
 /// What a request reads or writes: `(group/version/resource, namespace)`,
@@ -315,6 +322,14 @@ async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
     assert_eq!(kinds.len(), 12, "{kinds:?}");
     let cold = log.take();
     observes.lock().unwrap().clear();
+    // The sync is verified from what the server returned for each apply:
+    // nothing is read after the last write (the inventory's).
+    let last_write = cold.iter().rposition(RecordedRequest::is_write).unwrap();
+    let after: Vec<String> = cold[last_write + 1..]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(after, Vec::<String>::new(), "read after the last write");
 
     let again = reconciler.reconcile_once("prod").await.unwrap();
     assert_eq!(again.status, SyncStatus::UpToDate, "{again}");
@@ -343,8 +358,8 @@ async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
         "one read per kind and namespace in the whole resync: {:?}",
         read_twice(&requests)
     );
-    // The first sync's verification found every object in sync and noted
-    // its resourceVersion: the resync reads the versions with one LIST by
+    // The first sync's verification, from what the server returned for each
+    // apply, found every object in sync and noted its resourceVersion: the resync reads the versions with one LIST by
     // owner label per declared kind and namespace (12 here) and reads no
     // object it knows in sync; it observes only the undeclared Namespace.
     let lists = requests.iter().filter(|r| is_label_list(r)).count();
@@ -369,6 +384,14 @@ async fn a_no_op_resync_writes_nothing_and_lists_each_kind_once() {
         )],
         "besides the versions and the Namespace: the inventory only"
     );
+    // Of which only metadata is read: the versions, and the inventory's
+    // version (the entries kept from the last sync are still that version's).
+    let whole: Vec<String> = requests
+        .iter()
+        .filter(|r| !r.metadata_only)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(whole, during, "only the undeclared Namespace is read whole");
 
     // A hand edit changes a resourceVersion: that object is read again and
     // the drift corrected.

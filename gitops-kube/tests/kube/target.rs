@@ -166,13 +166,28 @@ async fn observe_by_owner_label_and_inventory_survives_a_new_target() {
         "plain"
     );
 
+    // None stored: the version cannot be told without reading.
+    assert_eq!(target.inventory_version(&owner).await.unwrap(), None);
     inventory.revision = Some("rev-1".into());
     inventory.version = Some(target.write_inventory(&inventory).await.unwrap());
     // A fresh target (a restarted controller) reads the same inventory.
     let restarted = KubeTarget::new(cluster.client()).with_inventory_namespace(&inventory_ns);
     assert_eq!(
         restarted.read_inventory(&owner).await.unwrap(),
-        Some(inventory)
+        Some(inventory.clone())
+    );
+    // Its version, read as metadata only, is the one read and written;
+    // every write changes it.
+    assert_eq!(
+        restarted.inventory_version(&owner).await.unwrap(),
+        Some(inventory.version.clone())
+    );
+    inventory.revision = Some("rev-2".into());
+    let written = target.write_inventory(&inventory).await.unwrap();
+    assert_ne!(Some(&written), inventory.version.as_ref());
+    assert_eq!(
+        restarted.inventory_version(&owner).await.unwrap(),
+        Some(Some(written))
     );
 }
 
