@@ -1528,10 +1528,11 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     ) {
         let index: BTreeMap<&ObjectKey, usize> =
             steps.iter().map(|&i| (&plan.steps[i].key, i)).collect();
+        // The part of `desired` these steps apply, with every CRD (whose
+        // schemas say how custom resources compare); a CRD with a step here
+        // is met twice, and the second insert is refused.
         let mut stepped = DesiredState::new(desired.revision().cloned());
         stepped.set_kinds(desired.kinds().clone());
-        // The CRDs, for the kinds they define; a CRD with a step here is
-        // met twice, and the second insert is refused.
         for d in verification.crds.iter().filter_map(|k| desired.get(k)) {
             let _ = stepped.insert(d.clone());
         }
@@ -1949,9 +1950,6 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     }
 }
 
-/// The part of `desired` a plan's steps apply, with every CRD (whose
-/// schemas say how custom resources compare): what verification plans
-/// again.
 /// The in-sync records of the `unchanged` objects a plan read in `live`:
 /// each desired manifest with the version of the live object it matched.
 fn in_sync_records(
