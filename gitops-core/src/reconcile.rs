@@ -1169,8 +1169,12 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// restart the object is applied once more (not reported as drift) and
     /// the record is made again.
     ///
-    /// After the steps the runtime is observed again and planned against:
-    /// anything left is reported as not converged.
+    /// Each applied object is verified from what the runtime returned for
+    /// its apply (the object as stored, [`Target::apply`]), planned again
+    /// against its manifest a chunk of objects at a time as the steps run:
+    /// anything left is reported as not converged, and what is in sync is
+    /// recorded with its version once the sync succeeds. An object whose
+    /// apply returned something else is observed after the steps.
     ///
     /// # The inventory
     /// The owner's inventory: before the first write, the objects the plan
