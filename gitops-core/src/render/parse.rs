@@ -127,6 +127,9 @@ struct ValueSeed<'a> {
     issue: &'a Cell<Option<Issue>>,
     stage: &'a Stage,
     yaml: bool,
+    /// Keys are read as strings, not resolved ([`StringKey`]); only for
+    /// text without tags or aliases.
+    string_keys: bool,
 }
 
 impl ValueSeed<'_> {
@@ -265,7 +268,65 @@ struct KeySeed<'a> {
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = String;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_any(self)
+        if self.value.string_keys {
+            d.deserialize_str(StringKey)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+/// Whether YAML could resolve the plain scalar `v` to something other than
+/// the string `v` (null, a boolean, an integer or a float, by the rules of
+/// `serde_yaml`): a superset of those, decided by the first byte or an
+/// exact spelling. Integers start with a digit or a sign; finite floats
+/// with a digit, a sign or `.` (`.5`, `.inf`; Rust's `inf` and `nan`
+/// parse, but `serde_yaml` keeps only finite floats).
+fn may_resolve(v: &str) -> bool {
+    matches!(
+        v,
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+    ) || v
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// A key read as the string it is written as (`deserialize_str`), without
+/// `serde_yaml`'s resolution of plain scalars, which [`KeySeed`] pays for
+/// every key (a tenth of a render). The two agree on every key of a text
+/// without tags (no `!`): a quoted or block key is its string either way,
+/// and a plain one is, unless [`may_resolve`]. Such a key, or anything
+/// else than a scalar, fails the document here; the caller then reads the
+/// whole file again with [`KeySeed`], so the result (errors included) is
+/// always the resolving read's.
+struct StringKey;
+
+impl Visitor<'_> for StringKey {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        if may_resolve(v) {
+            return Err(E::custom("a key YAML may resolve: read again"));
+        }
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        if may_resolve(&v) {
+            return Err(E::custom("a key YAML may resolve: read again"));
+        }
+        Ok(v)
     }
 }
 
@@ -573,6 +634,7 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
         issue: &issue,
         stage: &stage,
         yaml: false,
+        string_keys: false,
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
@@ -624,16 +686,28 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
     let lines = document_lines(text);
     if shortcut && scan_unneeded(text) {
         let mut unscanned = ParsedFile::default();
-        if load_yaml(text, &lines, usize::MAX, &mut unscanned) {
+        // Without `!` the text has no tags (and without `*`, no aliases):
+        // keys may be read as strings (see `StringKey`).
+        // A file that fails that way is read again with resolved keys
+        // (unscanned still), then, if it fails again, scanned.
+        let string_keys = !text.as_bytes().contains(&b'!');
+        if load_yaml(text, &lines, usize::MAX, string_keys, &mut unscanned) {
             *parsed = unscanned;
             return;
+        }
+        if string_keys {
+            let mut unscanned = ParsedFile::default();
+            if load_yaml(text, &lines, usize::MAX, false, &mut unscanned) {
+                *parsed = unscanned;
+                return;
+            }
         }
     }
     // Documents before a refused one are still loaded (their scan passed);
     // the refused one ends the file, as a syntax error does.
     let refused = scan::scan_yaml(text, limits).err();
     let loadable = refused.as_ref().map_or(usize::MAX, |r| r.document);
-    load_yaml(text, &lines, loadable, parsed);
+    load_yaml(text, &lines, loadable, false, parsed);
     if let Some(refusal) = refused {
         let index = refusal.document;
         let line = lines.get(index).copied();
@@ -647,7 +721,15 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
 
 /// Loads the first `loadable` documents of `text` with `serde_yaml`;
 /// whether every document loaded (objects may still be invalid).
-fn load_yaml(text: &str, lines: &[usize], loadable: usize, parsed: &mut ParsedFile) -> bool {
+/// `string_keys`: keys are read with [`StringKey`] (only for a text
+/// without `!` and `*`; a `false` return then asks for a read without).
+fn load_yaml(
+    text: &str,
+    lines: &[usize],
+    loadable: usize,
+    string_keys: bool,
+    parsed: &mut ParsedFile,
+) -> bool {
     let mut loaded = true;
     let mut last_error: Option<String> = None;
     let stage = Stage::default();
@@ -661,6 +743,7 @@ fn load_yaml(text: &str, lines: &[usize], loadable: usize, parsed: &mut ParsedFi
             issue: &issue,
             stage: &stage,
             yaml: true,
+            string_keys,
         };
         match seed.deserialize(doc) {
             Ok(value) => {
@@ -762,6 +845,42 @@ mod tests {
             format!("{cm}data: {{? [a]: b}}\n"),
             String::new(),
             "# only a comment\n".to_owned(),
+            // Keys YAML resolves (or may): plain, quoted, tagged, block.
+            format!("{cm}data: {{1: a, '2': b, 0x10: c, 1.0: d, \"1.5\": e, 01: f}}\n"),
+            format!("{cm}data: {{true: a, 'True': b, .inf: c, -1: d, +1: e, 1e3: f}}\n"),
+            format!("{cm}data: {{inf: a, nan: b, .nan: c, NULL1: d, truex: e}}\n"),
+            format!("{cm}data: {{~: a}}\n"),
+            format!("{cm}data: {{null: a}}\n"),
+            format!("{cm}data: {{'null': a, '~': b, '': c}}\n"),
+            format!("{cm}data:\n  : a\n"),
+            format!("{cm}data: {{!!str 1: a, !!int '2': b}}\n"),
+            format!("{cm}data: {{!custom k: a}}\n"),
+            format!("{cm}data:\n  ? |\n    block key\n  : v\n  ? >-\n    1\n  : w\n"),
+            format!("{cm}data: {{&k key: a, other: b}}\n"),
+            format!("{cm}data: {{a: 1, a: 2}}\n---\n{cm}data: {{1: x, 1.0: y}}\n"),
+            format!("{cm}data: {{<<: {{a: b}}}}\n"),
+            // Past `STAGED_KEYS`, with a duplicate there and not.
+            format!(
+                "{cm}data: {{{}}}\n",
+                (0..40)
+                    .map(|i| format!("k{i}: v"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "{cm}data: {{{}, k33: again}}\n",
+                (0..40)
+                    .map(|i| format!("k{i}: v"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "{cm}data: {{{}, k3: again}}\n",
+                (0..40)
+                    .map(|i| format!("k{i}: v"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ];
         for text in &cases {
             let (fast, scanned) = both_ways(text);
@@ -800,6 +919,42 @@ mod tests {
             assert_eq!(fast, scanned, "{}", f.display());
         }
         eprintln!("{skipped} of {} corpus files skip the scan", files.len());
+    }
+
+    /// Keys are read as strings where that is exact, and the file is read
+    /// again (with the same result as the resolving read) where it may not
+    /// be.
+    #[test]
+    fn string_keys_are_used_only_where_exact() {
+        let load = |text: &str, string_keys| {
+            let lines = document_lines(text);
+            let mut parsed = ParsedFile::default();
+            let ok = load_yaml(text, &lines, usize::MAX, string_keys, &mut parsed);
+            (ok, format!("{parsed:?}"))
+        };
+        let typical = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {'x': y}}\n\
+                       data: {\"k\": v, n1: '1', t: 'true'}\n";
+        let (ok, fast) = load(typical, true);
+        assert!(ok, "{fast}");
+        assert_eq!(fast, load(typical, false).1);
+        // Quoted ones too: `deserialize_str` does not tell the style.
+        let again = [
+            "1", "-1", "+1", ".5", ".inf", "0x1", "01", "~", "null", "True", "FALSE",
+        ];
+        for key in again.into_iter().chain(["'1'", "\"null\""]) {
+            let text = format!("a: {{{key}: b}}\n");
+            assert!(!load(&text, true).0, "{key}");
+        }
+        for key in [
+            "n1", "inf", "nan", "Truth", "nullable", "x1.0", "'x'", "\"~x\"",
+        ] {
+            let text = format!("a: {{{key}: b}}\n");
+            let (ok, fast) = load(&text, true);
+            assert!(ok, "{key}");
+            assert_eq!(fast, load(&text, false).1, "{key}");
+        }
+        assert!(may_resolve(""));
+        assert!(!may_resolve("name"));
     }
 
     #[test]
