@@ -447,7 +447,7 @@ fn is_marker(line: &str, marker: &str) -> bool {
 pub(crate) fn document_lines(text: &str) -> Vec<usize> {
     let mut starts = Vec::new();
     let mut in_doc = false;
-    for (i, line) in lines(text).enumerate() {
+    for (i, line) in text.lines().enumerate() {
         if is_marker(line, "---") {
             starts.push(i + 1);
             in_doc = true;
@@ -463,34 +463,6 @@ pub(crate) fn document_lines(text: &str) -> Vec<usize> {
         }
     }
     starts
-}
-
-/// The lines of `text` as [`str::lines`] splits them (at `\n`, a `\r`
-/// before it dropped), found by a plain byte loop: `str::lines` searches
-/// each line's end with `memchr`, whose setup costs more than the short
-/// lines of a manifest.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= bytes.len() {
-            return None;
-        }
-        let rest = bytes.get(start..).unwrap_or_default();
-        let (end, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                let end = start + i;
-                let cr = end > start && bytes.get(end - 1) == Some(&b'\r');
-                (end - usize::from(cr), end + 1)
-            }
-            None => (bytes.len(), bytes.len()),
-        };
-        // `start` and `end` are next to ASCII bytes or at the ends: char
-        // boundaries.
-        let line = text.get(start..end).unwrap_or_default();
-        start = next;
-        Some(line)
-    })
 }
 
 fn location_of_offset(text: &str, offset: usize) -> Location {
@@ -811,38 +783,6 @@ fn load_yaml(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_split_as_str_lines() {
-        for text in [
-            "",
-            "\n",
-            "a",
-            "a\n",
-            "a\n\n",
-            "a\r\nb\r\n",
-            "a\rb\r",
-            "\r\n\r\n",
-            "---\r\na: 1\r\n...\r",
-            "é\n\u{3000}# c\n",
-        ] {
-            assert_eq!(
-                lines(text).collect::<Vec<_>>(),
-                text.lines().collect::<Vec<_>>(),
-                "{text:?}"
-            );
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn lines_agree_with_str_lines(text in "[-a.#%\r\n \t\u{e9}]{0,40}") {
-            proptest::prop_assert_eq!(
-                lines(&text).collect::<Vec<_>>(),
-                text.lines().collect::<Vec<_>>()
-            );
-        }
-    }
 
     #[test]
     fn document_lines_follow_markers() {
