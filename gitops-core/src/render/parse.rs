@@ -967,6 +967,58 @@ mod tests {
         assert!(!may_resolve("name"));
     }
 
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z0-9 .~-]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 96, 40, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                // Up to 40 keys: past `STAGED_KEYS`, duplicates merged.
+                prop::collection::vec(("[a-z0-9.~-]{0,4}", inner), 0..40)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Reads one value with the seed, as `load_yaml` and `parse_json` do.
+    fn read<'de, D: Deserializer<'de>>(d: D, yaml: bool, string_keys: bool) -> Option<Value> {
+        let issue = Cell::new(None);
+        let stage = Stage::default();
+        let seed = ValueSeed {
+            issue: &issue,
+            stage: &stage,
+            yaml,
+            string_keys,
+        };
+        seed.deserialize(d).ok()
+    }
+
+    proptest::proptest! {
+        /// The staged builder gives `serde_json`'s value (keys in order),
+        /// from JSON and from YAML, with keys resolved or read as strings
+        /// (where that read succeeds).
+        #[test]
+        fn values_are_built_as_serde_json_builds_them(v in arb_value()) {
+            let json = v.to_string();
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let read_json = read(&mut de, false, false);
+            proptest::prop_assert_eq!(read_json.map(|r| r.to_string()), Some(json.clone()));
+            let yaml = serde_yaml::to_string(&v).unwrap_or_default();
+            for string_keys in [false, true] {
+                let doc = serde_yaml::Deserializer::from_str(&yaml).next();
+                match doc.and_then(|d| read(d, true, string_keys)) {
+                    Some(r) => proptest::prop_assert_eq!(r.to_string(), json.clone()),
+                    None => proptest::prop_assert!(string_keys, "{yaml}"),
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_scan_is_skipped_only_without_aliases_and_deep_flow() {
         assert!(scan_unneeded("a: {b: [c, &d e]}\n"));
