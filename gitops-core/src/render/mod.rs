@@ -116,6 +116,7 @@ use parse::ParsedFile;
 /// Renders a snapshot with the given options (no cache; see [`Renderer`]).
 pub fn render(snapshot: &Snapshot, options: &RenderOptions) -> Result<DesiredState, RenderErrors> {
     let mut renderer = Renderer::new(options.clone()).map_err(|e| RenderErrors(vec![e.into()]))?;
+    renderer.keep = false;
     renderer.render(snapshot)
 }
 
@@ -170,6 +171,10 @@ pub struct Renderer {
     /// copy-on-write of `set_namespace` is then paid once per blob, not per
     /// render); bounded like `cache`, to the last snapshot.
     defaulted: HashMap<(BlobId, SourceFormat, usize), Object>,
+    /// Whether parses are kept in `cache` for the next render (not by
+    /// [`render`], which renders once: keeping them would only delay
+    /// freeing them).
+    keep: bool,
     stats: RenderStats,
 }
 
@@ -183,6 +188,7 @@ impl Renderer {
             steps: Vec::new(),
             cache: HashMap::new(),
             defaulted: HashMap::new(),
+            keep: true,
             stats: RenderStats::default(),
         })
     }
@@ -318,7 +324,9 @@ impl Renderer {
                     }
                 }
             }
-            cache.insert(key, parsed);
+            if self.keep {
+                cache.insert(key, parsed);
+            }
         }
         self.cache = cache;
         for (root, i) in &roots {

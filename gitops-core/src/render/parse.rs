@@ -39,10 +39,97 @@ enum Issue {
     Value(String),
 }
 
+/// Entries of the mappings and items of the sequences being read, one
+/// stack for the whole nesting: a collection's elements are pushed above
+/// those of its parents and moved out, in one allocation of their exact
+/// size, when it ends. Building a `Vec` or an `IndexMap` element by element
+/// instead reallocates it (and rehashes the map) as it grows, and checking a
+/// key with the map's hash before inserting it hashes every key twice.
+///
+/// The stacks live in `Cell`s (taken and put back around each use, never
+/// borrowed across a call into the deserializer), so nothing here can
+/// panic. After an error the stacks may hold the failed collections'
+/// elements: a [`Stage`] is used for one file and dropped with them.
+#[derive(Default)]
+struct Stage {
+    entries: Cell<Vec<(String, Value)>>,
+    items: Cell<Vec<Value>>,
+}
+
+/// Mappings with more keys than this are moved from the [`Stage`] into a
+/// map, which then checks the remaining keys by hash; smaller ones are
+/// checked by comparing with the keys before them.
+const STAGED_KEYS: usize = 16;
+
+impl Stage {
+    fn items_len(&self) -> usize {
+        let items = self.items.take();
+        let len = items.len();
+        self.items.set(items);
+        len
+    }
+
+    fn push_item(&self, value: Value) {
+        let mut items = self.items.take();
+        items.push(value);
+        self.items.set(items);
+    }
+
+    /// The items pushed since `start`, moved out.
+    fn take_items(&self, start: usize) -> Vec<Value> {
+        let mut items = self.items.take();
+        let out = items.drain(start.min(items.len())..).collect();
+        self.items.set(items);
+        out
+    }
+
+    fn entries_len(&self) -> usize {
+        let entries = self.entries.take();
+        let len = entries.len();
+        self.entries.set(entries);
+        len
+    }
+
+    /// Whether a key pushed since `start` is `key`.
+    fn has_key(&self, start: usize, key: &str) -> bool {
+        let entries = self.entries.take();
+        let found = entries
+            .get(start..)
+            .is_some_and(|e| e.iter().any(|(k, _)| k == key));
+        self.entries.set(entries);
+        found
+    }
+
+    /// Pushes an entry; the number of entries pushed since `start`.
+    fn push_entry(&self, start: usize, key: String, value: Value) -> usize {
+        let mut entries = self.entries.take();
+        entries.push((key, value));
+        let len = entries.len().saturating_sub(start);
+        self.entries.set(entries);
+        len
+    }
+
+    /// The entries pushed since `start`, moved into a map of their size.
+    fn take_map(&self, start: usize) -> Map<String, Value> {
+        let mut entries = self.entries.take();
+        let staged = entries.drain(start.min(entries.len())..);
+        let mut out = Map::with_capacity(staged.len());
+        for (k, v) in staged {
+            out.insert(k, v);
+        }
+        self.entries.set(entries);
+        out
+    }
+}
+
 #[derive(Clone, Copy)]
 struct ValueSeed<'a> {
     issue: &'a Cell<Option<Issue>>,
+    stage: &'a Stage,
     yaml: bool,
+    /// Keys are read as strings, not resolved ([`StringKey`]); only for
+    /// text without tags or aliases.
+    string_keys: bool,
 }
 
 impl ValueSeed<'_> {
@@ -124,53 +211,46 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         self.deserialize(d)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        let start = self.stage.items_len();
         while let Some(v) = seq.next_element_seed(self)? {
-            out.push(v);
+            self.stage.push_item(v);
         }
-        out.shrink_to_fit();
-        Ok(Value::Array(out))
+        Ok(Value::Array(self.stage.take_items(start)))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        // Built at its exact size, as parsed objects are kept (a map grown
-        // an entry at a time keeps up to twice the room it needs); a large
-        // one goes into a map as it is read, to find duplicates in one hash.
-        let mut small: Vec<(String, Value)> = Vec::new();
-        let mut large: Option<Map<String, Value>> = None;
+        // Staged on the stack while small, then (past `STAGED_KEYS`) in a
+        // map; either way a key is refused before its value is read.
+        let start = self.stage.entries_len();
+        let mut big: Option<Map<String, Value>> = None;
         while let Some(key) = map.next_key_seed(KeySeed { value: self })? {
             if self.yaml && key == "<<" {
                 return Err(self.fail(Issue::Value(
                     "a YAML merge key `<<` (not supported: write the fields out)".to_owned(),
                 )));
             }
-            let duplicate = match &large {
-                Some(large) => large.contains_key(&key),
-                None => small.iter().any(|(k, _)| *k == key),
-            };
-            if duplicate {
-                return Err(self.fail(Issue::DuplicateKey(key)));
-            }
-            let value = map.next_value_seed(self)?;
-            match &mut large {
-                Some(large) => {
-                    large.insert(key, value);
-                }
+            match &mut big {
                 None => {
-                    small.push((key, value));
-                    if small.len() > SMALL_MAP {
-                        let mut map = Map::with_capacity(small.len() * 2);
-                        map.extend(small.drain(..));
-                        large = Some(map);
+                    if self.stage.has_key(start, &key) {
+                        return Err(self.fail(Issue::DuplicateKey(key)));
+                    }
+                    let value = map.next_value_seed(self)?;
+                    if self.stage.push_entry(start, key, value) > STAGED_KEYS {
+                        big = Some(self.stage.take_map(start));
                     }
                 }
+                Some(out) => match out.entry(key) {
+                    serde_json::map::Entry::Occupied(o) => {
+                        return Err(self.fail(Issue::DuplicateKey(o.key().clone())));
+                    }
+                    serde_json::map::Entry::Vacant(v) => {
+                        v.insert(map.next_value_seed(self)?);
+                    }
+                },
             }
         }
-        let out = large.unwrap_or_else(|| {
-            let mut map = Map::with_capacity(small.len());
-            map.extend(small);
-            map
-        });
-        Ok(Value::Object(out))
+        Ok(Value::Object(
+            big.unwrap_or_else(|| self.stage.take_map(start)),
+        ))
     }
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
         let (tag, _rest): (String, _) = data.variant()?;
@@ -180,9 +260,6 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
-/// Up to this many keys, a map's duplicates are found by comparing keys.
-const SMALL_MAP: usize = 16;
-
 #[derive(Clone, Copy)]
 struct KeySeed<'a> {
     value: ValueSeed<'a>,
@@ -191,7 +268,65 @@ struct KeySeed<'a> {
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = String;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_any(self)
+        if self.value.string_keys {
+            d.deserialize_str(StringKey)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+/// Whether YAML could resolve the plain scalar `v` to something other than
+/// the string `v` (null, a boolean, an integer or a float, by the rules of
+/// `serde_yaml`): a superset of those, decided by the first byte or an
+/// exact spelling. Integers start with a digit or a sign; finite floats
+/// with a digit, a sign or `.` (`.5`, `.inf`; Rust's `inf` and `nan`
+/// parse, but `serde_yaml` keeps only finite floats).
+fn may_resolve(v: &str) -> bool {
+    matches!(
+        v,
+        "" | "~"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+    ) || v
+        .as_bytes()
+        .first()
+        .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// A key read as the string it is written as (`deserialize_str`), without
+/// `serde_yaml`'s resolution of plain scalars, which [`KeySeed`] pays for
+/// every key (a tenth of a render). The two agree on every key of a text
+/// without tags (no `!`): a quoted or block key is its string either way,
+/// and a plain one is, unless [`may_resolve`]. Such a key, or anything
+/// else than a scalar, fails the document here; the caller then reads the
+/// whole file again with [`KeySeed`], so the result (errors included) is
+/// always the resolving read's.
+struct StringKey;
+
+impl Visitor<'_> for StringKey {
+    type Value = String;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        if may_resolve(v) {
+            return Err(E::custom("a key YAML may resolve: read again"));
+        }
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        if may_resolve(&v) {
+            return Err(E::custom("a key YAML may resolve: read again"));
+        }
+        Ok(v)
     }
 }
 
@@ -448,6 +583,7 @@ fn parse_file_inner(data: &[u8], format: SourceFormat, limits: Limits) -> Parsed
         SourceFormat::Json => parse_json(text, &mut parsed),
         SourceFormat::Yaml => parse_yaml(text, limits, &mut parsed),
     }
+    // Kept in the renderer's cache: without spare room.
     parsed.entries.shrink_to_fit();
     parsed
 }
@@ -495,9 +631,12 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
     let first = text.len() - text.trim_start().len();
     let line = Some(location_of_offset(text, first).line);
     let issue = Cell::new(None);
+    let stage = Stage::default();
     let seed = ValueSeed {
         issue: &issue,
+        stage: &stage,
         yaml: false,
+        string_keys: false,
     };
     let mut de = serde_json::Deserializer::from_str(text);
     let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
@@ -532,20 +671,21 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
 /// whole file through the scan, so errors are exactly those of the
 /// scanned path.
 fn scan_unneeded(text: &str) -> bool {
-    let mut flow = 0usize;
-    for b in text.bytes() {
-        match b {
-            b'*' => return false,
-            b'[' | b'{' => {
-                flow += 1;
-                if flow > scan::MAX_DEPTH {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-    }
-    true
+    // Two passes the compiler vectorises (a `memchr`; a count in 64-byte
+    // chunks, whose `u8` counters cannot overflow) rather than one
+    // branching on every byte.
+    let bytes = text.as_bytes();
+    !bytes.contains(&b'*')
+        && bytes
+            .chunks(64)
+            .map(|c| {
+                let n = c
+                    .iter()
+                    .fold(0u8, |n, &b| n + u8::from(b == b'[' || b == b'{'));
+                usize::from(n)
+            })
+            .sum::<usize>()
+            <= scan::MAX_DEPTH
 }
 
 fn parse_yaml(text: &str, limits: Limits, parsed: &mut ParsedFile) {
@@ -558,16 +698,28 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
     let lines = document_lines(text);
     if shortcut && scan_unneeded(text) {
         let mut unscanned = ParsedFile::default();
-        if load_yaml(text, &lines, usize::MAX, &mut unscanned) {
+        // Without `!` the text has no tags (and without `*`, no aliases):
+        // keys may be read as strings (see `StringKey`).
+        // A file that fails that way is read again with resolved keys
+        // (unscanned still), then, if it fails again, scanned.
+        let string_keys = !text.as_bytes().contains(&b'!');
+        if load_yaml(text, &lines, usize::MAX, string_keys, &mut unscanned) {
             *parsed = unscanned;
             return;
+        }
+        if string_keys {
+            let mut unscanned = ParsedFile::default();
+            if load_yaml(text, &lines, usize::MAX, false, &mut unscanned) {
+                *parsed = unscanned;
+                return;
+            }
         }
     }
     // Documents before a refused one are still loaded (their scan passed);
     // the refused one ends the file, as a syntax error does.
     let refused = scan::scan_yaml(text, limits).err();
     let loadable = refused.as_ref().map_or(usize::MAX, |r| r.document);
-    load_yaml(text, &lines, loadable, parsed);
+    load_yaml(text, &lines, loadable, false, parsed);
     if let Some(refusal) = refused {
         let index = refusal.document;
         let line = lines.get(index).copied();
@@ -581,9 +733,18 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
 
 /// Loads the first `loadable` documents of `text` with `serde_yaml`;
 /// whether every document loaded (objects may still be invalid).
-fn load_yaml(text: &str, lines: &[usize], loadable: usize, parsed: &mut ParsedFile) -> bool {
+/// `string_keys`: keys are read with [`StringKey`] (only for a text
+/// without `!` and `*`; a `false` return then asks for a read without).
+fn load_yaml(
+    text: &str,
+    lines: &[usize],
+    loadable: usize,
+    string_keys: bool,
+    parsed: &mut ParsedFile,
+) -> bool {
     let mut loaded = true;
     let mut last_error: Option<String> = None;
+    let stage = Stage::default();
     for (index, doc) in serde_yaml::Deserializer::from_str(text)
         .enumerate()
         .take(loadable)
@@ -592,7 +753,9 @@ fn load_yaml(text: &str, lines: &[usize], loadable: usize, parsed: &mut ParsedFi
         let issue = Cell::new(None);
         let seed = ValueSeed {
             issue: &issue,
+            stage: &stage,
             yaml: true,
+            string_keys,
         };
         match seed.deserialize(doc) {
             Ok(value) => {
@@ -694,6 +857,42 @@ mod tests {
             format!("{cm}data: {{? [a]: b}}\n"),
             String::new(),
             "# only a comment\n".to_owned(),
+            // Keys YAML resolves (or may): plain, quoted, tagged, block.
+            format!("{cm}data: {{1: a, '2': b, 0x10: c, 1.0: d, \"1.5\": e, 01: f}}\n"),
+            format!("{cm}data: {{true: a, 'True': b, .inf: c, -1: d, +1: e, 1e3: f}}\n"),
+            format!("{cm}data: {{inf: a, nan: b, .nan: c, NULL1: d, truex: e}}\n"),
+            format!("{cm}data: {{~: a}}\n"),
+            format!("{cm}data: {{null: a}}\n"),
+            format!("{cm}data: {{'null': a, '~': b, '': c}}\n"),
+            format!("{cm}data:\n  : a\n"),
+            format!("{cm}data: {{!!str 1: a, !!int '2': b}}\n"),
+            format!("{cm}data: {{!custom k: a}}\n"),
+            format!("{cm}data:\n  ? |\n    block key\n  : v\n  ? >-\n    1\n  : w\n"),
+            format!("{cm}data: {{&k key: a, other: b}}\n"),
+            format!("{cm}data: {{a: 1, a: 2}}\n---\n{cm}data: {{1: x, 1.0: y}}\n"),
+            format!("{cm}data: {{<<: {{a: b}}}}\n"),
+            // Past `STAGED_KEYS`, with a duplicate there and not.
+            format!(
+                "{cm}data: {{{}}}\n",
+                (0..40)
+                    .map(|i| format!("k{i}: v"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "{cm}data: {{{}, k33: again}}\n",
+                (0..40)
+                    .map(|i| format!("k{i}: v"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!(
+                "{cm}data: {{{}, k3: again}}\n",
+                (0..40)
+                    .map(|i| format!("k{i}: v"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ];
         for text in &cases {
             let (fast, scanned) = both_ways(text);
@@ -732,6 +931,94 @@ mod tests {
             assert_eq!(fast, scanned, "{}", f.display());
         }
         eprintln!("{skipped} of {} corpus files skip the scan", files.len());
+    }
+
+    /// Keys are read as strings where that is exact, and the file is read
+    /// again (with the same result as the resolving read) where it may not
+    /// be.
+    #[test]
+    fn string_keys_are_used_only_where_exact() {
+        let load = |text: &str, string_keys| {
+            let lines = document_lines(text);
+            let mut parsed = ParsedFile::default();
+            let ok = load_yaml(text, &lines, usize::MAX, string_keys, &mut parsed);
+            (ok, format!("{parsed:?}"))
+        };
+        let typical = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {'x': y}}\n\
+                       data: {\"k\": v, n1: '1', t: 'true'}\n";
+        let (ok, fast) = load(typical, true);
+        assert!(ok, "{fast}");
+        assert_eq!(fast, load(typical, false).1);
+        // Quoted ones too: `deserialize_str` does not tell the style.
+        let again = [
+            "1", "-1", "+1", ".5", ".inf", "0x1", "01", "~", "null", "True", "FALSE",
+        ];
+        for key in again.into_iter().chain(["'1'", "\"null\""]) {
+            let text = format!("a: {{{key}: b}}\n");
+            assert!(!load(&text, true).0, "{key}");
+        }
+        for key in [
+            "n1", "inf", "nan", "Truth", "nullable", "x1.0", "'x'", "\"~x\"",
+        ] {
+            let text = format!("a: {{{key}: b}}\n");
+            let (ok, fast) = load(&text, true);
+            assert!(ok, "{key}");
+            assert_eq!(fast, load(&text, false).1, "{key}");
+        }
+        assert!(may_resolve(""));
+        assert!(!may_resolve("name"));
+    }
+
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z0-9 .~-]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 96, 40, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                // Up to 40 keys: past `STAGED_KEYS`, duplicates merged.
+                prop::collection::vec(("[a-z0-9.~-]{0,4}", inner), 0..40)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Reads one value with the seed, as `load_yaml` and `parse_json` do.
+    fn read<'de, D: Deserializer<'de>>(d: D, yaml: bool, string_keys: bool) -> Option<Value> {
+        let issue = Cell::new(None);
+        let stage = Stage::default();
+        let seed = ValueSeed {
+            issue: &issue,
+            stage: &stage,
+            yaml,
+            string_keys,
+        };
+        seed.deserialize(d).ok()
+    }
+
+    proptest::proptest! {
+        /// The staged builder gives `serde_json`'s value (keys in order),
+        /// from JSON and from YAML, with keys resolved or read as strings
+        /// (where that read succeeds).
+        #[test]
+        fn values_are_built_as_serde_json_builds_them(v in arb_value()) {
+            let json = v.to_string();
+            let mut de = serde_json::Deserializer::from_str(&json);
+            let read_json = read(&mut de, false, false);
+            proptest::prop_assert_eq!(read_json.map(|r| r.to_string()), Some(json.clone()));
+            let yaml = serde_yaml::to_string(&v).unwrap_or_default();
+            for string_keys in [false, true] {
+                let doc = serde_yaml::Deserializer::from_str(&yaml).next();
+                match doc.and_then(|d| read(d, true, string_keys)) {
+                    Some(r) => proptest::prop_assert_eq!(r.to_string(), json.clone()),
+                    None => proptest::prop_assert!(string_keys, "{yaml}"),
+                }
+            }
+        }
     }
 
     #[test]
