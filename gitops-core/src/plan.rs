@@ -873,9 +873,21 @@ fn undeclared<'a>(
     inventory: &'a Inventory,
 ) -> impl Iterator<Item = &'a ObjectKey> {
     let mut declared = desired.keys().peekable();
+    // One comparison of keys per step.
     inventory.objects.keys().filter(move |k| {
-        while declared.next_if(|d| d < k).is_some() {}
-        declared.peek() != Some(k)
+        while let Some(d) = declared.peek() {
+            match (*d).cmp(k) {
+                std::cmp::Ordering::Less => {
+                    declared.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    declared.next();
+                    return false;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        true
     })
 }
 
@@ -978,6 +990,32 @@ fn advance_to<'a, K: Ord + 'a, V>(
     None
 }
 
+/// Whether `key` is among `known` (in key order), advancing past it: a
+/// merge step. A key of the caller's that is the desired state's own (the
+/// same address) is told without comparing strings.
+fn known_next(
+    known: &mut std::iter::Peekable<std::slice::Iter<'_, &ObjectKey>>,
+    key: &ObjectKey,
+) -> bool {
+    while let Some(k) = known.peek() {
+        if std::ptr::eq(**k, key) {
+            known.next();
+            return true;
+        }
+        match (**k).cmp(key) {
+            std::cmp::Ordering::Less => {
+                known.next();
+            }
+            std::cmp::Ordering::Equal => {
+                known.next();
+                return true;
+            }
+            std::cmp::Ordering::Greater => return false,
+        }
+    }
+    false
+}
+
 /// Computes the plan that makes `live` match `desired` for `options.owner`.
 ///
 /// `live` holds the observed objects: those [`observe_keys`] lists (the
@@ -988,6 +1026,20 @@ fn advance_to<'a, K: Ord + 'a, V>(
 /// [`LiveState::in_sync`] is unchanged, without a comparison.
 /// Pure and deterministic.
 pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> Plan {
+    let in_sync: Vec<&ObjectKey> = live.in_sync.iter().collect();
+    plan_known(desired, live, &in_sync, options)
+}
+
+/// [`plan`] with the desired objects known in sync given as `in_sync` (in
+/// key order) instead of [`LiveState::in_sync`], which is not read: the
+/// reconciler passes the desired state's own keys, which are neither
+/// copied nor compared.
+pub(crate) fn plan_known<'d>(
+    desired: &'d DesiredState,
+    live: &'d LiveState,
+    in_sync: &[&ObjectKey],
+    options: &PlanOptions,
+) -> Plan {
     let builtin = KindRegistry::builtin();
     let owner = options.owner.as_str();
     let mut diff_options = DiffOptions::new().lists(lists_for(desired, &options.diff.lists));
@@ -996,8 +1048,21 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut conflicts = Vec::new();
     let mut skipped = Vec::new();
     let mut unchanged = Vec::new();
-    // Collected, then built at once (in key order: linear).
-    let mut next_inventory: Vec<(ObjectKey, String)> = Vec::with_capacity(desired.len());
+    // Collected (borrowed), then built at once, copied only then.
+    let mut next_inventory: Vec<(&'d ObjectKey, &'d str)> = Vec::with_capacity(desired.len());
+    // The inventory walked beside the desired objects: the entries they do
+    // not declare (prune candidates) fall out of the same pass, and while
+    // every desired object goes into the next inventory as the inventory
+    // lists it, the next inventory is a copy of it (no sort, no search).
+    let mut inventoried = live
+        .inventory
+        .as_ref()
+        .map(|i| i.objects.iter())
+        .into_iter()
+        .flatten()
+        .peekable();
+    let mut undeclared: Vec<(&ObjectKey, &String)> = Vec::new();
+    let mut same_inventory = live.inventory.is_some();
 
     // Waves: own annotation, raised to that of the Namespace and the CRD.
     // An object's own wave is kept only when it is not 0 (absent reads 0);
@@ -1012,9 +1077,27 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     let mut applies: Vec<(i64, usize, Step)> = Vec::new();
     // The desired objects, the live ones and those known in sync are all in
     // key order: one merge pass, no lookups.
-    let mut in_sync = live.in_sync.iter().map(|k| (k, ())).peekable();
+    let mut in_sync = in_sync.iter().peekable();
     let mut live_objects = live.objects.iter().peekable();
     for (key, d) in desired.iter() {
+        // The inventory's entry of the object, if any, and those before it.
+        let listed = loop {
+            match inventoried.peek() {
+                Some((k, _)) if *k < key => {
+                    undeclared.extend(inventoried.next());
+                }
+                Some((k, _)) if *k == key => break inventoried.next().map(|(_, v)| v),
+                _ => break None,
+            }
+        };
+        // Goes into the next inventory with this apiVersion (or not).
+        let mut inventory_it =
+            |api_version: Option<&'d str>, next: &mut Vec<(&'d ObjectKey, &'d str)>| {
+                same_inventory &= listed.map(String::as_str) == api_version;
+                if let Some(v) = api_version {
+                    next.push((key, v));
+                }
+            };
         let wave = match wave_of(&d.object) {
             Ok(w) => Some(w),
             Err(value) => {
@@ -1041,7 +1124,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
         {
             crd_wave.insert(gk, wave.unwrap_or(0));
         }
-        let known_in_sync = advance_to(&mut in_sync, key).is_some();
+        let known_in_sync = known_next(&mut in_sync, key);
         for other in &options.other_inventories {
             if other.owner != options.owner && other.contains(key) {
                 conflicts.push(Conflict::SharedWith {
@@ -1054,7 +1137,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
         let live_obj = advance_to(&mut live_objects, key);
         if live_obj.is_none() && known_in_sync {
             // Known in sync without reading it (see `LiveState::in_sync`).
-            next_inventory.push((key.clone(), d.object.api_version().to_owned()));
+            inventory_it(Some(d.object.api_version()), &mut next_inventory);
             unchanged.push(key.clone());
             continue;
         }
@@ -1075,10 +1158,11 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
         let object = match stripped.and_then(|mut o| o.set_label(OWNER_LABEL, owner).map(|()| o)) {
             Ok(o) => o,
             Err(e) => {
-                if live_obj.is_some() {
-                    // Keep it inventoried: it may carry our label already.
-                    next_inventory.push((key.clone(), d.object.api_version().to_owned()));
-                }
+                // Keep it inventoried when live: it may carry our label already.
+                inventory_it(
+                    live_obj.is_some().then(|| d.object.api_version()),
+                    &mut next_inventory,
+                );
                 skipped.push(Skipped {
                     key: key.clone(),
                     reason: format!("ignore rules removed a required field: {e}"),
@@ -1086,7 +1170,9 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                 continue;
             }
         };
-        next_inventory.push((key.clone(), object.api_version().to_owned()));
+        // The declared apiVersion: the owner label and the ignore rules
+        // leave it as it is (without it the object would not be valid).
+        inventory_it(Some(d.object.api_version()), &mut next_inventory);
         let mut note = None;
         let action = match live_obj {
             None => Action::Create,
@@ -1173,14 +1259,13 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
     // Prune: inventory entries no longer declared.
     let mut deletes: Vec<(i64, usize, Step)> = Vec::new();
     let inventory_len = live.inventory.as_ref().map_or(0, |i| i.objects.len());
+    undeclared.extend(inventoried);
+    same_inventory &= undeclared.is_empty();
     if let Some(inv) = &live.inventory {
-        // Inventory, desired and live objects are in key order: one pass.
-        let mut declared = desired.keys().map(|k| (k, ())).peekable();
+        // The undeclared entries and the live objects are in key order: one
+        // pass.
         let mut live_objects = live.objects.iter().peekable();
-        for (key, api_version) in &inv.objects {
-            if advance_to(&mut declared, key).is_some() {
-                continue;
-            }
+        for (key, api_version) in undeclared {
             let Some(l) = advance_to(&mut live_objects, key) else {
                 continue; // already gone: drop it from the inventory
             };
@@ -1202,7 +1287,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                     key: key.clone(),
                     reason,
                 });
-                next_inventory.push((key.clone(), api_version.clone()));
+                next_inventory.push((key, api_version));
                 continue;
             }
             let protected = is_protected(l);
@@ -1215,7 +1300,7 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
                         "no longer declared; prune is off".to_owned()
                     },
                 });
-                next_inventory.push((key.clone(), api_version.clone()));
+                next_inventory.push((key, api_version));
                 continue;
             }
             // What the runtime deletes with it must all be ours.
@@ -1340,7 +1425,14 @@ pub fn plan(desired: &DesiredState, live: &LiveState, options: &PlanOptions) -> 
             .skipped_symlinks()
             .map(|(p, t)| (p.to_owned(), t.to_owned()))
             .collect(),
-        next_inventory: next_inventory.into_iter().collect(),
+        next_inventory: match &live.inventory {
+            // Every entry as the inventory has it, and no other.
+            Some(inv) if same_inventory => inv.objects.clone(),
+            _ => next_inventory
+                .into_iter()
+                .map(|(k, v)| (k.clone(), v.to_owned()))
+                .collect(),
+        },
     }
 }
 
@@ -1399,6 +1491,97 @@ mod tests {
         let mut v = v;
         v["metadata"]["labels"] = serde_json::json!({ OWNER_LABEL: "shop" });
         v
+    }
+
+    mod fast_paths {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::desired::{DesiredObject, Provenance};
+
+        /// One desired ConfigMap: (namespace, name), and whether it is live
+        /// (ours, or edited: `data` differs), known in sync, inventoried
+        /// (with its own apiVersion or another).
+        type Spec = ((usize, usize), (Option<bool>, bool, Option<bool>));
+
+        fn spec() -> impl Strategy<Value = Spec> {
+            (
+                (0..3usize, 0..6usize),
+                (
+                    prop::option::of(any::<bool>()),
+                    any::<bool>(),
+                    prop::option::of(any::<bool>()),
+                ),
+            )
+        }
+
+        fn config_map(ns: usize, name: usize, edited: bool) -> Value {
+            let mut v = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("c{name}"), "namespace": format!("n{ns}")},
+                "data": {"k": "v"}});
+            if edited {
+                v["data"]["k"] = "edited".into();
+            }
+            v
+        }
+
+        proptest! {
+            /// The planner's shortcuts give the plan of the plain ways:
+            /// in-sync keys told by address (the desired state's own) as
+            /// `LiveState::in_sync` copies of them; the next inventory
+            /// copied from the inventory when they are the same, as built
+            /// entry by entry (an inventory entry of an object already
+            /// gone, which is dropped, makes it take the second way).
+            #[test]
+            fn shortcuts_agree_with_the_plain_ways(
+                specs in prop::collection::vec(spec(), 0..24),
+                extra in prop::option::of((0..3usize, 6..9usize)),
+            ) {
+                let owner = OwnerId::new("shop").unwrap();
+                let mut desired = DesiredState::new(None);
+                let mut live = LiveState::default();
+                let mut inventory = Inventory::new(owner.clone());
+                let mut in_sync = BTreeSet::new();
+                for ns in 0..3 {
+                    let v = ours(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": format!("n{ns}")}}));
+                    let o = Object::new(v.clone()).unwrap();
+                    live.objects.insert(o.key().clone(), v);
+                }
+                for ((ns, name), (is_live, known, inventoried)) in specs {
+                    let object = Object::new(config_map(ns, name, false)).unwrap();
+                    let key = object.key().clone();
+                    let _ = desired.insert(DesiredObject { object, provenance: Provenance::new("f", 0) });
+                    if let Some(edited) = is_live {
+                        live.objects.insert(key.clone(), ours(config_map(ns, name, edited)));
+                    }
+                    if known {
+                        in_sync.insert(key.clone());
+                    }
+                    if let Some(same) = inventoried {
+                        inventory.objects.insert(key, if same { "v1" } else { "v0" }.to_owned());
+                    }
+                }
+                live.inventory = Some(inventory.clone());
+                let options = PlanOptions::new(owner);
+                let mut plain = live.clone();
+                plain.in_sync = in_sync.clone();
+                let want = plan(&desired, &plain, &options);
+                // The desired state's own keys.
+                let own: Vec<&ObjectKey> = desired.keys().filter(|k| in_sync.contains(*k)).collect();
+                prop_assert_eq!(&plan_known(&desired, &live, &own, &options), &want);
+                // Every desired object is inventoried as declared.
+                let declared: BTreeMap<ObjectKey, String> =
+                    desired.keys().map(|k| (k.clone(), "v1".to_owned())).collect();
+                prop_assert_eq!(&want.next_inventory, &declared);
+                if let Some((ns, name)) = extra {
+                    let gone = Object::new(config_map(ns, name, false)).unwrap().key().clone();
+                    inventory.objects.insert(gone, "v1".to_owned());
+                    plain.inventory = Some(inventory);
+                    prop_assert_eq!(&plan(&desired, &plain, &options), &want);
+                }
+            }
+        }
     }
 
     /// Objects of ours that the plan does not delete itself (here: not

@@ -828,13 +828,15 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// Splits the keys to observe: desired objects recorded in sync whose
     /// manifest and live version ([`Target::versions`]) are still the ones
     /// recorded are in sync without being read; the rest is observed.
-    async fn split_in_sync(
+    /// The keys in sync are the desired state's own, in key order (see
+    /// [`plan_known`]): neither copied nor compared again.
+    async fn split_in_sync<'a>(
         &self,
-        desired: &DesiredState,
+        desired: &'a DesiredState,
         inventory: Option<&Inventory>,
         owner: &crate::target::OwnerId,
-    ) -> Result<(BTreeSet<ObjectKey>, BTreeSet<ObjectKey>), TargetError> {
-        let none = || (observe_keys(desired, inventory), BTreeSet::new());
+    ) -> Result<(BTreeSet<ObjectKey>, Vec<&'a ObjectKey>), TargetError> {
+        let none = || (observe_keys(desired, inventory), Vec::new());
         let records: Arc<BTreeMap<ObjectKey, InSync>> = {
             let mut records = lock(&self.in_sync);
             if records.map.is_empty() {
@@ -864,14 +866,24 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         // The records whose manifest is still the desired one (objects are
         // shared: an unchanged manifest compares by pointer). Both in key
         // order: one pass.
-        let mut candidates: Vec<(&ObjectKey, &str)> = Vec::new();
+        let mut candidates: Vec<(&'a ObjectKey, &str)> = Vec::with_capacity(records.len());
         let mut recorded = records.iter().peekable();
         for (k, d) in desired.iter() {
-            while recorded.next_if(|(r, _)| *r < k).is_some() {}
-            if let Some((_, r)) = recorded.next_if(|(r, _)| *r == k)
-                && r.object == d.object
-            {
-                candidates.push((k, r.version.as_str()));
+            // One comparison of keys per step.
+            while let Some((r, record)) = recorded.peek() {
+                match (*r).cmp(k) {
+                    std::cmp::Ordering::Less => {
+                        recorded.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if record.object == d.object {
+                            candidates.push((k, record.version.as_str()));
+                        }
+                        recorded.next();
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
             }
         }
         if candidates.is_empty() {
@@ -882,14 +894,14 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         };
         // The candidates' keys are the desired state's own: told apart from
         // the others by address, in one pass.
-        let in_sync: Vec<&ObjectKey> = candidates
+        let in_sync: Vec<&'a ObjectKey> = candidates
             .iter()
             .zip(same)
             .filter(|(_, same)| *same)
             .map(|((k, _), _)| *k)
             .collect();
         let keys = observe_keys_except(desired, inventory, &in_sync);
-        Ok((keys, in_sync.into_iter().cloned().collect()))
+        Ok((keys, in_sync))
     }
 
     /// The owner's inventory: the one kept from the last sync while the
@@ -941,11 +953,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
             Err(e) => Err(e),
         };
-        let (mut live, keys) = match observed {
-            Ok((mut live, in_sync, keys)) => {
-                live.in_sync = in_sync;
-                (live, keys)
-            }
+        let (mut live, in_sync, keys) = match observed {
+            Ok(observed) => observed,
             Err(e) => {
                 report.status = SyncStatus::ObserveFailed;
                 let message = format!("observing the runtime: {e}");
@@ -954,7 +963,20 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
         };
         live.inventory = inventory.take();
-        let planned = self.plan_with_cascades(desired, &mut live).await;
+        // The objects known in sync are handed to the planner as the
+        // desired state's own keys. A plan that deletes asks the runtime
+        // about cascades and plans again, with them as `live.in_sync`.
+        let first = crate::plan::plan_known(desired, &live, &in_sync, &self.config.plan);
+        let planned = if first
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Delete))
+        {
+            live.in_sync = in_sync.iter().map(|k| (*k).clone()).collect();
+            self.plan_with_cascades(desired, &mut live).await
+        } else {
+            Ok(first)
+        };
         *inventory = live.inventory.take();
         let plan = match planned {
             Ok(plan) => plan,
@@ -966,7 +988,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
         };
         self.record_in_sync(desired, &plan.unchanged, &live);
-        self.remember_plan(desired, live, keys, inventory.as_ref(), &plan);
+        let all_in_sync = in_sync.len() == desired.len();
+        self.remember_plan(desired, live, all_in_sync, keys, inventory.as_ref(), &plan);
         Some(plan)
     }
 
@@ -1036,19 +1059,19 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .map(|m| m.plan.clone()))
     }
 
-    /// Keeps a plan that found every desired object in sync for
-    /// [`Self::resync_noop`] (or forgets the last one).
+    /// Keeps a plan that found every desired object in sync (all of them
+    /// known in sync: `all_in_sync`) for [`Self::resync_noop`] (or forgets
+    /// the last one).
     fn remember_plan(
         &self,
         desired: &Arc<DesiredState>,
         live: LiveState,
+        all_in_sync: bool,
         keys: BTreeSet<ObjectKey>,
         inventory: Option<&Inventory>,
         plan: &Plan,
     ) {
-        let noop = plan.steps.is_empty()
-            && live.in_sync.len() == desired.len()
-            && live.dependents.is_empty();
+        let noop = plan.steps.is_empty() && all_in_sync && live.dependents.is_empty();
         let generation = lock(&self.in_sync).generation;
         *lock(&self.noop_plan) = noop.then(|| NoopPlan {
             desired: Arc::downgrade(desired),
