@@ -595,12 +595,21 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     }
 
     /// Resolves, renders and plans `reference` without applying anything.
-    pub async fn plan(&self, reference: &str) -> Result<(DesiredState, Plan), ReconcileError> {
+    /// The desired state is shared with the reconciler, which keeps it for
+    /// the next render and plan.
+    pub async fn plan(&self, reference: &str) -> Result<(Arc<DesiredState>, Plan), ReconcileError> {
         let mut report = SyncReport::start(self.config.owner());
         let t0 = Instant::now();
         let mut failure = Failure::default();
         match self.prepare(reference, &mut report, &mut failure).await {
-            Some(p) => Ok((Arc::unwrap_or_clone(p.desired), p.plan)),
+            Some(p) => {
+                // Kept, as a sync keeps what it wrote: the next plan reads
+                // it again only if its stored version changed.
+                if let Some(inventory) = p.inventory {
+                    *lock(&self.inventory) = Some(inventory);
+                }
+                Ok((p.desired, p.plan))
+            }
             None => {
                 report.duration_ms = ms(t0.elapsed());
                 Err(ReconcileError::new(report, failure))
