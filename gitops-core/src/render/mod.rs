@@ -318,7 +318,7 @@ impl Renderer {
                         origins.push(Some((key.0.clone(), key.1, index)));
                     }
                     Err(e) => {
-                        let mut e = e.clone();
+                        let mut e = RenderError::clone(e);
                         e.set_path(path);
                         errors.push(e);
                     }
@@ -626,10 +626,10 @@ impl Renderer {
                     if let Ok(object) = &mut entry.result
                         && let Err(source) = self.stamp(object)
                     {
-                        entry.result = Err(RenderError::Invalid {
+                        entry.result = Err(Box::new(RenderError::Invalid {
                             at: entry.at.clone(),
                             source,
-                        });
+                        }));
                     }
                 }
                 Arc::new(parsed)

@@ -18,7 +18,8 @@ use super::scan::{self, Limits, Problem, Refusal};
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) at: Provenance,
-    pub(crate) result: Result<Object, RenderError>,
+    /// Boxed: most entries are objects, and parses are kept in the cache.
+    pub(crate) result: Result<Object, Box<RenderError>>,
 }
 
 /// A parsed file.
@@ -492,9 +493,11 @@ fn push_objects(value: Value, document: usize, line: Option<usize>, out: &mut Ve
     let Some(kind) = list_kind else {
         out.push(Entry {
             at: provenance(document, line, None),
-            result: Object::new(value).map_err(|source| RenderError::Invalid {
-                at: provenance(document, line, None),
-                source,
+            result: Object::new(value).map_err(|source| {
+                Box::new(RenderError::Invalid {
+                    at: provenance(document, line, None),
+                    source,
+                })
             }),
         });
         return;
@@ -510,16 +513,17 @@ fn push_objects(value: Value, document: usize, line: Option<usize>, out: &mut Ve
                 let at = provenance(document, line, Some(i));
                 out.push(Entry {
                     at: at.clone(),
-                    result: Object::new(item).map_err(|source| RenderError::Invalid { at, source }),
+                    result: Object::new(item)
+                        .map_err(|source| Box::new(RenderError::Invalid { at, source })),
                 });
             }
         }
         Some(_) => out.push(Entry {
             at: provenance(document, line, None),
-            result: Err(RenderError::InvalidList {
+            result: Err(Box::new(RenderError::InvalidList {
                 at: provenance(document, line, None),
                 kind,
-            }),
+            })),
         }),
     }
 }
@@ -551,11 +555,11 @@ pub(crate) fn parse_file(data: &[u8], format: SourceFormat, limits: Limits) -> P
             documents: 0,
             entries: vec![Entry {
                 at: provenance(0, None, None),
-                result: Err(RenderError::ParserFailure {
+                result: Err(Box::new(RenderError::ParserFailure {
                     at: provenance(0, None, None),
                     format,
                     message,
-                }),
+                })),
             }],
         }
     })
@@ -570,10 +574,10 @@ fn parse_file_inner(data: &[u8], format: SourceFormat, limits: Limits) -> Parsed
             let prefix = std::str::from_utf8(valid).unwrap_or_default();
             parsed.entries.push(Entry {
                 at: provenance(0, None, None),
-                result: Err(RenderError::NotUtf8 {
+                result: Err(Box::new(RenderError::NotUtf8 {
                     path: String::new(),
                     location: location_of_offset(prefix, prefix.len()),
-                }),
+                })),
             });
             return parsed;
         }
@@ -649,13 +653,13 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
             });
             parsed.entries.push(Entry {
                 at: provenance(0, line, None),
-                result: Err(doc_error(
+                result: Err(Box::new(doc_error(
                     issue.take(),
                     provenance(0, line, None),
                     SourceFormat::Json,
                     location,
                     e.to_string(),
-                )),
+                ))),
             });
         }
     }
@@ -726,7 +730,7 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
         parsed.documents = parsed.documents.max(index + 1);
         parsed.entries.push(Entry {
             at: provenance(index, line, None),
-            result: Err(refusal_error(refusal, line)),
+            result: Err(Box::new(refusal_error(refusal, line))),
         });
     }
 }
@@ -778,13 +782,13 @@ fn load_yaml(
                 }
                 parsed.entries.push(Entry {
                     at: provenance(index, line, None),
-                    result: Err(doc_error(
+                    result: Err(Box::new(doc_error(
                         issue,
                         provenance(index, line, None),
                         SourceFormat::Yaml,
                         yaml_location(&e),
                         message,
-                    )),
+                    ))),
                 });
             }
         }
@@ -1038,7 +1042,7 @@ mod tests {
         let p = parse_file(b"a: 1\n---\nb: [\n---\nc: 3\n", SourceFormat::Yaml, limits);
         assert_eq!(p.entries.len(), 2);
         assert!(matches!(
-            p.entries[1].result,
+            p.entries[1].result.as_ref().map_err(|e| &**e),
             Err(RenderError::Syntax { .. })
         ));
     }
