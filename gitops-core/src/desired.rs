@@ -1,6 +1,8 @@
 //! [`DesiredState`]: what one revision declares, with provenance.
 
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -131,12 +133,49 @@ pub struct DuplicateObject {
     pub second: Provenance,
 }
 
+/// A desired object ordered (and compared) by its key, which the object
+/// holds: the set of them needs no copy of each key beside it.
+#[derive(Clone, Debug)]
+struct Keyed(DesiredObject);
+
+impl Keyed {
+    fn key(&self) -> &ObjectKey {
+        self.0.object.key()
+    }
+}
+
+impl Borrow<ObjectKey> for Keyed {
+    fn borrow(&self) -> &ObjectKey {
+        self.key()
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Keyed {}
+
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Keyed {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(other.key())
+    }
+}
+
 /// The objects one revision declares, keyed (and so ordered) by [`ObjectKey`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DesiredState {
     revision: Option<Revision>,
     #[serde(with = "objects_as_list")]
-    objects: BTreeMap<ObjectKey, DesiredObject>,
+    objects: BTreeSet<Keyed>,
     #[serde(default)]
     kinds: KindRegistry,
     /// Symbolic links the renderer skipped: path → target.
@@ -149,7 +188,7 @@ impl DesiredState {
     pub fn new(revision: Option<Revision>) -> Self {
         Self {
             revision,
-            objects: BTreeMap::new(),
+            objects: BTreeSet::new(),
             kinds: KindRegistry::builtin(),
             skipped_symlinks: BTreeMap::new(),
         }
@@ -178,31 +217,25 @@ impl DesiredState {
         reason = "rare, and callers collect it into a render error"
     )]
     pub fn insert(&mut self, object: DesiredObject) -> Result<(), DuplicateObject> {
-        use std::collections::btree_map::Entry;
-        match self.objects.entry(object.object.key().clone()) {
-            Entry::Vacant(v) => {
-                v.insert(object);
-                Ok(())
-            }
-            Entry::Occupied(mut o) => {
-                let (first, second) = if object.provenance < o.get().provenance {
-                    let old = o.insert(object);
-                    (o.get().provenance.clone(), old.provenance)
-                } else {
-                    (o.get().provenance.clone(), object.provenance)
-                };
-                Err(DuplicateObject {
-                    key: o.key().clone(),
-                    first,
-                    second,
-                })
-            }
-        }
+        let Some(Keyed(kept)) = self.objects.get(object.object.key()) else {
+            self.objects.insert(Keyed(object));
+            return Ok(());
+        };
+        let key = kept.object.key().clone();
+        let (first, second) = if object.provenance < kept.provenance {
+            let second = kept.provenance.clone();
+            let first = object.provenance.clone();
+            self.objects.replace(Keyed(object));
+            (first, second)
+        } else {
+            (kept.provenance.clone(), object.provenance)
+        };
+        Err(DuplicateObject { key, first, second })
     }
 
     /// Removes an object.
     pub fn remove(&mut self, key: &ObjectKey) -> Option<DesiredObject> {
-        self.objects.remove(key)
+        self.objects.take(key).map(|Keyed(d)| d)
     }
 
     /// The revision these objects come from.
@@ -227,22 +260,22 @@ impl DesiredState {
 
     /// One object.
     pub fn get(&self, key: &ObjectKey) -> Option<&DesiredObject> {
-        self.objects.get(key)
+        self.objects.get(key).map(|Keyed(d)| d)
     }
 
     /// Whether the state declares an object.
     pub fn contains(&self, key: &ObjectKey) -> bool {
-        self.objects.contains_key(key)
+        self.objects.contains(key)
     }
 
     /// Objects in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ObjectKey, &DesiredObject)> {
-        self.objects.iter()
+        self.objects.iter().map(|k| (k.key(), &k.0))
     }
 
     /// Keys in order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &ObjectKey> {
-        self.objects.keys()
+        self.objects.iter().map(Keyed::key)
     }
 
     /// Number of objects.
@@ -256,29 +289,94 @@ impl DesiredState {
     }
 }
 
-/// JSON maps need string keys: the objects are written as a list.
+impl PartialEq for DesiredState {
+    fn eq(&self, other: &Self) -> bool {
+        // The set compares keys only: the objects are compared here.
+        self.revision == other.revision
+            && self.kinds == other.kinds
+            && self.skipped_symlinks == other.skipped_symlinks
+            && self.objects.len() == other.objects.len()
+            && self
+                .objects
+                .iter()
+                .zip(&other.objects)
+                .all(|(a, b)| a.0 == b.0)
+    }
+}
+
+impl Eq for DesiredState {}
+
+/// The objects are written as a list.
 mod objects_as_list {
-    use std::collections::BTreeMap;
+    use std::collections::BTreeSet;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    use super::DesiredObject;
-    use crate::key::ObjectKey;
+    use super::{DesiredObject, Keyed};
 
-    pub fn serialize<S: Serializer>(
-        map: &BTreeMap<ObjectKey, DesiredObject>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.values())
+    pub fn serialize<S: Serializer>(set: &BTreeSet<Keyed>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(set.iter().map(|k| &k.0))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<ObjectKey, DesiredObject>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<Keyed>, D::Error> {
         let list: Vec<DesiredObject> = Vec::deserialize(d)?;
-        Ok(list
-            .into_iter()
-            .map(|o| (o.object.key().clone(), o))
-            .collect())
+        Ok(list.into_iter().map(Keyed).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use serde_json::json;
+
+    fn cm(name: &str, value: &str, path: &str) -> DesiredObject {
+        DesiredObject {
+            object: Object::new(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": "a"}, "data": {"k": value}}))
+            .unwrap(),
+            provenance: Provenance::new(path, 0),
+        }
+    }
+
+    #[test]
+    fn states_compare_objects_not_only_keys() {
+        let mut a = DesiredState::new(None);
+        let mut b = DesiredState::new(None);
+        a.insert(cm("x", "1", "a.yaml")).unwrap();
+        b.insert(cm("x", "2", "a.yaml")).unwrap();
+        assert_ne!(a, b);
+        let mut c = DesiredState::new(None);
+        c.insert(cm("x", "1", "a.yaml")).unwrap();
+        assert_eq!(a, c);
+        assert_eq!(
+            a.get(cm("x", "1", "").object.key()).unwrap().object,
+            c.get(cm("x", "1", "").object.key()).unwrap().object
+        );
+    }
+
+    #[test]
+    fn of_two_declarations_the_first_place_is_kept_in_any_order() {
+        let mut a = DesiredState::new(None);
+        a.insert(cm("x", "late", "b.yaml")).unwrap();
+        let err = a.insert(cm("x", "early", "a.yaml")).unwrap_err();
+        assert_eq!(
+            (err.first.path.as_str(), err.second.path.as_str()),
+            ("a.yaml", "b.yaml")
+        );
+        let kept = a.iter().next().unwrap().1;
+        assert_eq!(kept.provenance.path, "a.yaml");
+        assert_eq!(kept.object.as_value()["data"]["k"], "early");
+        let err = a.insert(cm("x", "later", "c.yaml")).unwrap_err();
+        assert_eq!(
+            (err.first.path.as_str(), err.second.path.as_str()),
+            ("a.yaml", "c.yaml")
+        );
+        assert_eq!(a.len(), 1);
+        let back: DesiredState = serde_json::from_value(serde_json::to_value(&a).unwrap()).unwrap();
+        assert_eq!(back, a);
+        assert_eq!(a.remove(&err.key).unwrap().provenance.path, "a.yaml");
+        assert!(a.is_empty());
     }
 }
