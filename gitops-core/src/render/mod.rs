@@ -283,8 +283,11 @@ impl Renderer {
         let mut stats = RenderStats::default();
         let mut errors = Vec::new();
         let roots = self.step_roots(snapshot, dir, &mut errors);
-        let mut objects: Vec<(Provenance, Object)> = Vec::new();
-        let mut origins: Vec<Option<(BlobId, SourceFormat, usize)>> = Vec::new();
+        // About an object a file: sized once, not regrown (a large regrowth
+        // makes the allocator consolidate its small free chunks).
+        let mut objects: Vec<(Provenance, Object)> = Vec::with_capacity(snapshot.len());
+        let mut origins: Vec<Option<(BlobId, SourceFormat, usize)>> =
+            Vec::with_capacity(snapshot.len());
         let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
         for (path, blob) in snapshot.files() {
             if !is_under(path, dir) {
