@@ -833,6 +833,10 @@ mod tests {
             .collect();
         let deep_compact = format!("{cm}data:\n  k:\n  {}x\n", "- ".repeat(200));
         let flow = |n: usize| format!("{cm}data: {{k: {}{}}}\n", "[".repeat(n), "]".repeat(n));
+        let forty = (0..40)
+            .map(|i| format!("k{i}: v"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let cases = [
             format!("{cm}data: {{a: '1'}}\n---\n{cm}"),
             // `&` and `*` in quoted scalars, comments and block scalars.
@@ -876,27 +880,9 @@ mod tests {
             format!("{cm}data: {{a: 1, a: 2}}\n---\n{cm}data: {{1: x, 1.0: y}}\n"),
             format!("{cm}data: {{<<: {{a: b}}}}\n"),
             // Past `STAGED_KEYS`, with a duplicate there and not.
-            format!(
-                "{cm}data: {{{}}}\n",
-                (0..40)
-                    .map(|i| format!("k{i}: v"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!(
-                "{cm}data: {{{}, k33: again}}\n",
-                (0..40)
-                    .map(|i| format!("k{i}: v"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            format!(
-                "{cm}data: {{{}, k3: again}}\n",
-                (0..40)
-                    .map(|i| format!("k{i}: v"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            format!("{cm}data: {{{forty}}}\n"),
+            format!("{cm}data: {{{forty}, k33: again}}\n"),
+            format!("{cm}data: {{{forty}, k3: again}}\n"),
         ];
         for text in &cases {
             let (fast, scanned) = both_ways(text);
