@@ -872,23 +872,11 @@ fn undeclared<'a>(
     desired: &'a DesiredState,
     inventory: &'a Inventory,
 ) -> impl Iterator<Item = &'a ObjectKey> {
-    let mut declared = desired.keys().peekable();
-    // One comparison of keys per step.
-    inventory.objects.keys().filter(move |k| {
-        while let Some(d) = declared.peek() {
-            match (*d).cmp(k) {
-                std::cmp::Ordering::Less => {
-                    declared.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    declared.next();
-                    return false;
-                }
-                std::cmp::Ordering::Greater => break,
-            }
-        }
-        true
-    })
+    let mut declared = desired.keys().map(|k| (k, ())).peekable();
+    inventory
+        .objects
+        .keys()
+        .filter(move |k| advance_to(&mut declared, k).is_none())
 }
 
 /// What a caller of [`plan`] observes: the desired objects, the objects the
@@ -974,7 +962,7 @@ fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> 
 
 /// Advances `iter` (in key order) past the keys before `key`; the value at
 /// `key`, if there is one. A merge step: over a whole pass, linear.
-fn advance_to<'a, K: Ord + 'a, V>(
+pub(crate) fn advance_to<'a, K: Ord + 'a, V>(
     iter: &mut std::iter::Peekable<impl Iterator<Item = (&'a K, V)>>,
     key: &K,
 ) -> Option<V> {
@@ -993,27 +981,11 @@ fn advance_to<'a, K: Ord + 'a, V>(
 /// Whether `key` is among `known` (in key order), advancing past it: a
 /// merge step. A key of the caller's that is the desired state's own (the
 /// same address) is told without comparing strings.
-fn known_next(
-    known: &mut std::iter::Peekable<std::slice::Iter<'_, &ObjectKey>>,
+fn known_next<'a>(
+    known: &mut std::iter::Peekable<impl Iterator<Item = (&'a ObjectKey, ())>>,
     key: &ObjectKey,
 ) -> bool {
-    while let Some(k) = known.peek() {
-        if std::ptr::eq(**k, key) {
-            known.next();
-            return true;
-        }
-        match (**k).cmp(key) {
-            std::cmp::Ordering::Less => {
-                known.next();
-            }
-            std::cmp::Ordering::Equal => {
-                known.next();
-                return true;
-            }
-            std::cmp::Ordering::Greater => return false,
-        }
-    }
-    false
+    known.next_if(|(k, ())| std::ptr::eq(*k, key)).is_some() || advance_to(known, key).is_some()
 }
 
 /// Computes the plan that makes `live` match `desired` for `options.owner`.
@@ -1077,7 +1049,7 @@ pub(crate) fn plan_known<'d>(
     let mut applies: Vec<(i64, usize, Step)> = Vec::new();
     // The desired objects, the live ones and those known in sync are all in
     // key order: one merge pass, no lookups.
-    let mut in_sync = in_sync.iter().peekable();
+    let mut in_sync = in_sync.iter().map(|k| (*k, ())).peekable();
     let mut live_objects = live.objects.iter().peekable();
     for (key, d) in desired.iter() {
         // The inventory's entry of the object, if any, and those before it.

@@ -13,7 +13,9 @@ use crate::desired::DesiredState;
 use crate::health::{self, HealthStatus};
 use crate::key::ObjectKey;
 use crate::object::Object;
-use crate::plan::{Action, Plan, PlanOptions, observe_keys, observe_keys_except, plan};
+use crate::plan::{
+    Action, Plan, PlanOptions, advance_to, observe_keys, observe_keys_except, plan_known,
+};
 use crate::policy::Policy;
 use crate::render::{OptionsError, RenderErrors, RenderOptions, RenderStep, Renderer};
 use crate::report::{
@@ -878,21 +880,10 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         let mut candidates: Vec<(&'a ObjectKey, &str)> = Vec::with_capacity(records.len());
         let mut recorded = records.iter().peekable();
         for (k, d) in desired.iter() {
-            // One comparison of keys per step.
-            while let Some((r, record)) = recorded.peek() {
-                match (*r).cmp(k) {
-                    std::cmp::Ordering::Less => {
-                        recorded.next();
-                    }
-                    std::cmp::Ordering::Equal => {
-                        if record.object == d.object {
-                            candidates.push((k, record.version.as_str()));
-                        }
-                        recorded.next();
-                        break;
-                    }
-                    std::cmp::Ordering::Greater => break,
-                }
+            if let Some(record) = advance_to(&mut recorded, k)
+                && record.object == d.object
+            {
+                candidates.push((k, record.version.as_str()));
             }
         }
         if candidates.is_empty() {
@@ -973,19 +964,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         };
         live.inventory = inventory.take();
         // The objects known in sync are handed to the planner as the
-        // desired state's own keys. A plan that deletes asks the runtime
-        // about cascades and plans again, with them as `live.in_sync`.
-        let first = crate::plan::plan_known(desired, &live, &in_sync, &self.config.plan);
-        let planned = if first
-            .steps
-            .iter()
-            .any(|s| matches!(s.action, Action::Delete))
-        {
-            live.in_sync = in_sync.iter().map(|k| (*k).clone()).collect();
-            self.plan_with_cascades(desired, &mut live).await
-        } else {
-            Ok(first)
-        };
+        // desired state's own keys.
+        let planned = self.plan_with_cascades(desired, &mut live, &in_sync).await;
         *inventory = live.inventory.take();
         let plan = match planned {
             Ok(plan) => plan,
@@ -1776,12 +1756,16 @@ impl<S: Source, T: Target> Reconciler<S, T> {
     /// when a deletion cascades: the planner refuses a deletion whose
     /// cascade reaches objects that are not ours, and counts cascaded
     /// deletions in the mass-prune guard.
+    ///
+    /// `in_sync`: the desired objects known in sync, in key order (see
+    /// [`plan_known`](crate::plan::plan_known)).
     async fn plan_with_cascades(
         &self,
         desired: &DesiredState,
         live: &mut LiveState,
+        in_sync: &[&ObjectKey],
     ) -> Result<Plan, crate::target::TargetError> {
-        let first = plan(desired, live, &self.config.plan);
+        let first = plan_known(desired, live, in_sync, &self.config.plan);
         let mut cascades = false;
         for step in &first.steps {
             if matches!(step.action, Action::Delete) {
@@ -1791,7 +1775,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
         }
         Ok(if cascades {
-            plan(desired, live, &self.config.plan)
+            plan_known(desired, live, in_sync, &self.config.plan)
         } else {
             first
         })
