@@ -1,6 +1,7 @@
 //! Object identity: [`ObjectKey`], [`GroupVersion`] and [`GroupKind`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -95,8 +96,30 @@ impl fmt::Display for GroupVersion {
 /// under several versions (`apps/v1beta1` and `apps/v1` Deployments are one
 /// object). Keys order by group, kind, namespace (cluster-scoped first) and
 /// name, which gives every collection keyed by them a deterministic order.
+///
+/// A key is shared: its [fields](KeyFields) are read through it
+/// (`key.name`), and cloning it counts a reference instead of copying four
+/// strings. Every collection of a sync (the desired state, the plan, the
+/// inventory, the records of what is in sync) holds the same keys, and two
+/// clones of one key compare equal without reading their text. Changing a
+/// field of a key that is shared copies it first (copy on write).
+///
+/// ```
+/// use gitops_core::ObjectKey;
+/// let key = ObjectKey::new("apps", "Deployment", Some("shop"), "web");
+/// let copy = key.clone(); // a reference count, not four strings
+/// assert_eq!(copy, key);
+/// assert_eq!((key.kind.as_str(), key.namespace.as_deref()), ("Deployment", Some("shop")));
+/// let mut renamed = key.clone();
+/// renamed.name = "api".to_owned(); // copies the shared fields first
+/// assert_eq!((key.name.as_str(), renamed.name.as_str()), ("web", "api"));
+/// ```
+#[derive(Clone)]
+pub struct ObjectKey(Arc<KeyFields>);
+
+/// The fields of an [`ObjectKey`], which reads them (`key.name`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ObjectKey {
+pub struct KeyFields {
     /// API group, `""` for the core group.
     pub group: String,
     /// Kind, for example `Deployment`.
@@ -116,12 +139,12 @@ impl ObjectKey {
         namespace: Option<&str>,
         name: impl Into<String>,
     ) -> Self {
-        Self {
+        Self::from(KeyFields {
             group: group.into(),
             kind: kind.into(),
             namespace: namespace.map(str::to_owned),
             name: name.into(),
-        }
+        })
     }
 
     /// The group and kind of this key.
@@ -132,6 +155,91 @@ impl ObjectKey {
     /// Whether this key names an object of the given group and kind.
     pub fn is(&self, group: &str, kind: &str) -> bool {
         self.group == group && self.kind == kind
+    }
+
+    /// The fields, copied only when the key is shared.
+    pub fn into_fields(self) -> KeyFields {
+        Arc::unwrap_or_clone(self.0)
+    }
+
+    /// Whether `a` and `b` are clones of one key (then they are equal,
+    /// without their text being compared).
+    pub fn same(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl From<KeyFields> for ObjectKey {
+    fn from(fields: KeyFields) -> Self {
+        Self(Arc::new(fields))
+    }
+}
+
+impl std::ops::Deref for ObjectKey {
+    type Target = KeyFields;
+
+    fn deref(&self) -> &KeyFields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ObjectKey {
+    /// Copy on write: the fields are copied first when the key is shared.
+    fn deref_mut(&mut self) -> &mut KeyFields {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl PartialEq for ObjectKey {
+    fn eq(&self, other: &Self) -> bool {
+        Self::same(self, other) || *self.0 == *other.0
+    }
+}
+
+impl Eq for ObjectKey {}
+
+impl PartialOrd for ObjectKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ObjectKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Self::same(self, other) {
+            std::cmp::Ordering::Equal
+        } else {
+            self.0.cmp(&other.0)
+        }
+    }
+}
+
+impl std::hash::Hash for ObjectKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl fmt::Debug for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectKey")
+            .field("group", &self.group)
+            .field("kind", &self.kind)
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Serialize for ObjectKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ObjectKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        KeyFields::deserialize(deserializer).map(Self::from)
     }
 }
 

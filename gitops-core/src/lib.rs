@@ -78,7 +78,7 @@ mod validate;
 pub use gitops_diff::escape;
 
 pub use desired::{DesiredObject, DesiredState, DuplicateObject, Provenance};
-pub use key::{ApiVersionError, GroupKind, GroupVersion, ObjectKey};
+pub use key::{ApiVersionError, GroupKind, GroupVersion, KeyFields, ObjectKey};
 pub use object::{Object, ObjectError};
 pub use revision::{Person, Revision, SignatureMethod, SignatureVerdict};
 pub use scope::{CrdError, KindInfo, KindOrigin, KindRegistry, Scope};
