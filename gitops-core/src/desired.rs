@@ -273,6 +273,21 @@ impl DesiredState {
         self.objects.iter().map(|k| (k.key(), &k.0))
     }
 
+    /// The objects of one group and kind, in key order, found without
+    /// walking the others (keys order by group and kind first).
+    pub fn of_kind<'a>(
+        &'a self,
+        group: &'a str,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a DesiredObject)> {
+        // The first key of the kind: cluster-scoped, with the empty name.
+        let first = ObjectKey::new(group, kind, None, "");
+        self.objects
+            .range::<ObjectKey, _>(&first..)
+            .map(|k| (k.key(), &k.0))
+            .take_while(move |(k, _)| k.is(group, kind))
+    }
+
     /// Keys in order.
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &ObjectKey> {
         self.objects.iter().map(Keyed::key)

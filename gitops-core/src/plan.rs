@@ -816,12 +816,10 @@ fn live_label<'a>(live: &'a Value, label: &str) -> Option<&'a str> {
 fn lists_for(desired: &DesiredState, base: &Arc<dyn ListSemantics>) -> Arc<dyn ListSemantics> {
     let mut crds = CrdLists::new();
     let mut any = false;
-    for (key, d) in desired.iter() {
-        if key.is("apiextensions.k8s.io", "CustomResourceDefinition") {
-            // An unreadable schema leaves that CRD's lists atomic, which only
-            // makes comparison stricter, never silently looser.
-            any |= crds.add_crd(d.object.as_value()).is_ok();
-        }
+    for (_, d) in desired.of_kind("apiextensions.k8s.io", "CustomResourceDefinition") {
+        // An unreadable schema leaves that CRD's lists atomic, which only
+        // makes comparison stricter, never silently looser.
+        any |= crds.add_crd(d.object.as_value()).is_ok();
     }
     if any {
         Arc::new(LayeredLists::new(vec![Arc::new(crds), base.clone()]))

@@ -347,8 +347,19 @@ impl Policy {
                 ),
             });
         }
+        // Objects come in key order, so those of one kind come together:
+        // the kind and its scope are worked out once per kind.
+        let mut kind: Option<(GroupKind, Option<Scope>)> = None;
         for (key, d) in desired.iter() {
-            let gk = key.group_kind();
+            let (gk, scope) = match &mut kind {
+                Some((gk, scope)) if key.is(&gk.group, &gk.kind) => (&*gk, *scope),
+                slot => {
+                    let gk = key.group_kind();
+                    let scope = desired.kinds().scope(&gk);
+                    let (gk, scope) = slot.insert((gk, scope));
+                    (&*gk, *scope)
+                }
+            };
             let v = |rule, message: String| Violation {
                 rule,
                 key: Some(key.clone()),
@@ -356,14 +367,14 @@ impl Policy {
                 message,
             };
             if let Some(allowed) = &self.allowed_kinds
-                && !allowed.iter().any(|p| p.matches(&gk))
+                && !allowed.iter().any(|p| p.matches(gk))
             {
                 out.push(v(
                     Rule::Kind,
                     format!("kind {gk} is not in the allowed kinds"),
                 ));
             }
-            if self.denied_kinds.iter().any(|p| p.matches(&gk)) {
+            if self.denied_kinds.iter().any(|p| p.matches(gk)) {
                 out.push(v(Rule::Kind, format!("kind {gk} is denied")));
             }
             if key.is("", "Namespace")
@@ -375,7 +386,7 @@ impl Policy {
                     format!("namespace {} is not allowed", key.name),
                 ));
             }
-            match (&key.namespace, desired.kinds().scope(&gk)) {
+            match (&key.namespace, scope) {
                 (Some(ns), _) => {
                     if let Some(allowed) = &self.allowed_namespaces
                         && !allowed.iter().any(|a| a == ns)

@@ -468,9 +468,8 @@ impl Verification {
     fn new(desired: &DesiredState) -> Self {
         Self {
             crds: desired
-                .keys()
-                .filter(|k| k.is("apiextensions.k8s.io", "CustomResourceDefinition"))
-                .cloned()
+                .of_kind("apiextensions.k8s.io", "CustomResourceDefinition")
+                .map(|(k, _)| k.clone())
                 .collect(),
             applied: Vec::new(),
             unread: Vec::new(),
@@ -855,16 +854,16 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             }
             // Custom resources are compared with the list semantics of the
             // desired CRDs: when a CRD changes, nothing recorded holds.
-            let crd = |k: &ObjectKey| k.is("apiextensions.k8s.io", "CustomResourceDefinition");
+            let (group, kind) = ("apiextensions.k8s.io", "CustomResourceDefinition");
+            let first = ObjectKey::new(group, kind, None, "");
             let crds_same = desired
-                .iter()
-                .filter(|(k, _)| crd(k))
+                .of_kind(group, kind)
                 .all(|(k, d)| records.map.get(k).is_some_and(|r| r.object == d.object))
                 && records
                     .map
-                    .keys()
-                    .filter(|k| crd(k))
-                    .all(|k| desired.contains(k));
+                    .range(first..)
+                    .take_while(|(k, _)| k.is(group, kind))
+                    .all(|(k, _)| desired.contains(k));
             if !crds_same {
                 records.change().clear();
                 return Ok(none());
