@@ -133,14 +133,25 @@ pub struct DuplicateObject {
     pub second: Provenance,
 }
 
-/// A desired object ordered (and compared) by its key, which the object
-/// holds: the set of them needs no copy of each key beside it.
+/// A desired object ordered (and compared) by its key: the object's own
+/// key (shared, not copied), kept beside it so that walking the keys reads
+/// no object.
 #[derive(Clone, Debug)]
-struct Keyed(DesiredObject);
+struct Keyed {
+    key: ObjectKey,
+    object: DesiredObject,
+}
 
 impl Keyed {
+    fn new(object: DesiredObject) -> Self {
+        Self {
+            key: object.object.key().clone(),
+            object,
+        }
+    }
+
     fn key(&self) -> &ObjectKey {
-        self.0.object.key()
+        &self.key
     }
 }
 
@@ -217,15 +228,15 @@ impl DesiredState {
         reason = "rare, and callers collect it into a render error"
     )]
     pub fn insert(&mut self, object: DesiredObject) -> Result<(), DuplicateObject> {
-        let Some(Keyed(kept)) = self.objects.get(object.object.key()) else {
-            self.objects.insert(Keyed(object));
+        let Some(Keyed { object: kept, .. }) = self.objects.get(object.object.key()) else {
+            self.objects.insert(Keyed::new(object));
             return Ok(());
         };
         let key = kept.object.key().clone();
         let (first, second) = if object.provenance < kept.provenance {
             let second = kept.provenance.clone();
             let first = object.provenance.clone();
-            self.objects.replace(Keyed(object));
+            self.objects.replace(Keyed::new(object));
             (first, second)
         } else {
             (kept.provenance.clone(), object.provenance)
@@ -235,7 +246,7 @@ impl DesiredState {
 
     /// Removes an object.
     pub fn remove(&mut self, key: &ObjectKey) -> Option<DesiredObject> {
-        self.objects.take(key).map(|Keyed(d)| d)
+        self.objects.take(key).map(|k| k.object)
     }
 
     /// The revision these objects come from.
@@ -260,7 +271,7 @@ impl DesiredState {
 
     /// One object.
     pub fn get(&self, key: &ObjectKey) -> Option<&DesiredObject> {
-        self.objects.get(key).map(|Keyed(d)| d)
+        self.objects.get(key).map(|k| &k.object)
     }
 
     /// Whether the state declares an object.
@@ -270,7 +281,7 @@ impl DesiredState {
 
     /// Objects in key order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ObjectKey, &DesiredObject)> {
-        self.objects.iter().map(|k| (k.key(), &k.0))
+        self.objects.iter().map(|k| (&k.key, &k.object))
     }
 
     /// The objects of one group and kind, in key order, found without
@@ -284,8 +295,39 @@ impl DesiredState {
         let first = ObjectKey::new(group, kind, None, "");
         self.objects
             .range::<ObjectKey, _>(&first..)
-            .map(|k| (k.key(), &k.0))
+            .map(|k| (&k.key, &k.object))
             .take_while(move |(k, _)| k.is(group, kind))
+    }
+
+    /// The namespaces of the namespaced objects, each once. Objects in key
+    /// order come in runs of one kind and namespace: each run is skipped
+    /// with one search, without reading its objects.
+    pub fn namespaces(&self) -> BTreeSet<&str> {
+        let mut out = BTreeSet::new();
+        let mut searches = 0;
+        let mut next = self.objects.first();
+        while let Some(Keyed { key, .. }) = next {
+            if searches > self.objects.len() / 8 {
+                // Runs this short are walked instead.
+                let rest = self.objects.range::<ObjectKey, _>(key..);
+                out.extend(rest.filter_map(|k| k.key.namespace.as_deref()));
+                break;
+            }
+            searches += 1;
+            // The first key after the run: of the same kind, in the next
+            // namespace ("ns\0" is the least string after "ns"; "" the least
+            // of all, after the cluster-scoped keys).
+            let after = match key.namespace.as_deref() {
+                Some(ns) => {
+                    out.insert(ns);
+                    format!("{ns}\0")
+                }
+                None => String::new(),
+            };
+            let after = ObjectKey::new(key.group.as_str(), key.kind.as_str(), Some(&after), "");
+            next = self.objects.range::<ObjectKey, _>(&after..).next();
+        }
+        out
     }
 
     /// Keys in order.
@@ -315,7 +357,7 @@ impl PartialEq for DesiredState {
                 .objects
                 .iter()
                 .zip(&other.objects)
-                .all(|(a, b)| a.0 == b.0)
+                .all(|(a, b)| a.object == b.object)
     }
 }
 
@@ -330,12 +372,12 @@ mod objects_as_list {
     use super::{DesiredObject, Keyed};
 
     pub fn serialize<S: Serializer>(set: &BTreeSet<Keyed>, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(set.iter().map(|k| &k.0))
+        s.collect_seq(set.iter().map(|k| &k.object))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<Keyed>, D::Error> {
         let list: Vec<DesiredObject> = Vec::deserialize(d)?;
-        Ok(list.into_iter().map(Keyed).collect())
+        Ok(list.into_iter().map(Keyed::new).collect())
     }
 }
 
@@ -393,5 +435,109 @@ mod tests {
         assert_eq!(back, a);
         assert_eq!(a.remove(&err.key).unwrap().provenance.path, "a.yaml");
         assert!(a.is_empty());
+    }
+
+    fn object(group: &str, kind: &str, ns: Option<&str>, name: &str) -> DesiredObject {
+        let api_version = if group.is_empty() {
+            "v1".to_owned()
+        } else {
+            format!("{group}/v1")
+        };
+        let mut metadata = json!({"name": name});
+        if let Some(ns) = ns {
+            metadata["namespace"] = json!(ns);
+        }
+        DesiredObject {
+            object: Object::new(
+                json!({"apiVersion": api_version, "kind": kind, "metadata": metadata}),
+            )
+            .unwrap(),
+            provenance: Provenance::new(format!("{kind}-{name}.yaml"), 0),
+        }
+    }
+
+    fn state(objects: &[(&str, &str, Option<&str>, &str)]) -> DesiredState {
+        let mut state = DesiredState::new(None);
+        for (g, k, ns, n) in objects {
+            state.insert(object(g, k, *ns, n)).unwrap();
+        }
+        state
+    }
+
+    #[test]
+    fn of_kind_gives_the_objects_of_one_kind_only() {
+        let s = state(&[
+            ("", "ConfigMap", Some("a"), "x"),
+            (
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                None,
+                "b.example.com",
+            ),
+            (
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                None,
+                "a.example.com",
+            ),
+            ("apps", "Deployment", Some("a"), "web"),
+            ("", "Namespace", None, "a"),
+        ]);
+        let crds: Vec<String> = s
+            .of_kind("apiextensions.k8s.io", "CustomResourceDefinition")
+            .map(|(k, _)| k.name.clone())
+            .collect();
+        assert_eq!(crds, ["a.example.com", "b.example.com"]);
+        assert_eq!(s.of_kind("", "ConfigMap").count(), 1);
+        assert_eq!(s.of_kind("", "Secret").count(), 0);
+        assert_eq!(s.of_kind("apps", "ConfigMap").count(), 0);
+        // The keys given are the objects' own.
+        let (k, d) = s.of_kind("", "Namespace").next().unwrap();
+        assert!(ObjectKey::same(k, d.object.key()));
+    }
+
+    #[test]
+    fn namespaces_skip_the_cluster_scoped_and_name_each_once() {
+        let s = state(&[
+            ("", "ConfigMap", Some("b"), "x"),
+            ("", "ConfigMap", Some("b"), "y"),
+            ("", "ConfigMap", Some("a"), "x"),
+            ("", "Namespace", None, "a"),
+            ("", "Namespace", None, "z"),
+            ("rbac.authorization.k8s.io", "ClusterRole", None, "r"),
+            ("rbac.authorization.k8s.io", "Role", Some("c"), "r"),
+            // A namespace that starts with another one.
+            ("", "Service", Some("a0"), "s"),
+            ("", "Service", Some("a"), "s"),
+        ]);
+        assert_eq!(
+            s.namespaces().into_iter().collect::<Vec<_>>(),
+            ["a", "a0", "b", "c"]
+        );
+        assert!(DesiredState::new(None).namespaces().is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever the runs (long, short, one object each: then walked),
+        /// the namespaces are those of a plain walk of every object.
+        #[test]
+        fn namespaces_are_those_of_every_object(
+            objects in proptest::collection::vec(
+                (0..3usize, proptest::option::of(0..6usize), 0..40usize),
+                0..120,
+            )
+        ) {
+            let kinds = [("", "ConfigMap"), ("apps", "Deployment"), ("", "Secret")];
+            let mut s = DesiredState::new(None);
+            for (kind, ns, name) in objects {
+                let (g, k) = kinds[kind];
+                let ns = ns.map(|n| format!("ns{n}"));
+                // A duplicate is refused: then the state keeps the first.
+                let _ = s.insert(object(g, k, ns.as_deref(), &format!("o{name}")));
+            }
+            let walked: BTreeSet<&str> =
+                s.keys().filter_map(|k| k.namespace.as_deref()).collect();
+            proptest::prop_assert_eq!(s.namespaces(), walked);
+        }
     }
 }

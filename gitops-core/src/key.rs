@@ -287,4 +287,40 @@ mod tests {
         let cluster = ObjectKey::new("apps", "Deployment", None, "zzz");
         assert!(cluster < a, "cluster-scoped keys sort first within a kind");
     }
+
+    #[test]
+    fn shared_keys_compare_write_and_read_as_their_fields() {
+        let a = ObjectKey::new("apps", "Deployment", Some("shop"), "web");
+        let b = ObjectKey::new("apps", "Deployment", Some("shop"), "web");
+        assert!(!ObjectKey::same(&a, &b));
+        assert_eq!(a, b, "equal text, equal keys");
+        let clone = a.clone();
+        assert!(ObjectKey::same(&a, &clone));
+        // Written as before the key was shared: four fields, no namespace
+        // for a cluster-scoped key.
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::json!({"group": "apps", "kind": "Deployment", "namespace": "shop", "name": "web"})
+        );
+        let ns = ObjectKey::new("", "Namespace", None, "shop");
+        let text = serde_json::to_string(&ns).unwrap();
+        assert_eq!(text, r#"{"group":"","kind":"Namespace","name":"shop"}"#);
+        assert_eq!(serde_json::from_str::<ObjectKey>(&text).unwrap(), ns);
+        assert_eq!(
+            format!("{ns:?}"),
+            r#"ObjectKey { group: "", kind: "Namespace", namespace: None, name: "shop" }"#
+        );
+        // Copy on write: a change leaves the other clones as they were.
+        let mut renamed = clone.clone();
+        renamed.name = "api".to_owned();
+        assert_eq!((clone.name.as_str(), renamed.name.as_str()), ("web", "api"));
+        assert!(renamed < a);
+        assert_eq!(renamed.clone().into_fields().name, "api");
+        // Hashed by the fields, whichever clone.
+        let state = std::hash::RandomState::new();
+        assert_eq!(
+            std::hash::BuildHasher::hash_one(&state, &a),
+            std::hash::BuildHasher::hash_one(&state, &b)
+        );
+    }
 }

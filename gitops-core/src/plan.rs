@@ -892,30 +892,19 @@ pub(crate) fn observe_keys_except(
     in_sync: &[&ObjectKey],
 ) -> BTreeSet<ObjectKey> {
     let mut keys: Vec<ObjectKey> = Vec::new();
-    let mut namespaces: BTreeSet<&str> = BTreeSet::new();
-    let mut last_namespace = None;
-    // Both in key order: one pass.
+    // Both in key order: one pass, by address.
     let mut skip = in_sync.iter().peekable();
     for k in desired.keys() {
-        if let Some(ns) = k.namespace.as_deref()
-            && last_namespace != Some(ns)
-        {
-            last_namespace = Some(ns);
-            namespaces.insert(ns);
-        }
         if skip.next_if(|s| std::ptr::eq(**s, k)).is_none() {
             keys.push(k.clone());
         }
     }
-    // The Namespaces in sync are among the in-sync keys.
-    let namespaces_in_sync: BTreeSet<&str> = in_sync
-        .iter()
-        .filter(|k| k.is("", "Namespace"))
-        .map(|k| k.name.as_str())
-        .collect();
-    for ns in namespaces {
-        if !namespaces_in_sync.contains(ns) {
-            keys.push(ObjectKey::new("", "Namespace", None, ns));
+    // The objects' Namespaces, but those in sync (among the in-sync keys,
+    // in key order).
+    for ns in desired.namespaces() {
+        let ns_key = ObjectKey::new("", "Namespace", None, ns);
+        if in_sync.binary_search(&&ns_key).is_err() {
+            keys.push(ns_key);
         }
     }
     if let Some(inv) = inventory {
@@ -928,28 +917,29 @@ pub(crate) fn observe_keys_except(
 /// Namespaced objects whose namespace is neither declared nor live (a live
 /// Namespace being deleted counts as missing: it accepts no new objects).
 fn missing_namespaces(desired: &DesiredState, live: &LiveState) -> Vec<Refusal> {
-    // Many objects share a namespace: each is looked up once.
-    // Objects in key order come in runs of one namespace: the last answer
-    // is kept at hand.
-    let mut missing: BTreeMap<&str, bool> = BTreeMap::new();
-    let mut last: Option<(&str, bool)> = None;
+    let missing = |ns: &str| {
+        let ns_key = ObjectKey::new("", "Namespace", None, ns);
+        let live_ns = live
+            .objects
+            .get(&ns_key)
+            .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
+        !desired.contains(&ns_key) && live_ns.is_none()
+    };
+    // Each namespace is looked up once; the objects are read only when one
+    // is missing.
+    let missing: BTreeSet<&str> = desired
+        .namespaces()
+        .into_iter()
+        .filter(|ns| missing(ns))
+        .collect();
+    if missing.is_empty() {
+        return Vec::new();
+    }
     desired
         .iter()
         .filter_map(|(key, d)| {
-            let ns = key.namespace.as_deref()?;
-            let is_missing = match last {
-                Some((l, m)) if l == ns => m,
-                _ => *missing.entry(ns).or_insert_with(|| {
-                    let ns_key = ObjectKey::new("", "Namespace", None, ns);
-                    let live_ns = live
-                        .objects
-                        .get(&ns_key)
-                        .filter(|l| l.pointer("/metadata/deletionTimestamp").is_none());
-                    !desired.contains(&ns_key) && live_ns.is_none()
-                }),
-            };
-            last = Some((ns, is_missing));
-            is_missing.then(|| Refusal::MissingNamespace {
+            let ns = key.namespace.as_deref().filter(|ns| missing.contains(ns))?;
+            Some(Refusal::MissingNamespace {
                 key: key.clone(),
                 namespace: ns.to_owned(),
                 provenance: d.provenance.clone(),

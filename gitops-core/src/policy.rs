@@ -347,6 +347,16 @@ impl Policy {
                 ),
             });
         }
+        // No rule that reads objects one by one: none is read.
+        let per_object = self.allowed_kinds.is_some()
+            || !self.denied_kinds.is_empty()
+            || self.allowed_namespaces.is_some()
+            || !self.allow_cluster_scoped
+            || self.require_image_digests
+            || self.forbid_secrets;
+        if !per_object {
+            return out;
+        }
         // Objects come in key order, so those of one kind come together:
         // the kind and its scope are worked out once per kind.
         let mut kind: Option<(GroupKind, Option<Scope>)> = None;
