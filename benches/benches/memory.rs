@@ -8,12 +8,14 @@
 //!   and at the peak, counted exactly by the allocator; then the heap still
 //!   live once the report is dropped (what the reconciler keeps between
 //!   syncs, with the runtime's objects);
-//! - `runtime`: applies the same objects straight to a `MemoryRuntime`,
-//!   records their inventory there
+//! - `runtime`: applies the same objects straight to a `MemoryRuntime`
 //!   (built before the baseline) and prints the same: what the in-memory
 //!   stand-in for the API server holds, which a real agent does not. Its
 //!   heap bytes are exact whatever the allocator reused, so the agent's own
-//!   share of a reconcile is its figure less the runtime's heap.
+//!   share of a reconcile is its figure less the runtime's heap. The
+//!   inventory is not written here: the in-memory runtime shares the
+//!   inventory the reconciler keeps (a real agent holds its own, read from
+//!   the server), so it is counted once, in the agent's share.
 //!
 //! `cargo bench -p gitops-benches --bench memory -- 10000` and
 //! `cargo bench -p gitops-benches --bench memory -- runtime 10000`
@@ -24,8 +26,8 @@ use gitops_benches::environment;
 use peak_alloc::PeakAlloc;
 
 use gitops_core::{
-    ApplyOptions, Inventory, LiveState, MemoryRuntime, MemorySource, OWNER_LABEL, OwnerId,
-    PlanOptions, Reconciler, ReconcilerConfig, SourceExt, Target, plan, render,
+    ApplyOptions, LiveState, MemoryRuntime, MemorySource, OWNER_LABEL, OwnerId, PlanOptions,
+    Reconciler, ReconcilerConfig, SourceExt, Target, plan, render,
 };
 
 // Counts live heap bytes and their peak exactly (a thin wrapper of the
@@ -144,14 +146,6 @@ fn runtime(n: usize) {
     for o in &objects {
         block_on(runtime.apply(o, &options)).expect("applied");
     }
-    // And the inventory a reconciler records there.
-    let mut inventory = Inventory::new(OwnerId::new("bench").expect("a valid owner"));
-    inventory.objects = objects
-        .iter()
-        .map(|o| (o.key().clone(), o.api_version().to_owned()))
-        .collect();
-    block_on(runtime.write_inventory(&inventory)).expect("recorded");
-    drop(inventory);
     println!("{}", print("runtime", n, objects.len(), &before));
     drop(runtime);
 }

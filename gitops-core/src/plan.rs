@@ -572,7 +572,7 @@ pub struct Plan {
     /// Steps in execution order: applies by wave and kind, then deletions
     /// in reverse order.
     pub steps: Vec<Step>,
-    /// Objects already in sync.
+    /// Objects already in sync, in key order.
     pub unchanged: Vec<ObjectKey>,
     /// Objects deliberately left alone.
     pub skipped: Vec<Skipped>,
@@ -586,8 +586,9 @@ pub struct Plan {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub skipped_symlinks: BTreeMap<String, String>,
     /// What the owner's inventory lists once every step has succeeded.
+    /// Shared with the inventory read when it lists the same.
     #[serde(with = "crate::target::key_map")]
-    pub next_inventory: BTreeMap<ObjectKey, String>,
+    pub next_inventory: Arc<BTreeMap<ObjectKey, String>>,
 }
 
 impl Plan {
@@ -603,7 +604,7 @@ impl Plan {
             conflicts: Vec::new(),
             refusals: Vec::new(),
             skipped_symlinks: BTreeMap::new(),
-            next_inventory: BTreeMap::new(),
+            next_inventory: Arc::default(),
         }
     }
 
@@ -1387,11 +1388,13 @@ pub(crate) fn plan_known<'d>(
             .collect(),
         next_inventory: match &live.inventory {
             // Every entry as the inventory has it, and no other.
-            Some(inv) if same_inventory => inv.objects.clone(),
-            _ => next_inventory
-                .into_iter()
-                .map(|(k, v)| (k.clone(), v.to_owned()))
-                .collect(),
+            Some(inv) if same_inventory => Arc::clone(&inv.objects),
+            _ => Arc::new(
+                next_inventory
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), v.to_owned()))
+                    .collect(),
+            ),
         },
     }
 }
@@ -1519,7 +1522,7 @@ mod tests {
                         in_sync.insert(key.clone());
                     }
                     if let Some(same) = inventoried {
-                        inventory.objects.insert(key, if same { "v1" } else { "v0" }.to_owned());
+                        inventory.objects_mut().insert(key, if same { "v1" } else { "v0" }.to_owned());
                     }
                 }
                 live.inventory = Some(inventory.clone());
@@ -1533,10 +1536,10 @@ mod tests {
                 // Every desired object is inventoried as declared.
                 let declared: BTreeMap<ObjectKey, String> =
                     desired.keys().map(|k| (k.clone(), "v1".to_owned())).collect();
-                prop_assert_eq!(&want.next_inventory, &declared);
+                prop_assert_eq!(&*want.next_inventory, &declared);
                 if let Some((ns, name)) = extra {
                     let gone = Object::new(config_map(ns, name, false)).unwrap().key().clone();
-                    inventory.objects.insert(gone, "v1".to_owned());
+                    inventory.objects_mut().insert(gone, "v1".to_owned());
                     plain.inventory = Some(inventory);
                     prop_assert_eq!(&plan(&desired, &plain, &options), &want);
                 }
@@ -1552,8 +1555,8 @@ mod tests {
         let ns = ObjectKey::new("", "Namespace", None, "shop");
         let keep = ObjectKey::new("", "Namespace", None, "keep");
         let mut inventory = Inventory::new(owner.clone());
-        inventory.objects.insert(ns.clone(), "v1".into());
-        inventory.objects.insert(keep.clone(), "v1".into());
+        inventory.objects_mut().insert(ns.clone(), "v1".into());
+        inventory.objects_mut().insert(keep.clone(), "v1".into());
         let mut live = LiveState::default();
         let namespace = |n: &str| {
             ours(
@@ -1565,7 +1568,7 @@ mod tests {
         let mut dependents = Vec::new();
         for name in ["a", "b", "c"] {
             let k = ObjectKey::new("", "ConfigMap", Some("shop"), name);
-            inventory.objects.insert(k.clone(), "v1".into());
+            inventory.objects_mut().insert(k.clone(), "v1".into());
             dependents.push(LiveRef::new(k, Some("shop".into())));
         }
         live.inventory = Some(inventory);

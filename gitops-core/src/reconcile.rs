@@ -1427,7 +1427,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             let unchanged = if failed {
                 let mut o = inventory
                     .as_ref()
-                    .map(|i| i.objects.clone())
+                    .map(|i| BTreeMap::clone(&i.objects))
                     .unwrap_or_default();
                 o.extend(
                     applied
@@ -1435,18 +1435,15 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                         .map(|s| (s.key.clone(), s.api_version.clone())),
                 );
                 o.retain(|k, _| !deleted.contains(k));
-                record.objects = o;
+                record.objects = Arc::new(o);
                 stored.is_some_and(|s| s.same_content(&record))
             } else {
                 false
             };
             let stored_version = stored.and_then(|s| s.version.clone());
             if !failed {
-                // The stored record made the new one in place: most entries
-                // stay, and are neither copied nor freed.
-                let mut objects = written.or(inventory).map(|i| i.objects).unwrap_or_default();
-                crate::target::assign_map(&mut objects, &plan.next_inventory);
-                record.objects = objects;
+                // The plan's entries, shared.
+                record.objects = Arc::clone(&plan.next_inventory);
             }
             let recorded = if unchanged {
                 Ok(())
@@ -1559,11 +1556,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
         // verified matter to this plan: it prunes only what is inventoried
         // and live.
         let mut inventory = Inventory::new(self.config.owner().clone());
-        inventory.objects = index
-            .keys()
-            .filter_map(|k| plan.next_inventory.get_key_value(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        inventory.objects = Arc::new(
+            index
+                .keys()
+                .filter_map(|k| plan.next_inventory.get_key_value(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
         let mut live = LiveState {
             objects: live,
             inventory: Some(inventory),
@@ -1840,8 +1839,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .unwrap_or_else(|| Inventory::new(self.config.owner().clone()));
         for step in &plan.steps {
             if !matches!(step.action, Action::Delete) && !intent.contains(&step.key) {
-                intent
-                    .objects
+                Arc::make_mut(&mut intent.objects)
                     .insert(step.key.clone(), step.api_version.clone());
             }
         }
@@ -1886,13 +1884,13 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     (message, e)
                 })?;
             let mut merged = current.unwrap_or_else(|| Inventory::new(record.owner.clone()));
+            let objects = Arc::make_mut(&mut merged.objects);
             for s in applied {
-                merged
-                    .objects
+                objects
                     .entry(s.key.clone())
                     .or_insert_with(|| s.api_version.clone());
             }
-            merged.objects.retain(|k, _| !deleted.contains(k));
+            objects.retain(|k, _| !deleted.contains(k));
             match self.target.write_inventory(&merged).await {
                 Ok(version) => {
                     merged.version = Some(version);
@@ -1976,12 +1974,26 @@ fn in_sync_records(
     unchanged: &[ObjectKey],
     live: &LiveState,
 ) -> Vec<(ObjectKey, InSync)> {
-    let mut new = Vec::new();
-    for k in unchanged {
-        // Those known in sync were not read: nothing new to record.
-        let Some(l) = live.objects.get(k) else {
-            continue;
+    // Those known in sync were not read: nothing new to record. Only the
+    // unchanged objects that were read are, found from the side that is
+    // smaller (the plan lists the unchanged keys in key order).
+    let read: Vec<(&ObjectKey, &serde_json::Value)> =
+        if live.objects.len().saturating_mul(16) < unchanged.len() {
+            live.objects
+                .iter()
+                .filter_map(|(k, l)| {
+                    let i = unchanged.binary_search(k).ok()?;
+                    Some((&unchanged[i], l))
+                })
+                .collect()
+        } else {
+            unchanged
+                .iter()
+                .filter_map(|k| Some((k, live.objects.get(k)?)))
+                .collect()
         };
+    let mut new = Vec::new();
+    for (k, l) in read {
         let Some(d) = desired.get(k) else {
             continue;
         };
@@ -2309,7 +2321,7 @@ mod tests {
                 let _ = desired.insert(DesiredObject { object: o, provenance: Provenance::new("f", 0) });
             }
             let mut inventory = Inventory::new(OwnerId::new("o").unwrap_or_else(|e| panic!("{e}")));
-            inventory.objects = inventoried.iter().map(|k| (k.clone(), "v1".to_owned())).collect();
+            inventory.objects = Arc::new(inventoried.iter().map(|k| (k.clone(), "v1".to_owned())).collect());
             let inventory = with_inventory.then_some(&inventory);
             // The desired state's own keys, as the reconciler passes them.
             let in_sync: Vec<&ObjectKey> = desired

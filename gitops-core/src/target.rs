@@ -99,8 +99,12 @@ pub struct Inventory {
     pub revision: Option<String>,
     /// The objects applied, with the `apiVersion` they were applied with.
     /// (Serialised as a list of `{group, kind, namespace, name, apiVersion}`.)
+    ///
+    /// Shared: a plan that leaves the inventory as it is lists these very
+    /// entries as its [`next_inventory`](crate::Plan::next_inventory), without
+    /// a copy; `Arc::make_mut` changes them (copying them only while shared).
     #[serde(with = "key_map")]
-    pub objects: BTreeMap<ObjectKey, String>,
+    pub objects: Arc<BTreeMap<ObjectKey, String>>,
     /// The runtime's version of the stored inventory this one was read from
     /// (a Kubernetes `resourceVersion`), `None` for an inventory not read
     /// from the runtime. [`Target::write_inventory`] replaces the stored
@@ -127,9 +131,10 @@ pub mod key_map {
         api_version: std::borrow::Cow<'a, str>,
     }
 
-    /// Writes the map as a list of `{group, kind, namespace, name, apiVersion}`.
-    pub fn serialize<S: Serializer>(
-        map: &BTreeMap<ObjectKey, String>,
+    /// Writes the map (held in `M`: a map, or a shared one) as a list of
+    /// `{group, kind, namespace, name, apiVersion}`.
+    pub fn serialize<S: Serializer, M: std::ops::Deref<Target = BTreeMap<ObjectKey, String>>>(
+        map: &M,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter().map(|(k, v)| Entry {
@@ -139,14 +144,15 @@ pub mod key_map {
     }
 
     /// Reads what [`serialize`] wrote.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub fn deserialize<'de, D: Deserializer<'de>, M: From<BTreeMap<ObjectKey, String>>>(
         d: D,
-    ) -> Result<BTreeMap<ObjectKey, String>, D::Error> {
+    ) -> Result<M, D::Error> {
         let entries: Vec<Entry<'static>> = Vec::deserialize(d)?;
-        Ok(entries
+        let map: BTreeMap<ObjectKey, String> = entries
             .into_iter()
             .map(|e| (e.key.into_owned(), e.api_version.into_owned()))
-            .collect())
+            .collect();
+        Ok(M::from(map))
     }
 }
 
@@ -156,9 +162,15 @@ impl Inventory {
         Self {
             owner,
             revision: None,
-            objects: BTreeMap::new(),
+            objects: Arc::default(),
             version: None,
         }
+    }
+
+    /// The objects, to change: copied first while they are shared
+    /// (`Arc::make_mut`).
+    pub fn objects_mut(&mut self) -> &mut BTreeMap<ObjectKey, String> {
+        Arc::make_mut(&mut self.objects)
     }
 
     /// Whether the inventory lists an object.

@@ -492,11 +492,11 @@ fn model_types_round_trip_through_json() {
     let back: gitops_core::DesiredState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, desired);
     let mut inv = Inventory::new(owner("shop"));
-    inv.objects.insert(
+    inv.objects_mut().insert(
         key("apps", "Deployment", Some("shop"), "web"),
         "apps/v1".into(),
     );
-    inv.objects
+    inv.objects_mut()
         .insert(key("", "Namespace", None, "shop"), "v1".into());
     let json = serde_json::to_value(&inv).unwrap();
     assert_eq!(

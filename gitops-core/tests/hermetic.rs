@@ -326,7 +326,7 @@ async fn a_refusal_in_a_new_namespace_writes_only_the_namespace() {
     assert_eq!(stored, [key("Namespace", None, "shop")]);
     let inventory = runtime.read_inventory(&owner()).await.unwrap().unwrap();
     assert_eq!(
-        inventory.objects.into_keys().collect::<Vec<_>>(),
+        inventory.objects.keys().cloned().collect::<Vec<_>>(),
         [key("Namespace", None, "shop")],
         "what was written is inventoried"
     );

@@ -147,7 +147,7 @@ proptest! {
             live.objects.insert(k.clone(), json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": k.name, "namespace": k.namespace, "labels": labels}}));
             if *listed {
-                inv.objects.insert(k, "v1".into());
+                inv.objects_mut().insert(k, "v1".into());
             }
         }
         live.inventory = Some(inv.clone());

@@ -241,7 +241,7 @@ async fn an_inventory_another_writer_changed_is_read_again() {
         .unwrap();
     let mut inventory = runtime.read_inventory(&owner()).await.unwrap().unwrap();
     inventory
-        .objects
+        .objects_mut()
         .insert(extra.key().clone(), "v1".to_owned());
     runtime.write_inventory(&inventory).await.unwrap();
     // This one reads it again (its own copy is of an older version), and

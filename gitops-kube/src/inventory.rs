@@ -252,7 +252,7 @@ pub(crate) fn from_config_map(
             )));
         };
         let key = ObjectKey::new(s("group").unwrap_or_default(), kind, s("namespace"), name_);
-        inventory.objects.insert(key, api_version.to_owned());
+        inventory.objects_mut().insert(key, api_version.to_owned());
     }
     Ok(inventory)
 }
@@ -266,11 +266,11 @@ mod tests {
         let owner = OwnerId::new("shop").unwrap();
         let mut inv = Inventory::new(owner.clone());
         inv.revision = Some("abc".into());
-        inv.objects.insert(
+        inv.objects_mut().insert(
             ObjectKey::new("apps", "Deployment", Some("shop"), "web"),
             "apps/v1".into(),
         );
-        inv.objects
+        inv.objects_mut()
             .insert(ObjectKey::new("", "Namespace", None, "shop"), "v1".into());
         let cm = to_config_map(&inv, "gitops-system");
         assert_eq!(cm["metadata"]["name"], "gitops-inventory-shop");

@@ -599,7 +599,11 @@ impl Target for MemoryRuntime {
                     objects,
                     version: _,
                 } = inventory;
-                crate::target::assign_map(&mut stored.objects, objects);
+                // Shared with the writer's; else changed in place (copied
+                // only while someone else holds the stored entries).
+                if !Arc::ptr_eq(&stored.objects, objects) {
+                    crate::target::assign_map(Arc::make_mut(&mut stored.objects), objects);
+                }
                 stored.revision.clone_from(revision);
                 stored.version = Some(version.clone());
             }

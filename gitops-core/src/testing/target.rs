@@ -237,11 +237,11 @@ pub async fn inventories_round_trip(t: &dyn Target, prefix: &str) {
     );
     let mut inv = Inventory::new(a.clone());
     inv.revision = Some("0123456789abcdef".into());
-    inv.objects.insert(
+    inv.objects_mut().insert(
         ObjectKey::new("apps", "Deployment", Some("shop"), "web"),
         "apps/v1".into(),
     );
-    inv.objects
+    inv.objects_mut()
         .insert(ObjectKey::new("", "Namespace", None, "shop"), "v1".into());
     inv.version = Some(t.write_inventory(&inv).await.expect("write"));
     assert_eq!(
@@ -253,7 +253,7 @@ pub async fn inventories_round_trip(t: &dyn Target, prefix: &str) {
         t.read_inventory(&b).await.expect("read other").is_none(),
         "owners are independent"
     );
-    inv.objects.clear();
+    inv.objects_mut().clear();
     inv.revision = Some("fedcba9876543210".into());
     inv.version = Some(t.write_inventory(&inv).await.expect("overwrite"));
     assert_eq!(
@@ -291,7 +291,7 @@ pub async fn inventory_writes_are_compare_and_swap(t: &dyn Target, prefix: &str)
     assert_eq!(read.version.as_deref(), Some(v1.as_str()));
     let mut a = read.clone();
     a.revision = Some("2222".into());
-    a.objects
+    a.objects_mut()
         .insert(ObjectKey::new("", "ConfigMap", Some("x"), "a"), "v1".into());
     let v2 = t.write_inventory(&a).await.expect("first writer");
     assert_ne!(v2, v1, "a write changes the version");

@@ -144,7 +144,9 @@ async fn observe_by_owner_label_and_inventory_survives_a_new_target() {
             "data": {"i": i.to_string()}}));
         target.apply(&cm, &opts()).await.unwrap();
         keys.insert(cm.key().clone());
-        inventory.objects.insert(cm.key().clone(), "v1".into());
+        inventory
+            .objects_mut()
+            .insert(cm.key().clone(), "v1".into());
     }
     // One object of the set carries no owner label: observe still finds it.
     let unlabelled = obj(json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -402,7 +404,7 @@ async fn inventories_of_distinct_owners_never_share_a_config_map() {
     assert_ne!(inventory_name(&lookalike), odd_name);
 
     let mut odd_inventory = Inventory::new(odd.clone());
-    odd_inventory.objects.insert(
+    odd_inventory.objects_mut().insert(
         ObjectKey::new("", "ConfigMap", Some("shop"), "a"),
         "v1".into(),
     );
@@ -411,7 +413,7 @@ async fn inventories_of_distinct_owners_never_share_a_config_map() {
     assert_eq!(target.read_inventory(&lookalike).await.unwrap(), None);
     // ...and writing its own leaves `Shop_Prod`'s alone.
     let mut lookalike_inventory = Inventory::new(lookalike.clone());
-    lookalike_inventory.objects.insert(
+    lookalike_inventory.objects_mut().insert(
         ObjectKey::new("", "ConfigMap", Some("shop"), "b"),
         "v1".into(),
     );

@@ -50,7 +50,9 @@ async fn changes_to_owned_objects_are_reported() {
         .await
         .unwrap();
     let mut inventory = Inventory::new(owner.clone());
-    inventory.objects.insert(owned.key().clone(), "v1".into());
+    inventory
+        .objects_mut()
+        .insert(owned.key().clone(), "v1".into());
 
     let mut events = target.drift_watch_inventory(&inventory).await.unwrap();
     // The watch is live once it has listed.
