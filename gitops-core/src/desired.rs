@@ -183,6 +183,7 @@ impl Ord for Keyed {
 
 /// The objects one revision declares, keyed (and so ordered) by [`ObjectKey`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(from = "Parts")]
 pub struct DesiredState {
     revision: Option<Revision>,
     #[serde(with = "objects_as_list")]
@@ -192,6 +193,61 @@ pub struct DesiredState {
     /// Symbolic links the renderer skipped: path → target.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     skipped_symlinks: BTreeMap<String, String>,
+    /// The keys each file declares (provenance path → keys): what a render
+    /// of changed files replaces, found without reading every object. Made
+    /// from `objects`, so neither written nor compared.
+    #[serde(skip)]
+    by_path: BTreeMap<String, Vec<ObjectKey>>,
+}
+
+/// What [`DesiredState`] is read from: its fields but the index, made
+/// again.
+#[derive(Deserialize)]
+struct Parts {
+    revision: Option<Revision>,
+    #[serde(with = "objects_as_list")]
+    objects: BTreeSet<Keyed>,
+    #[serde(default)]
+    kinds: KindRegistry,
+    #[serde(default)]
+    skipped_symlinks: BTreeMap<String, String>,
+}
+
+impl From<Parts> for DesiredState {
+    fn from(parts: Parts) -> Self {
+        let mut by_path: BTreeMap<String, Vec<ObjectKey>> = BTreeMap::new();
+        for k in &parts.objects {
+            index(&mut by_path, &k.object.provenance.path, &k.key);
+        }
+        Self {
+            revision: parts.revision,
+            objects: parts.objects,
+            kinds: parts.kinds,
+            skipped_symlinks: parts.skipped_symlinks,
+            by_path,
+        }
+    }
+}
+
+/// Lists a desired object's key under its file.
+fn index(by_path: &mut BTreeMap<String, Vec<ObjectKey>>, path: &str, key: &ObjectKey) {
+    match by_path.get_mut(path) {
+        Some(keys) => keys.push(key.clone()),
+        None => {
+            by_path.insert(path.to_owned(), vec![key.clone()]);
+        }
+    }
+}
+
+/// Takes a desired object off its file's list.
+fn unindex(by_path: &mut BTreeMap<String, Vec<ObjectKey>>, keyed: &Keyed) {
+    let path = &keyed.object.provenance.path;
+    if let Some(keys) = by_path.get_mut(path) {
+        keys.retain(|k| k != &keyed.key);
+        if keys.is_empty() {
+            by_path.remove(path);
+        }
+    }
 }
 
 impl DesiredState {
@@ -202,6 +258,7 @@ impl DesiredState {
             objects: BTreeSet::new(),
             kinds: KindRegistry::builtin(),
             skipped_symlinks: BTreeMap::new(),
+            by_path: BTreeMap::new(),
         }
     }
 
@@ -229,14 +286,21 @@ impl DesiredState {
     )]
     pub fn insert(&mut self, object: DesiredObject) -> Result<(), DuplicateObject> {
         let Some(Keyed { object: kept, .. }) = self.objects.get(object.object.key()) else {
-            self.objects.insert(Keyed::new(object));
+            let keyed = Keyed::new(object);
+            index(&mut self.by_path, &keyed.object.provenance.path, &keyed.key);
+            self.objects.insert(keyed);
             return Ok(());
         };
         let key = kept.object.key().clone();
         let (first, second) = if object.provenance < kept.provenance {
             let second = kept.provenance.clone();
             let first = object.provenance.clone();
-            self.objects.replace(Keyed::new(object));
+            let keyed = Keyed::new(object);
+            let (path, key) = (keyed.object.provenance.path.clone(), keyed.key.clone());
+            if let Some(replaced) = self.objects.replace(keyed) {
+                unindex(&mut self.by_path, &replaced);
+            }
+            index(&mut self.by_path, &path, &key);
             (first, second)
         } else {
             (kept.provenance.clone(), object.provenance)
@@ -246,7 +310,9 @@ impl DesiredState {
 
     /// Removes an object.
     pub fn remove(&mut self, key: &ObjectKey) -> Option<DesiredObject> {
-        self.objects.take(key).map(|k| k.object)
+        let removed = self.objects.take(key)?;
+        unindex(&mut self.by_path, &removed);
+        Some(removed.object)
     }
 
     /// The revision these objects come from.
@@ -328,6 +394,12 @@ impl DesiredState {
             next = self.objects.range::<ObjectKey, _>(&after..).next();
         }
         out
+    }
+
+    /// The keys of the objects declared in the file at `path` (their
+    /// [provenance](Provenance::path)), found without reading the others.
+    pub fn declared_in(&self, path: &str) -> impl Iterator<Item = &ObjectKey> {
+        self.by_path.get(path).into_iter().flatten()
     }
 
     /// Keys in order.
@@ -538,6 +610,42 @@ mod tests {
             let walked: BTreeSet<&str> =
                 s.keys().filter_map(|k| k.namespace.as_deref()).collect();
             proptest::prop_assert_eq!(s.namespaces(), walked);
+        }
+    }
+
+    proptest::proptest! {
+        /// Through inserts (a second declaration of a key at a smaller
+        /// place replaces the first), removals and a serde round trip, each
+        /// file lists exactly the keys of the objects declared in it.
+        #[test]
+        fn each_file_lists_the_keys_it_declares(
+            ops in proptest::collection::vec((proptest::bool::weighted(0.8), 0..12usize, 0..4usize, 0..3usize), 0..80)
+        ) {
+            let mut s = DesiredState::new(None);
+            for (insert, name, file, doc) in ops {
+                let key = object("", "ConfigMap", Some("a"), &format!("o{name}")).object.key().clone();
+                if insert {
+                    let mut o = object("", "ConfigMap", Some("a"), &format!("o{name}"));
+                    o.provenance = Provenance::new(format!("f{file}.yaml"), doc);
+                    let _ = s.insert(o);
+                } else {
+                    s.remove(&key);
+                }
+            }
+            let back: DesiredState = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+            for state in [&s, &back] {
+                for file in 0..4 {
+                    let path = format!("f{file}.yaml");
+                    let mut listed: Vec<&ObjectKey> = state.declared_in(&path).collect();
+                    listed.sort();
+                    let declared: Vec<&ObjectKey> = state
+                        .iter()
+                        .filter(|(_, d)| d.provenance.path == path)
+                        .map(|(k, _)| k)
+                        .collect();
+                    proptest::prop_assert_eq!(listed, declared);
+                }
+            }
         }
     }
 }

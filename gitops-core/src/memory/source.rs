@@ -10,9 +10,14 @@ use crate::revision::{Person, Revision};
 use crate::snapshot::{Blob, Snapshot};
 use crate::source::{Source, SourceError};
 
+/// A commit's files, path → blob. A commit shares the entries its parent
+/// has unchanged (path and blob), as a Git tree shares unchanged subtrees:
+/// comparing two commits then tells those apart by address.
+type Files = BTreeMap<Arc<str>, Blob>;
+
 #[derive(Debug, Default)]
 struct Repo {
-    commits: BTreeMap<String, (Revision, BTreeMap<String, Blob>)>,
+    commits: BTreeMap<String, (Revision, Files)>,
     refs: BTreeMap<String, String>,
     clock: i64,
 }
@@ -47,30 +52,30 @@ fn normalize_dir(path: Option<&str>) -> Option<String> {
 
 /// The paths whose content differs between two trees (added, removed or
 /// changed), in path order: both maps in key order, one pass.
-fn changed<'a>(
-    a: &'a BTreeMap<String, Blob>,
-    b: &'a BTreeMap<String, Blob>,
-) -> impl Iterator<Item = &'a str> {
+/// The paths whose blobs differ between two commits' files, in order.
+fn changed<'a>(a: &'a Files, b: &'a Files) -> impl Iterator<Item = &'a str> {
     let mut a = a.iter().peekable();
     let mut b = b.iter().peekable();
     std::iter::from_fn(move || {
         loop {
-            match (a.peek(), b.peek()) {
+            let order = match (a.peek(), b.peek()) {
                 (None, None) => return None,
-                (Some((pa, _)), Some((pb, _))) if pa < pb => {
-                    return a.next().map(|(p, _)| p.as_str());
-                }
-                (Some(_), None) => return a.next().map(|(p, _)| p.as_str()),
-                (Some((pa, _)), Some((pb, _))) if pa > pb => {
-                    return b.next().map(|(p, _)| p.as_str());
-                }
-                (None, Some(_)) => return b.next().map(|(p, _)| p.as_str()),
-                (Some(_), Some(_)) => {
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                // A shared path is the same path, read without its text.
+                (Some((pa, _)), Some((pb, _))) if Arc::ptr_eq(pa, pb) => std::cmp::Ordering::Equal,
+                (Some((pa, _)), Some((pb, _))) => pa.cmp(pb),
+            };
+            match order {
+                std::cmp::Ordering::Less => return a.next().map(|(p, _)| &**p),
+                std::cmp::Ordering::Greater => return b.next().map(|(p, _)| &**p),
+                std::cmp::Ordering::Equal => {
                     let (Some((p, x)), Some((_, y))) = (a.next(), b.next()) else {
                         return None;
                     };
+                    // Shared blobs have the very same id.
                     if x.id != y.id {
-                        return Some(p.as_str());
+                        return Some(&**p);
                     }
                 }
             }
@@ -141,6 +146,20 @@ impl MemorySource {
             .collect();
         let mut repo = self.lock();
         let parent = repo.refs.get(&format!("refs/heads/{branch}")).cloned();
+        // What the parent has unchanged is shared with it.
+        let inherited = parent
+            .as_ref()
+            .and_then(|p| repo.commits.get(p))
+            .map(|(_, f)| f);
+        let files: Files = files
+            .into_iter()
+            .map(
+                |(p, b)| match inherited.and_then(|f| f.get_key_value(p.as_str())) {
+                    Some((path, blob)) if blob.id == b.id => (Arc::clone(path), blob.clone()),
+                    _ => (Arc::from(p), b),
+                },
+            )
+            .collect();
         let mut tree = Sha1::new();
         for (p, b) in &files {
             tree.update(p.as_bytes());
@@ -248,7 +267,7 @@ impl MemorySource {
             && !previous.is_empty()
     }
 
-    fn files(&self, revision: &Revision) -> Result<BTreeMap<String, Blob>, SourceError> {
+    fn files(&self, revision: &Revision) -> Result<Files, SourceError> {
         self.lock()
             .commits
             .get(&revision.id)

@@ -504,10 +504,10 @@ impl Renderer {
         if !contained {
             return None;
         }
-        let gone: Vec<crate::key::ObjectKey> = desired
+        let gone: Vec<crate::key::ObjectKey> = changed
             .iter()
-            .filter(|(_, d)| changed.contains(&d.provenance.path))
-            .map(|(k, _)| k.clone())
+            .flat_map(|p| desired.declared_in(p))
+            .cloned()
             .collect();
         if gone.iter().any(is_crd) {
             return None;
