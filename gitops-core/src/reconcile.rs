@@ -1839,7 +1839,8 @@ impl<S: Source, T: Target> Reconciler<S, T> {
             .unwrap_or_else(|| Inventory::new(self.config.owner().clone()));
         for step in &plan.steps {
             if !matches!(step.action, Action::Delete) && !intent.contains(&step.key) {
-                Arc::make_mut(&mut intent.objects)
+                intent
+                    .objects_mut()
                     .insert(step.key.clone(), step.api_version.clone());
             }
         }
@@ -1884,7 +1885,7 @@ impl<S: Source, T: Target> Reconciler<S, T> {
                     (message, e)
                 })?;
             let mut merged = current.unwrap_or_else(|| Inventory::new(record.owner.clone()));
-            let objects = Arc::make_mut(&mut merged.objects);
+            let objects = merged.objects_mut();
             for s in applied {
                 objects
                     .entry(s.key.clone())

@@ -73,8 +73,8 @@ fn changed<'a>(a: &'a Files, b: &'a Files) -> impl Iterator<Item = &'a str> {
                     let (Some((p, x)), Some((_, y))) = (a.next(), b.next()) else {
                         return None;
                     };
-                    // Shared blobs have the very same id.
-                    if x.id != y.id {
+                    // A shared blob is the same blob, read without its id.
+                    if !Arc::ptr_eq(&x.data, &y.data) && x.id != y.id {
                         return Some(&**p);
                     }
                 }
