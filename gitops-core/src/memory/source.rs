@@ -52,7 +52,6 @@ fn normalize_dir(path: Option<&str>) -> Option<String> {
 
 /// The paths whose content differs between two trees (added, removed or
 /// changed), in path order: both maps in key order, one pass.
-/// The paths whose blobs differ between two commits' files, in order.
 fn changed<'a>(a: &'a Files, b: &'a Files) -> impl Iterator<Item = &'a str> {
     let mut a = a.iter().peekable();
     let mut b = b.iter().peekable();
