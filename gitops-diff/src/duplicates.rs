@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Number, Value};
 
@@ -83,11 +84,12 @@ pub fn duplicate_list_keys(
     object: &Value,
     lists: &dyn ListSemantics,
 ) -> Vec<DuplicateListKey> {
+    // Deep enough for most manifests without regrowing.
     let mut walker = Walker {
         gk,
         lists,
-        names: Vec::new(),
-        path: Vec::new(),
+        names: Vec::with_capacity(16),
+        path: Vec::with_capacity(16),
         found: Vec::new(),
     };
     walker.walk(object);
@@ -163,6 +165,9 @@ impl<'a> Walker<'a, '_> {
             Some(ListType::Set) => None,
             Some(ListType::Atomic) | None => return,
         };
+        if !self.may_repeat(items, keys.as_deref()) {
+            return;
+        }
         // canonical key -> (readable key, indices), in order of first sight.
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -201,6 +206,61 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
+    /// Whether two items of the list may have the same key: whether two
+    /// hashes of their keys are equal. Equal keys hash alike ([`hash_key`],
+    /// [`hash_normal`]), so a list whose hashes all differ repeats nothing,
+    /// and most lists are passed without building any key text.
+    fn may_repeat(&self, items: &[Value], keys: Option<&[String]>) -> bool {
+        const INLINE: usize = 16;
+        let mut inline = [0u64; INLINE];
+        let mut spilled = Vec::new();
+        let hashes: &mut [u64] = if items.len() <= INLINE {
+            &mut inline
+        } else {
+            spilled.resize(items.len(), 0);
+            &mut spilled
+        };
+        let mut n = 0;
+        for item in items.iter().filter(|item| !item.is_null()) {
+            let hash = match keys {
+                Some(keys) => self.hash_key(item, keys),
+                None => Some(hash_of(item)),
+            };
+            if let (Some(hash), Some(slot)) = (hash, hashes.get_mut(n)) {
+                *slot = hash;
+                n += 1;
+            }
+        }
+        let hashes = &mut hashes[..n];
+        hashes.sort_unstable();
+        hashes.windows(2).any(|w| w[0] == w[1])
+    }
+
+    /// A hash of the key [`map_key`](Self::map_key) gives the item, equal
+    /// for equal keys; `None` when it gives none.
+    fn hash_key(&self, item: &Value, keys: &[String]) -> Option<u64> {
+        let m = item.as_object()?;
+        let mut hasher = DefaultHasher::new();
+        let mut any = false;
+        for k in keys {
+            match m.get(k.as_str()) {
+                Some(v) if !v.is_null() => {
+                    k.hash(&mut hasher);
+                    hash_normal(v, &mut hasher);
+                }
+                _ => {
+                    let Some(v) = self.lists.key_default(self.gk, &self.names, k) else {
+                        continue;
+                    };
+                    k.hash(&mut hasher);
+                    hash_normal(&v, &mut hasher);
+                }
+            }
+            any = true;
+        }
+        any.then(|| hasher.finish())
+    }
+
     /// The key of a map-list item; `None` when it has none of the key fields
     /// (nor a default for them) or is not a map.
     fn map_key(&self, item: &Value, keys: &[String]) -> Option<KeyText> {
@@ -237,6 +297,63 @@ impl<'a> Walker<'a, '_> {
 struct KeyText {
     canonical: String,
     readable: String,
+}
+
+/// [`hash_normal`] of one value.
+fn hash_of(v: &Value) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    hash_normal(v, &mut hasher);
+    hasher.finish()
+}
+
+/// Hashes `v` so that values with the same [`canonical`] text hash alike:
+/// numbers as [`normal_number`] makes them, a mapping's entries in any
+/// order.
+fn hash_normal(v: &Value, h: &mut DefaultHasher) {
+    match v {
+        Value::Null => h.write_u8(0),
+        Value::Bool(b) => {
+            h.write_u8(1);
+            b.hash(h);
+        }
+        Value::Number(n) => {
+            let n = normal_number(n);
+            if let Some(i) = n.as_i64() {
+                h.write_u8(2);
+                i.hash(h);
+            } else if let Some(u) = n.as_u64() {
+                h.write_u8(3);
+                u.hash(h);
+            } else {
+                h.write_u8(4);
+                n.as_f64().map(f64::to_bits).hash(h);
+            }
+        }
+        Value::String(s) => {
+            h.write_u8(5);
+            s.hash(h);
+        }
+        Value::Array(a) => {
+            h.write_u8(6);
+            h.write_usize(a.len());
+            for item in a {
+                hash_normal(item, h);
+            }
+        }
+        Value::Object(m) => {
+            h.write_u8(7);
+            h.write_usize(m.len());
+            // Order-independent: the entries' own hashes, summed.
+            let mut sum = 0u64;
+            for (k, v) in m {
+                let mut entry = DefaultHasher::new();
+                k.hash(&mut entry);
+                hash_normal(v, &mut entry);
+                sum = sum.wrapping_add(entry.finish());
+            }
+            h.write_u64(sum);
+        }
+    }
 }
 
 /// A text equal for values the diff finds equal (JSON, with integral floats
@@ -299,6 +416,7 @@ fn readable(v: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -395,6 +513,100 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].pointer, "/spec/by~1zone/x");
         assert_eq!(found[0].key, r#"id="a b",zone=a"#);
+    }
+
+    /// Values that often equal each other by the diff's rules while
+    /// differing as written: integral floats, reordered mappings.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (0i64..3).prop_map(|n| json!(n)),
+            (0i64..3).prop_map(|n| json!(n as f64)),
+            Just(json!(0.5)),
+            Just(json!(-0.0)),
+            prop::sample::select(vec!["a", "b", "80"]).prop_map(|s| json!(s)),
+        ];
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(vec!["x", "y", "z"]), inner), 0..3)
+                    .prop_map(|entries| {
+                        Value::Object(
+                            entries
+                                .into_iter()
+                                .map(|(k, v)| (k.to_owned(), v))
+                                .collect(),
+                        )
+                    }),
+            ]
+        })
+    }
+
+    /// A mapping with its entries in reverse order.
+    fn reordered(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .rev()
+                    .map(|(k, v)| (k.clone(), reordered(v)))
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(reordered).collect()),
+            other => other.clone(),
+        }
+    }
+
+    proptest::proptest! {
+        /// The filter's law: values with the same canonical text hash alike,
+        /// so a list whose hashes all differ has no duplicate.
+        #[test]
+        fn equal_values_hash_alike(a in value(), b in value()) {
+            if canonical(&a) == canonical(&b) {
+                proptest::prop_assert_eq!(hash_of(&a), hash_of(&b));
+            }
+            proptest::prop_assert_eq!(hash_of(&a), hash_of(&reordered(&a)));
+        }
+
+        /// With the filter, findings are those of grouping every item by its
+        /// canonical key text: env lists (keyed by name, values free) and
+        /// finalizers (a set).
+        #[test]
+        fn findings_are_those_of_the_key_texts(
+            env in prop::collection::vec(
+                (proptest::option::of(value()), value()), 0..8),
+            // Not lists: a list in a list is checked as a list of its own.
+            finalizers in prop::collection::vec(value().prop_filter("not a list", |v| !v.is_array()), 0..8),
+        ) {
+            let env: Vec<Value> = env
+                .into_iter()
+                .map(|(name, v)| match name {
+                    Some(name) => json!({"name": name, "value": v}),
+                    None => json!({"value": v}),
+                })
+                .collect();
+            let d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "finalizers": finalizers.clone()},
+                "spec": {"template": {"spec": {"containers": [{"name": "c", "env": env.clone()}]}}}});
+            let found = duplicate_list_keys(&GroupKind::new("apps", "Deployment"), &d, &BuiltinLists);
+            let expected = |items: &[Value], key: &dyn Fn(&Value) -> Option<String>| {
+                let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+                for (i, item) in items.iter().enumerate().filter(|(_, v)| !v.is_null()) {
+                    let Some(k) = key(item) else { continue };
+                    match groups.iter_mut().find(|(g, _)| *g == k) {
+                        Some((_, indices)) => indices.push(i),
+                        None => groups.push((k, vec![i])),
+                    }
+                }
+                groups.into_iter().filter(|(_, i)| i.len() > 1).map(|(_, i)| i).collect::<Vec<_>>()
+            };
+            let mut want = expected(&finalizers, &|v| Some(canonical(v)));
+            want.extend(expected(&env, &|v| {
+                v.get("name").filter(|n| !n.is_null()).map(canonical)
+            }));
+            let got: Vec<Vec<usize>> = found.into_iter().map(|f| f.indices).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

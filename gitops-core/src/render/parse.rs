@@ -62,7 +62,42 @@ struct Stage {
 /// checked by comparing with the keys before them.
 const STAGED_KEYS: usize = 16;
 
+/// Staged elements a [`Stage`] keeps room for between files; a larger
+/// stage is dropped after use rather than kept by its thread.
+const KEPT_STAGE: usize = 1024;
+
+thread_local! {
+    /// One stage a thread, reused from file to file: its stacks are sized
+    /// by the first files and not regrown for every file.
+    static STAGE: Stage = Stage::default();
+}
+
 impl Stage {
+    /// Runs `f` with this thread's stage, emptied first (a failed read may
+    /// have left elements on it).
+    fn with<T>(f: impl FnOnce(&Stage) -> T) -> T {
+        STAGE.with(|stage| {
+            stage.clear();
+            let out = f(stage);
+            stage.clear();
+            out
+        })
+    }
+
+    /// Drops what the stacks hold; gives back their room if it is large.
+    fn clear(&self) {
+        let mut entries = self.entries.take();
+        entries.clear();
+        if entries.capacity() <= KEPT_STAGE {
+            self.entries.set(entries);
+        }
+        let mut items = self.items.take();
+        items.clear();
+        if items.capacity() <= KEPT_STAGE {
+            self.items.set(items);
+        }
+    }
+
     fn items_len(&self) -> usize {
         let items = self.items.take();
         let len = items.len();
@@ -635,15 +670,16 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
     let first = text.len() - text.trim_start().len();
     let line = Some(location_of_offset(text, first).line);
     let issue = Cell::new(None);
-    let stage = Stage::default();
-    let seed = ValueSeed {
-        issue: &issue,
-        stage: &stage,
-        yaml: false,
-        string_keys: false,
-    };
-    let mut de = serde_json::Deserializer::from_str(text);
-    let result = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let result = Stage::with(|stage| {
+        let seed = ValueSeed {
+            issue: &issue,
+            stage,
+            yaml: false,
+            string_keys: false,
+        };
+        let mut de = serde_json::Deserializer::from_str(text);
+        seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v))
+    });
     match result {
         Ok(value) => push_objects(value, 0, line, &mut parsed.entries),
         Err(e) => {
@@ -748,51 +784,52 @@ fn load_yaml(
 ) -> bool {
     let mut loaded = true;
     let mut last_error: Option<String> = None;
-    let stage = Stage::default();
-    for (index, doc) in serde_yaml::Deserializer::from_str(text)
-        .enumerate()
-        .take(loadable)
-    {
-        let line = lines.get(index).copied();
-        let issue = Cell::new(None);
-        let seed = ValueSeed {
-            issue: &issue,
-            stage: &stage,
-            yaml: true,
-            string_keys,
-        };
-        match seed.deserialize(doc) {
-            Ok(value) => {
-                parsed.documents += 1;
-                last_error = None;
-                push_objects(value, index, line, &mut parsed.entries);
-            }
-            Err(e) => {
-                loaded = false;
-                let issue = issue.take();
-                let message = e.to_string();
-                // A syntax error stops the YAML parser for good: the iterator
-                // then repeats the same error forever.
-                if issue.is_none() && last_error.as_deref() == Some(message.as_str()) {
-                    break;
+    Stage::with(|stage| {
+        for (index, doc) in serde_yaml::Deserializer::from_str(text)
+            .enumerate()
+            .take(loadable)
+        {
+            let line = lines.get(index).copied();
+            let issue = Cell::new(None);
+            let seed = ValueSeed {
+                issue: &issue,
+                stage,
+                yaml: true,
+                string_keys,
+            };
+            match seed.deserialize(doc) {
+                Ok(value) => {
+                    parsed.documents += 1;
+                    last_error = None;
+                    push_objects(value, index, line, &mut parsed.entries);
                 }
-                parsed.documents += 1;
-                if issue.is_none() {
-                    last_error = Some(message.clone());
+                Err(e) => {
+                    loaded = false;
+                    let issue = issue.take();
+                    let message = e.to_string();
+                    // A syntax error stops the YAML parser for good: the iterator
+                    // then repeats the same error forever.
+                    if issue.is_none() && last_error.as_deref() == Some(message.as_str()) {
+                        break;
+                    }
+                    parsed.documents += 1;
+                    if issue.is_none() {
+                        last_error = Some(message.clone());
+                    }
+                    parsed.entries.push(Entry {
+                        at: provenance(index, line, None),
+                        result: Err(Box::new(doc_error(
+                            issue,
+                            provenance(index, line, None),
+                            SourceFormat::Yaml,
+                            yaml_location(&e),
+                            message,
+                        ))),
+                    });
                 }
-                parsed.entries.push(Entry {
-                    at: provenance(index, line, None),
-                    result: Err(Box::new(doc_error(
-                        issue,
-                        provenance(index, line, None),
-                        SourceFormat::Yaml,
-                        yaml_location(&e),
-                        message,
-                    ))),
-                });
             }
         }
-    }
+    });
     loaded
 }
 
