@@ -50,7 +50,7 @@ enum Issue {
 /// The stacks live in `Cell`s (taken and put back around each use, never
 /// borrowed across a call into the deserializer), so nothing here can
 /// panic. After an error the stacks may hold the failed collections'
-/// elements: a [`Stage`] is used for one file and dropped with them.
+/// elements: each use ([`Stage::with`]) starts and ends by emptying them.
 #[derive(Default)]
 struct Stage {
     entries: Cell<Vec<(String, Value)>>,
