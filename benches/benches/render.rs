@@ -10,6 +10,11 @@
 //! holding the output costs, for reading the floor's ratio). Throughput is
 //! in bytes; objects/s is the printed object count divided by the time.
 //!
+//! After the criterion benches, `render_paired/generated-10k` prints the
+//! goal's ratio (render_cold over the floor) measured in pairs run back to
+//! back, the median of 15 ([`paired`]): steadier on a shared machine than
+//! the ratio of two criterion medians taken seconds apart.
+//!
 //! `cargo bench -p gitops-benches --bench render -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -217,11 +222,64 @@ fn bench_snapshot(c: &mut Criterion, name: &str, snap: &Snapshot) {
     group.finish();
 }
 
+/// Rounds of [`paired`].
+const PAIRS: usize = 15;
+
+/// The goal's ratio measured in pairs: the floor and `render_cold` (its
+/// output dropped, as the bench drops it) one right after the other,
+/// [`PAIRS`] times, and the median of the pairs' ratios. Criterion measures
+/// the two in separate windows of seconds, and on a shared machine the
+/// speed drifts between windows by more than the effect measured; a pair
+/// sees the same machine. Printed as one `render_paired/` line (which
+/// `benches/goals.sh` reads).
+fn paired(name: &str, snap: &Snapshot) {
+    let options = RenderOptions::default();
+    let time = |f: &mut dyn FnMut()| {
+        let start = std::time::Instant::now();
+        f();
+        start.elapsed().as_secs_f64() * 1e3
+    };
+    // One of each first, to warm caches and the allocator.
+    black_box(serde_yaml_floor(snap));
+    drop(black_box(render(snap, &options)));
+    let mut pairs: Vec<(f64, f64)> = (0..PAIRS)
+        .map(|_| {
+            let floor = time(&mut || {
+                black_box(serde_yaml_floor(black_box(snap)));
+            });
+            let cold = time(&mut || drop(black_box(render(black_box(snap), &options))));
+            (floor, cold)
+        })
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut ratios: Vec<f64> = pairs.iter().map(|(f, r)| r / f).collect();
+    let ratio = median(&mut ratios);
+    let mut floors: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    let mut colds: Vec<f64> = pairs.drain(..).map(|p| p.1).collect();
+    println!(
+        "render_paired/{name}: pairs={PAIRS} floor_ms={:.1} render_cold_ms={:.1} ratio={ratio:.3} ratio_min={:.3} ratio_max={:.3}",
+        median(&mut floors),
+        median(&mut colds),
+        ratios[0],
+        ratios[ratios.len() - 1],
+    );
+}
+
 fn benches(c: &mut Criterion) {
     if let Some(snap) = kube_prometheus() {
         bench_snapshot(c, "kube-prometheus", &snap);
     }
-    bench_snapshot(c, "generated-10k", &generated(10_000));
+    let generated = generated(10_000);
+    bench_snapshot(c, "generated-10k", &generated);
+    // Only where criterion's filter (the first free argument) would run
+    // the generated bench.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.is_none_or(|f| "render/generated-10k/render_cold".contains(&f)) {
+        paired("generated-10k", &generated);
+    }
 }
 
 criterion_group! {
