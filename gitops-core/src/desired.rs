@@ -215,10 +215,12 @@ struct Parts {
 
 impl From<Parts> for DesiredState {
     fn from(parts: Parts) -> Self {
-        let mut by_path: BTreeMap<String, Vec<ObjectKey>> = BTreeMap::new();
-        for k in &parts.objects {
-            index(&mut by_path, &k.object.provenance.path, &k.key);
-        }
+        let by_path = index_all(
+            parts
+                .objects
+                .iter()
+                .map(|k| (k.object.provenance.path.as_str(), &k.key)),
+        );
         Self {
             revision: parts.revision,
             objects: parts.objects,
@@ -227,6 +229,31 @@ impl From<Parts> for DesiredState {
             by_path,
         }
     }
+}
+
+/// The index of objects given as (path, key), each file's keys in the
+/// order given: built in one sort (the objects of one file mostly come
+/// together), not a search per object.
+fn index_all<'a>(
+    objects: impl Iterator<Item = (&'a str, &'a ObjectKey)>,
+) -> BTreeMap<String, Vec<ObjectKey>> {
+    let mut runs: Vec<(&str, Vec<ObjectKey>)> = Vec::new();
+    for (path, key) in objects {
+        match runs.last_mut() {
+            Some((p, keys)) if *p == path => keys.push(key.clone()),
+            _ => runs.push((path, vec![key.clone()])),
+        }
+    }
+    // Stable: a file's runs stay in order when they are joined.
+    runs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut joined: Vec<(String, Vec<ObjectKey>)> = Vec::with_capacity(runs.len());
+    for (path, keys) in runs {
+        match joined.last_mut() {
+            Some((p, k)) if p == path => k.extend(keys),
+            _ => joined.push((path.to_owned(), keys)),
+        }
+    }
+    joined.into_iter().collect()
 }
 
 /// Lists a desired object's key under its file.
@@ -306,6 +333,78 @@ impl DesiredState {
             (kept.provenance.clone(), object.provenance)
         };
         Err(DuplicateObject { key, first, second })
+    }
+
+    /// Adds `objects` as [`DesiredState::insert`] would one by one, in
+    /// order, with the same result; returns what it refuses, each with the
+    /// position in `objects` of the declaration refused, in that order.
+    /// Into an empty state it sorts once instead of searching for each
+    /// object.
+    pub(crate) fn insert_all(
+        &mut self,
+        objects: Vec<DesiredObject>,
+    ) -> Vec<(usize, DuplicateObject)> {
+        let mut refused = Vec::new();
+        if !self.objects.is_empty() {
+            for (i, object) in objects.into_iter().enumerate() {
+                if let Err(duplicate) = self.insert(object) {
+                    refused.push((i, duplicate));
+                }
+            }
+            return refused;
+        }
+        // Keys and positions only: the objects are moved once, into the set.
+        let mut order: Vec<(ObjectKey, usize)> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.object.key().clone(), i))
+            .collect();
+        // Stable: the declarations of one key stay in the order given.
+        order.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut kept = vec![false; objects.len()];
+        for declarations in order.chunk_by(|a, b| a.0 == b.0) {
+            // What `insert` does with each later declaration.
+            let (key, mut first) = (&declarations[0].0, declarations[0].1);
+            for &(_, i) in &declarations[1..] {
+                let (held, new) = (&objects[first].provenance, &objects[i].provenance);
+                let (earlier, later) = if new < held {
+                    first = i;
+                    (new, held)
+                } else {
+                    (held, new)
+                };
+                refused.push((
+                    i,
+                    DuplicateObject {
+                        key: key.clone(),
+                        first: earlier.clone(),
+                        second: later.clone(),
+                    },
+                ));
+            }
+            kept[first] = true;
+        }
+        refused.sort_by_key(|(i, _)| *i);
+        // A file lists its keys in the order they were placed (a replacing
+        // declaration where it comes, as `insert` files it last).
+        self.by_path = index_all(
+            objects
+                .iter()
+                .zip(&kept)
+                .filter(|(_, kept)| **kept)
+                .map(|(o, _)| (o.provenance.path.as_str(), o.object.key())),
+        );
+        let mut objects: Vec<Option<DesiredObject>> = objects.into_iter().map(Some).collect();
+        // In key order already: the set is built without searching.
+        self.objects = order
+            .into_iter()
+            .filter(|(_, i)| kept[*i])
+            .filter_map(|(key, i)| {
+                let object = objects.get_mut(i)?.take()?;
+                Some(Keyed { key, object })
+            })
+            .collect();
+        refused
     }
 
     /// Removes an object.
@@ -645,6 +744,51 @@ mod tests {
                         .collect();
                     proptest::prop_assert_eq!(listed, declared);
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// `insert_all` into an empty state (and into one that is not)
+        /// gives what inserting one object at a time gives: the same
+        /// objects, the same refusals in the same order, each file's keys
+        /// in the same order.
+        #[test]
+        fn inserting_all_at_once_is_inserting_one_at_a_time(
+            objects in proptest::collection::vec((0..8usize, 0..4usize, 0..3usize, 0..3usize), 0..60),
+            seeded in proptest::bool::ANY,
+        ) {
+            let objects: Vec<DesiredObject> = objects
+                .into_iter()
+                .map(|(name, file, doc, value)| {
+                    let mut o = cm(&format!("o{name}"), &value.to_string(), "");
+                    o.provenance = Provenance::new(format!("f{file}.yaml"), doc);
+                    o
+                })
+                .collect();
+            let start = || {
+                let mut s = DesiredState::new(None);
+                if seeded {
+                    s.insert(cm("o0", "seed", "f9.yaml")).unwrap();
+                }
+                s
+            };
+            let mut one = start();
+            let mut refused_one = Vec::new();
+            for (i, o) in objects.clone().into_iter().enumerate() {
+                if let Err(e) = one.insert(o) {
+                    refused_one.push((i, e));
+                }
+            }
+            let mut all = start();
+            let refused_all = all.insert_all(objects);
+            proptest::prop_assert_eq!(&refused_all, &refused_one);
+            proptest::prop_assert_eq!(&all, &one);
+            for file in 0..10 {
+                let path = format!("f{file}.yaml");
+                let a: Vec<&ObjectKey> = all.declared_in(&path).collect();
+                let b: Vec<&ObjectKey> = one.declared_in(&path).collect();
+                proptest::prop_assert_eq!(a, b);
             }
         }
     }

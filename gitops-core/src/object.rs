@@ -148,9 +148,23 @@ struct Inner {
 /// The prefix of the annotations this toolkit reads (sync wave, prune).
 const OWN_PREFIX: &str = "gitops-rs.io/";
 
+/// Mappings up to this many entries are searched entry by entry rather
+/// than by hash ([`field`]).
+const SCANNED_FIELDS: usize = 8;
+
+/// `map[name]`. The fields of a manifest's top level and metadata are few:
+/// comparing their names in order costs less than hashing `name`.
+fn field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if map.len() <= SCANNED_FIELDS {
+        map.iter().find_map(|(k, v)| (k == name).then_some(v))
+    } else {
+        map.get(name)
+    }
+}
+
 /// The annotations of `meta` whose key starts with [`OWN_PREFIX`].
 fn own_annotations(meta: &Map<String, Value>) -> Vec<(String, String)> {
-    meta.get("annotations")
+    field(meta, "annotations")
         .and_then(Value::as_object)
         .map(|a| {
             a.iter()
@@ -177,7 +191,7 @@ fn str_field<'a>(
     name: &'static str,
     path: &'static str,
 ) -> Result<Option<&'a str>, ObjectError> {
-    match map.get(name) {
+    match field(map, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -192,7 +206,7 @@ fn string_map<'a>(
     meta: &'a Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<&'a Map<String, Value>>, ObjectError> {
-    match meta.get(name) {
+    match field(meta, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => {
             for (k, v) in m {
@@ -232,7 +246,7 @@ impl Object {
                 kind: kind.to_owned(),
             });
         }
-        let meta = match map.get("metadata") {
+        let meta = match field(map, "metadata") {
             None | Some(Value::Null) => {
                 return Err(ObjectError::MissingField { field: "metadata" });
             }

@@ -1314,3 +1314,39 @@ async fn a_manifest_replaced_by_a_symlink_fails_the_sync_and_prunes_nothing() {
     );
     assert!(text.contains("- delete ConfigMap/shop/b"), "{text}");
 }
+
+#[test]
+fn a_crd_describing_a_built_in_kind_decides_its_lists() {
+    // Lists of built-in kinds are checked as their files are read; a CRD of
+    // the render that describes the kind is consulted instead.
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: app}, {name: app}]\n";
+    let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: deployments.apps}\nspec:\n  group: apps\n  scope: Namespaced\n  names: {kind: Deployment, plural: deployments}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              template:\n                type: object\n                properties:\n                  spec:\n                    type: object\n                    properties:\n                      containers: {type: array, x-kubernetes-list-type: atomic, items: {type: object}}\n";
+    let e = errs(&[("web.yaml", deploy)]);
+    assert_snapshot!(e, @"web.yaml#0 (line 1): Deployment.apps/default/web: list /spec/template/spec/containers has the key name=app more than once (items 0, 1)");
+    let with_crd = render(
+        &snap(&[("crd.yaml", crd), ("web.yaml", deploy)]),
+        &RenderOptions::default(),
+    );
+    // Such a CRD is refused; its list types still decide the Deployment's
+    // (atomic here: no duplicate reported).
+    assert_snapshot!(format!("{:?}", with_crd.map(|d| d.len()).map_err(|e| e.to_string())), @r#"Err("crd.yaml#0 (line 1): CustomResourceDefinition deployments.apps defines Deployment.apps, which is a built-in kind")"#);
+}
+
+#[test]
+fn of_three_declarations_each_later_one_is_reported_in_order() {
+    let cm = |v: &str| format!("{CM}x\ndata: {{v: '{v}'}}\n");
+    let unknown = "apiVersion: nope.io/v1\nkind: Thing\nmetadata: {name: t}\n";
+    let files = [
+        ("b.yaml", cm("b")),
+        ("c.yaml", unknown.to_owned()),
+        ("d.yaml", format!("{}---\n{}", cm("d"), cm("d2"))),
+        ("e.yaml", unknown.replace("name: t", "name: u")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    assert_snapshot!(errs(&files), @r#"
+    c.yaml#0 (line 1): unknown kind Thing.nope.io (apiVersion nope.io/v1) of "t": not a built-in kind, not defined by a CustomResourceDefinition in this snapshot, not registered in RenderOptions::kinds
+    ConfigMap/default/x is declared twice: at b.yaml#0 (line 1) and at d.yaml#0 (line 1)
+    ConfigMap/default/x is declared twice: at b.yaml#0 (line 1) and at d.yaml#1 (line 6)
+    e.yaml#0 (line 1): unknown kind Thing.nope.io (apiVersion nope.io/v1) of "u": not a built-in kind, not defined by a CustomResourceDefinition in this snapshot, not registered in RenderOptions::kinds
+    "#);
+}

@@ -248,6 +248,13 @@ impl CrdLists {
         Self::default()
     }
 
+    /// Whether a CRD added describes `gk`: where it does not, the table
+    /// answers nothing for `gk`, and layered over [`BuiltinLists`] gives
+    /// the built-in answers.
+    pub fn describes(&self, gk: &GroupKind) -> bool {
+        self.kinds.contains_key(gk)
+    }
+
     /// Builds the table from one CRD object.
     pub fn from_crd(crd: &Value) -> Result<Self, CrdError> {
         let mut s = Self::new();

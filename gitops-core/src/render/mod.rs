@@ -108,7 +108,7 @@ use crate::object::Object;
 use crate::scope::{KindRegistry, Scope};
 use crate::snapshot::{BlobId, Snapshot, SpecialEntry};
 
-use gitops_diff::{CrdLists, LayeredLists, duplicate_list_keys};
+use gitops_diff::{CrdLists, DuplicateListKey, LayeredLists, duplicate_list_keys};
 
 use options::Globs;
 use parse::ParsedFile;
@@ -288,6 +288,9 @@ impl Renderer {
         let mut objects: Vec<(Provenance, Object)> = Vec::with_capacity(snapshot.len());
         let mut origins: Vec<Option<(BlobId, SourceFormat, usize)>> =
             Vec::with_capacity(snapshot.len());
+        // Each parsed object's duplicate list keys by the built-in table
+        // (`None`: not checked, the objects of render steps).
+        let mut checked: Vec<Option<Vec<DuplicateListKey>>> = Vec::with_capacity(snapshot.len());
         let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
         for (path, blob) in snapshot.files() {
             if !is_under(path, dir) {
@@ -319,6 +322,7 @@ impl Renderer {
                         path.clone_into(&mut at.path);
                         objects.push((at, object.clone()));
                         origins.push(Some((key.0.clone(), key.1, index)));
+                        checked.push(Some(entry.builtin_duplicates.clone()));
                     }
                     Err(e) => {
                         let mut e = RenderError::clone(e);
@@ -344,6 +348,7 @@ impl Renderer {
                             Ok(object) => {
                                 objects.push((at, object));
                                 origins.push(None);
+                                checked.push(None);
                             }
                             Err(source) => errors.push(RenderError::Invalid { at, source }),
                         }
@@ -360,18 +365,27 @@ impl Renderer {
         let mut desired = DesiredState::new(snapshot.revision().cloned());
         self.symlinks(snapshot, dir, &roots, &mut desired, &mut errors);
         let kinds = self.kinds(&objects, &mut errors);
-        let lists = list_semantics(&objects);
+        let crds = Arc::new(crd_lists(&objects));
+        let lists = LayeredLists::new(vec![crds.clone()]);
         let mut defaulted = HashMap::new();
-        for ((at, mut object), origin) in objects.into_iter().zip(origins) {
+        // What is placed, and the errors found on the way, each with how
+        // many objects were placed before it: the errors are reported in
+        // the order a placement one object at a time finds them.
+        let mut placed = Vec::with_capacity(objects.len());
+        let mut found_errors: Vec<(usize, RenderError)> = Vec::new();
+        for (((at, mut object), origin), checked) in objects.into_iter().zip(origins).zip(checked) {
             let kind = object.group_kind();
             match kinds.scope(&kind) {
                 None => {
-                    errors.push(RenderError::UnknownKind {
-                        api_version: object.api_version().to_owned(),
-                        name: object.name().to_owned(),
-                        kind,
-                        at,
-                    });
+                    found_errors.push((
+                        placed.len(),
+                        RenderError::UnknownKind {
+                            api_version: object.api_version().to_owned(),
+                            name: object.name().to_owned(),
+                            kind,
+                            at,
+                        },
+                    ));
                     continue;
                 }
                 Some(Scope::Cluster) => {
@@ -379,12 +393,15 @@ impl Renderer {
                         let namespace = ns.to_owned();
                         let mut key = object.key().clone();
                         key.namespace = None;
-                        errors.push(RenderError::NamespaceOnClusterScoped {
-                            at,
-                            key,
-                            kind,
-                            namespace,
-                        });
+                        found_errors.push((
+                            placed.len(),
+                            RenderError::NamespaceOnClusterScoped {
+                                at,
+                                key,
+                                kind,
+                                namespace,
+                            },
+                        ));
                         continue;
                     }
                 }
@@ -395,7 +412,7 @@ impl Renderer {
                         } else if let Err(source) =
                             object.set_namespace(Some(&self.options.default_namespace))
                         {
-                            errors.push(RenderError::Invalid { at, source });
+                            found_errors.push((placed.len(), RenderError::Invalid { at, source }));
                             continue;
                         }
                         if let Some(origin) = origin {
@@ -404,27 +421,38 @@ impl Renderer {
                     }
                 }
             }
-            let found = duplicate_list_keys(&kind, object.as_value(), &lists);
+            // Namespace defaulting changes no list: the check made at
+            // parse time stands unless a CRD here describes the kind.
+            let found = match checked {
+                Some(found) if !crds.describes(&kind) => found,
+                _ => duplicate_list_keys(&kind, object.as_value(), &lists),
+            };
             if !found.is_empty() {
                 let key = object.key().clone();
-                errors.extend(
-                    found
-                        .into_iter()
-                        .map(|duplicate| RenderError::DuplicateListKey {
-                            at: at.clone(),
-                            key: key.clone(),
-                            duplicate,
-                        }),
-                );
+                let before = placed.len();
+                found_errors.extend(found.into_iter().map(|duplicate| {
+                    let e = RenderError::DuplicateListKey {
+                        at: at.clone(),
+                        key: key.clone(),
+                        duplicate,
+                    };
+                    (before, e)
+                }));
                 continue;
             }
-            if let Err(dup) = desired.insert(DesiredObject {
+            placed.push(DesiredObject {
                 object,
                 provenance: at,
-            }) {
-                errors.push(dup.into());
-            }
+            });
         }
+        let mut duplicates = desired.insert_all(placed).into_iter().peekable();
+        for (before, e) in found_errors {
+            while let Some((_, duplicate)) = duplicates.next_if(|(i, _)| *i < before) {
+                errors.push(duplicate.into());
+            }
+            errors.push(e);
+        }
+        errors.extend(duplicates.map(|(_, duplicate)| duplicate.into()));
         desired.set_kinds(kinds);
         self.defaulted = defaulted;
         if !errors.is_empty() {
@@ -789,6 +817,11 @@ fn parent_dir(path: &str) -> &str {
 /// over the built-in table. An unreadable schema leaves that CRD's lists
 /// unchecked (its other problems are reported by the kind registry).
 fn list_semantics(objects: &[(Provenance, Object)]) -> LayeredLists {
+    LayeredLists::new(vec![Arc::new(crd_lists(objects))])
+}
+
+/// The list semantics the CRDs among `objects` declare.
+fn crd_lists(objects: &[(Provenance, Object)]) -> CrdLists {
     let mut crds = CrdLists::new();
     for (_, object) in objects {
         if object
@@ -798,5 +831,5 @@ fn list_semantics(objects: &[(Provenance, Object)]) -> LayeredLists {
             let _ = crds.add_crd(object.as_value());
         }
     }
-    LayeredLists::new(vec![Arc::new(crds)])
+    crds
 }

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 use std::fmt;
 
+use gitops_diff::{BuiltinLists, DuplicateListKey, duplicate_list_keys};
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
@@ -18,8 +19,30 @@ use super::scan::{self, Limits, Problem, Refusal};
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) at: Provenance,
+    /// The object's duplicate list keys by the built-in list table, found
+    /// while its value is still in cache: what the renderer reports unless
+    /// a CRD of the render describes the kind.
+    pub(crate) builtin_duplicates: Vec<DuplicateListKey>,
     /// Boxed: most entries are objects, and parses are kept in the cache.
     pub(crate) result: Result<Object, Box<RenderError>>,
+}
+
+impl Entry {
+    /// The entry of `result`, an object checked for duplicate list keys
+    /// by the built-in list table, or an error.
+    fn new(at: Provenance, result: Result<Object, Box<RenderError>>) -> Self {
+        let builtin_duplicates = match &result {
+            Ok(object) => {
+                duplicate_list_keys(&object.group_kind(), object.as_value(), &BuiltinLists)
+            }
+            Err(_) => Vec::new(),
+        };
+        Self {
+            at,
+            builtin_duplicates,
+            result,
+        }
+    }
 }
 
 /// A parsed file.
@@ -480,7 +503,79 @@ fn is_marker(line: &str, marker: &str) -> bool {
 /// where the counts could still disagree (a file of comments only, which the
 /// parser reads as one empty document) the renderer reports no line rather
 /// than a wrong one.
+///
+/// Lines are what [`str::lines`] gives. A text without `...` lines (nearly
+/// every manifest) is not read line by line: once its first document has
+/// started, only a `---` line can start another, and those are found with a
+/// substring search ([`by_line`] is the plain walk, used otherwise).
 pub(crate) fn document_lines(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    if bytes.starts_with(b"...") || memchr::memmem::find(bytes, b"\n...").is_some() {
+        return by_line(text);
+    }
+    let mut starts = Vec::new();
+    // The lines before the first document: blank, comments, directives.
+    let mut at = 0;
+    let mut line = 1;
+    loop {
+        let Some(rest) = text.get(at..).filter(|r| !r.is_empty()) else {
+            return starts;
+        };
+        let end = memchr::memchr(b'\n', rest.as_bytes());
+        let l = line_text(rest, end);
+        let t = l.trim_start();
+        if is_marker(l, "---") || !(t.is_empty() || t.starts_with('#') || l.starts_with('%')) {
+            starts.push(line);
+            break;
+        }
+        let Some(end) = end else {
+            return starts;
+        };
+        at += end + 1;
+        line += 1;
+    }
+    // In a document: the next one starts at a `---` line.
+    let mut counted = at;
+    for found in memchr::memmem::find_iter(&bytes[at..], b"\n---") {
+        let start = at + found + 1;
+        let Some(rest) = text.get(start..) else {
+            continue;
+        };
+        if is_marker(
+            line_text(rest, memchr::memchr(b'\n', rest.as_bytes())),
+            "---",
+        ) {
+            line += count_newlines(&bytes[counted..start]);
+            counted = start;
+            starts.push(line);
+        }
+    }
+    starts
+}
+
+/// The line at the start of `rest` whose `\n` (if any) is at `end`, as
+/// [`str::lines`] gives it (without a `\r` before the `\n`).
+fn line_text(rest: &str, end: Option<usize>) -> &str {
+    match end {
+        Some(end) => {
+            let l = rest.get(..end).unwrap_or(rest);
+            l.strip_suffix('\r').unwrap_or(l)
+        }
+        None => rest,
+    }
+}
+
+/// How many `\n` bytes `bytes` holds (counted in 64-byte chunks, whose `u8`
+/// counters cannot overflow and which the compiler vectorises).
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(64)
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
+        .sum()
+}
+
+/// [`document_lines`], line by line.
+fn by_line(text: &str) -> Vec<usize> {
     let mut starts = Vec::new();
     let mut in_doc = false;
     for (i, line) in text.lines().enumerate() {
@@ -526,15 +621,15 @@ fn push_objects(value: Value, document: usize, line: Option<usize>, out: &mut Ve
         .filter(|_| value.get("items").is_some())
         .map(str::to_owned);
     let Some(kind) = list_kind else {
-        out.push(Entry {
-            at: provenance(document, line, None),
-            result: Object::new(value).map_err(|source| {
+        out.push(Entry::new(
+            provenance(document, line, None),
+            Object::new(value).map_err(|source| {
                 Box::new(RenderError::Invalid {
                     at: provenance(document, line, None),
                     source,
                 })
             }),
-        });
+        ));
         return;
     };
     let items = match value {
@@ -546,20 +641,20 @@ fn push_objects(value: Value, document: usize, line: Option<usize>, out: &mut Ve
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
                 let at = provenance(document, line, Some(i));
-                out.push(Entry {
-                    at: at.clone(),
-                    result: Object::new(item)
+                out.push(Entry::new(
+                    at.clone(),
+                    Object::new(item)
                         .map_err(|source| Box::new(RenderError::Invalid { at, source })),
-                });
+                ));
             }
         }
-        Some(_) => out.push(Entry {
-            at: provenance(document, line, None),
-            result: Err(Box::new(RenderError::InvalidList {
+        Some(_) => out.push(Entry::new(
+            provenance(document, line, None),
+            Err(Box::new(RenderError::InvalidList {
                 at: provenance(document, line, None),
                 kind,
             })),
-        }),
+        )),
     }
 }
 
@@ -588,14 +683,14 @@ pub(crate) fn parse_file(data: &[u8], format: SourceFormat, limits: Limits) -> P
             .unwrap_or_else(|| "a panic".to_owned());
         ParsedFile {
             documents: 0,
-            entries: vec![Entry {
-                at: provenance(0, None, None),
-                result: Err(Box::new(RenderError::ParserFailure {
+            entries: vec![Entry::new(
+                provenance(0, None, None),
+                Err(Box::new(RenderError::ParserFailure {
                     at: provenance(0, None, None),
                     format,
                     message,
                 })),
-            }],
+            )],
         }
     })
 }
@@ -607,13 +702,13 @@ fn parse_file_inner(data: &[u8], format: SourceFormat, limits: Limits) -> Parsed
         Err(e) => {
             let valid = data.get(..e.valid_up_to()).unwrap_or_default();
             let prefix = std::str::from_utf8(valid).unwrap_or_default();
-            parsed.entries.push(Entry {
-                at: provenance(0, None, None),
-                result: Err(Box::new(RenderError::NotUtf8 {
+            parsed.entries.push(Entry::new(
+                provenance(0, None, None),
+                Err(Box::new(RenderError::NotUtf8 {
                     path: String::new(),
                     location: location_of_offset(prefix, prefix.len()),
                 })),
-            });
+            ));
             return parsed;
         }
     };
@@ -687,16 +782,16 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
                 line: e.line(),
                 column: e.column(),
             });
-            parsed.entries.push(Entry {
-                at: provenance(0, line, None),
-                result: Err(Box::new(doc_error(
+            parsed.entries.push(Entry::new(
+                provenance(0, line, None),
+                Err(Box::new(doc_error(
                     issue.take(),
                     provenance(0, line, None),
                     SourceFormat::Json,
                     location,
                     e.to_string(),
                 ))),
-            });
+            ));
         }
     }
 }
@@ -764,10 +859,10 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
         let index = refusal.document;
         let line = lines.get(index).copied();
         parsed.documents = parsed.documents.max(index + 1);
-        parsed.entries.push(Entry {
-            at: provenance(index, line, None),
-            result: Err(Box::new(refusal_error(refusal, line))),
-        });
+        parsed.entries.push(Entry::new(
+            provenance(index, line, None),
+            Err(Box::new(refusal_error(refusal, line))),
+        ));
     }
 }
 
@@ -816,16 +911,16 @@ fn load_yaml(
                     if issue.is_none() {
                         last_error = Some(message.clone());
                     }
-                    parsed.entries.push(Entry {
-                        at: provenance(index, line, None),
-                        result: Err(Box::new(doc_error(
+                    parsed.entries.push(Entry::new(
+                        provenance(index, line, None),
+                        Err(Box::new(doc_error(
                             issue,
                             provenance(index, line, None),
                             SourceFormat::Yaml,
                             yaml_location(&e),
                             message,
                         ))),
-                    });
+                    ));
                 }
             }
         }
@@ -848,6 +943,22 @@ mod tests {
         assert_eq!(document_lines("a: 1\n...\n---\nb: 1\n"), [1, 3]);
         assert!(document_lines("# only a comment\n").is_empty());
         assert_eq!(document_lines("---a\n"), [1]);
+    }
+
+    proptest::proptest! {
+        /// The marker search finds what the line-by-line walk finds.
+        #[test]
+        fn document_lines_are_those_of_the_walk(
+            lines in proptest::collection::vec(proptest::sample::select(vec![
+                "---", "--- # c", "---\t", "---x", "----", " ---", "...", "... ", "....",
+                "a: 1", "  b: 2", "# c", "%YAML 1.2", "", "  ", "\r", "---\r", "- x", "-- -",
+            ]), 0..12),
+            sep in proptest::sample::select(vec!["\n", "\r\n"]),
+            end in proptest::sample::select(vec!["", "\n", "\r", "\r\n"]),
+        ) {
+            let text = format!("{}{end}", lines.join(sep));
+            proptest::prop_assert_eq!(document_lines(&text), by_line(&text), "{:?}", text);
+        }
     }
 
     fn both_ways(text: &str) -> (String, String) {

@@ -150,6 +150,9 @@ pub fn skip_reason_in(snapshot: &Snapshot, path: &str) -> Option<SkipReason> {
     if let Some(reason) = skip_reason(path) {
         return Some(reason);
     }
+    if !path.contains("templates/") {
+        return None;
+    }
     let parts: Vec<&str> = path.split('/').collect();
     let dirs = parts.len().saturating_sub(1);
     for i in 0..dirs {
