@@ -63,7 +63,9 @@ impl fmt::Display for NameRule {
     }
 }
 
-fn is_lower_alnum(c: char) -> bool {
+/// Checked on bytes: the bytes of a character beyond ASCII are never
+/// ASCII, so they fail every check here as the character would.
+fn is_lower_alnum(c: u8) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
 }
 
@@ -78,7 +80,7 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
             s.len()
         ));
     }
-    if !s.chars().all(|c| is_lower_alnum(c) || c == '-') {
+    if !s.bytes().all(|c| is_lower_alnum(c) || c == b'-') {
         return Err("must consist of lower case alphanumeric characters or '-'".into());
     }
     if s.starts_with('-') || s.ends_with('-') {
@@ -107,14 +109,19 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
             s.len()
         ));
     }
-    for part in s.split('.') {
-        if part.is_empty()
-            || !part.chars().all(|c| is_lower_alnum(c) || c == '-')
-            || part.starts_with('-')
-            || part.ends_with('-')
-        {
-            return Err("must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
-        }
+    // Every dot-separated part is not empty, of `[a-z0-9-]`, and starts and
+    // ends with `[a-z0-9]`: so a `.` has one of those on each side, and a
+    // `-` is neither first nor last.
+    let b = s.as_bytes();
+    let last = b.len() - 1;
+    let lower_alnum_at = |i: usize| b.get(i).copied().is_some_and(is_lower_alnum);
+    let ok = b.iter().enumerate().all(|(i, &c)| match c {
+        b'.' => i > 0 && lower_alnum_at(i - 1) && lower_alnum_at(i + 1),
+        b'-' => i > 0 && i < last,
+        c => is_lower_alnum(c),
+    });
+    if !ok {
+        return Err("must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
     }
     Ok(())
 }
@@ -143,10 +150,11 @@ fn qualified_name_part(s: &str) -> Result<(), String> {
             s.len()
         ));
     }
-    let ok_inner = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
-    if !s.chars().all(ok_inner)
-        || !s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        || !s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    let ok_inner = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.';
+    let b = s.as_bytes();
+    if !b.iter().all(|&c| ok_inner(c))
+        || !b.first().is_some_and(u8::is_ascii_alphanumeric)
+        || !b.last().is_some_and(u8::is_ascii_alphanumeric)
     {
         return Err("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character".into());
     }
@@ -186,6 +194,28 @@ pub fn label_value(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The byte scans accept exactly what the definitions by parts and
+        /// characters accept.
+        #[test]
+        fn byte_scans_are_the_definitions(s in "[ab0.\\-_A/é]{0,8}") {
+            let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+            let label = |p: &str| !p.is_empty()
+                && p.chars().all(|c| lower(c) || c == '-')
+                && !p.starts_with('-')
+                && !p.ends_with('-');
+            let subdomain = !s.is_empty() && s.split('.').all(label);
+            proptest::prop_assert_eq!(dns1123_subdomain(&s).is_ok(), subdomain);
+            proptest::prop_assert_eq!(dns1123_label(&s).is_ok(), label(&s));
+            let alnum = |c: char| c.is_ascii_alphanumeric();
+            let part = !s.is_empty()
+                && s.chars().all(|c| alnum(c) || matches!(c, '-' | '_' | '.'))
+                && s.starts_with(alnum)
+                && s.ends_with(alnum);
+            proptest::prop_assert_eq!(qualified_name_part(&s).is_ok(), part);
+        }
+    }
 
     #[test]
     fn names_by_kind() {
