@@ -796,31 +796,103 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
     }
 }
 
-/// Whether the pre-scan can be skipped: `text` has no alias (no `*` byte
-/// at all, so no undefined alias and no expansion) and at most
-/// [`scan::MAX_DEPTH`] flow collections (`[` and `{` bytes, counted
-/// wherever they are, quoted or not), so libyaml's scanner, quadratic only
-/// in the flow nesting depth, stays linear. Deeper block nesting is
-/// refused by `serde_yaml` itself (its recursion limit is the scan's
-/// depth limit, 128 levels); any document `serde_yaml` fails on sends the
-/// whole file through the scan, so errors are exactly those of the
-/// scanned path.
+/// Whether the pre-scan can be skipped: `text` has no alias (no `*` where
+/// a node may start, so no undefined alias and no expansion) and at most
+/// [`scan::MAX_DEPTH`] places where a flow collection may open, so its flow
+/// nesting is at most that deep and libyaml's scanner, quadratic only in
+/// the flow nesting depth, stays linear (see [`node_starts`]). Deeper block
+/// nesting is refused by `serde_yaml` itself (its recursion limit is the
+/// scan's depth limit, 128 levels); any document `serde_yaml` fails on
+/// sends the whole file through the scan, so errors are exactly those of
+/// the scanned path.
 fn scan_unneeded(text: &str) -> bool {
     // Two passes the compiler vectorises (a `memchr`; a count in 64-byte
     // chunks, whose `u8` counters cannot overflow) rather than one
-    // branching on every byte.
+    // branching on every byte; the finer count only where they find `*`
+    // or many brackets (CRDs, whose descriptions hold hundreds).
     let bytes = text.as_bytes();
-    !bytes.contains(&b'*')
-        && bytes
-            .chunks(64)
-            .map(|c| {
-                let n = c
-                    .iter()
-                    .fold(0u8, |n, &b| n + u8::from(b == b'[' || b == b'{'));
-                usize::from(n)
-            })
-            .sum::<usize>()
-            <= scan::MAX_DEPTH
+    let brackets: usize = bytes
+        .chunks(64)
+        .map(|c| {
+            let n = c
+                .iter()
+                .fold(0u8, |n, &b| n + u8::from(b == b'[' || b == b'{'));
+            usize::from(n)
+        })
+        .sum();
+    if brackets <= scan::MAX_DEPTH && !bytes.contains(&b'*') {
+        return true;
+    }
+    let starts = node_starts(bytes);
+    starts.aliases == 0 && starts.flow_openers <= scan::MAX_DEPTH
+}
+
+/// The `[`, `{` and `*` bytes of a text at a place where a node may start.
+#[derive(Debug, Default)]
+struct NodeStarts {
+    /// `[` and `{`: an upper bound of the flow nesting depth.
+    flow_openers: usize,
+    /// `*`: every alias is one.
+    aliases: usize,
+}
+
+/// Counts the bytes that open a flow collection or an alias where a node
+/// may start: first on a line, after an indicator (`-`, `:`, `?`, `,`, `[`,
+/// `{`) or after a property (a token starting with `&` or `!`), with
+/// blanks between or not, and for `*`, before a character of an alias
+/// name. YAML starts nodes nowhere else: elsewhere these bytes are text (inside a plain scalar), or, for `[` and `{` inside a
+/// flow collection, a syntax error libyaml finds within its simple-key
+/// lookahead. Quoted text, comments and block scalars are not told apart,
+/// so the counts only err high. Any byte beyond ASCII (libyaml also breaks
+/// lines at U+0085, U+2028 and U+2029) counts as a line break.
+fn node_starts(bytes: &[u8]) -> NodeStarts {
+    let mut starts = NodeStarts::default();
+    // Only the candidates are looked at (found by a vectorised search),
+    // each by reading back to the token before it.
+    for i in memchr::memchr3_iter(b'[', b'{', b'*', bytes) {
+        let Some(&c) = bytes.get(i) else { continue };
+        let name_follows = || {
+            bytes
+                .get(i + 1)
+                .is_some_and(|&n| n.is_ascii_alphanumeric() || n == b'_' || n == b'-')
+        };
+        if (c == b'*' && !name_follows()) || !at_node(bytes, i) {
+            continue;
+        }
+        if c == b'*' {
+            starts.aliases += 1;
+        } else {
+            starts.flow_openers += 1;
+        }
+    }
+    starts
+}
+
+/// Whether a node may start at `bytes[i]` ([`node_starts`]).
+fn at_node(bytes: &[u8], i: usize) -> bool {
+    let is_break = |b: u8| b == b'\n' || b == b'\r' || b >= 0x80;
+    let is_blank = |b: u8| b == b' ' || b == b'\t';
+    let is_indicator = |b: u8| matches!(b, b'-' | b':' | b'?' | b',' | b'[' | b'{');
+    let before = bytes.get(..i).unwrap_or_default();
+    // The last byte before `i` on its line that is not blank.
+    let Some(j) = before.iter().rposition(|&b| !is_blank(b)) else {
+        return true;
+    };
+    let last = before[j];
+    if is_break(last) || is_indicator(last) {
+        return true;
+    }
+    if j + 1 == i {
+        return false; // inside a token
+    }
+    // A property before: the token ending at `j` starts with `&` or `!`
+    // (a token ends at blanks and after indicators).
+    let token = &before[..=j];
+    let start = token
+        .iter()
+        .rposition(|&b| is_blank(b) || is_break(b) || is_indicator(b))
+        .map_or(0, |k| k + 1);
+    matches!(token.get(start), Some(b'&' | b'!'))
 }
 
 fn parse_yaml(text: &str, limits: Limits, parsed: &mut ParsedFile) {
@@ -833,7 +905,7 @@ fn parse_yaml_with(text: &str, limits: Limits, parsed: &mut ParsedFile, shortcut
     let lines = document_lines(text);
     if shortcut && scan_unneeded(text) {
         let mut unscanned = ParsedFile::default();
-        // Without `!` the text has no tags (and without `*`, no aliases):
+        // Without `!` the text has no tags (and, unscanned, no aliases):
         // keys may be read as strings (see `StringKey`).
         // A file that fails that way is read again with resolved keys
         // (unscanned still), then, if it fails again, scanned.
@@ -991,6 +1063,13 @@ mod tests {
             format!("{cm}data: {{a: \"*x\", b: '&y'}} # *z\n"),
             format!("{cm}data:\n  a: |\n    *x &y [[[\n"),
             format!("{cm}data: {{a: &x b}}\n"),
+            // `*` as text: in words, after a quote, on a continuation line.
+            format!("{cm}data: {{a: b *c*, d: '**e**'}}\n"),
+            format!("{cm}data:\n  a: some\n    *text\n"),
+            format!("{cm}data:\n  a: |\n    * one\n    ** two\n  b: c\n"),
+            format!("{cm}data:\n  a: * one\n"),
+            format!("{cm}data:\n- * one\n"),
+            format!("{cm}data:\n  a: |\n    *x &y [[[\n"),
             // Aliases: defined, undefined, in a flow collection, in a merge key.
             format!("{cm}data: {{a: &x b, c: *x}}\n"),
             format!("{cm}data: [*x]\n"),
@@ -1036,6 +1115,105 @@ mod tests {
             let (fast, scanned) = both_ways(text);
             assert_eq!(fast, scanned, "{text:?}");
         }
+    }
+
+    /// [`node_starts`] as first written: one walk over every byte.
+    fn node_starts_walking(bytes: &[u8]) -> NodeStarts {
+        let mut starts = NodeStarts::default();
+        // The last byte that is not blank on this line (`\n`: none yet), and
+        // the first byte of the last run of such bytes (runs end at blanks and
+        // after indicators).
+        let (mut last, mut run_start, mut in_run) = (b'\n', b'\n', false);
+        for (i, &c) in bytes.iter().enumerate() {
+            match c {
+                b'\n' | b'\r' | 0x80.. => (last, run_start, in_run) = (b'\n', b'\n', false),
+                b' ' | b'\t' => in_run = false,
+                _ => {
+                    let at_node = matches!(last, b'\n' | b'-' | b':' | b'?' | b',' | b'[' | b'{')
+                        || (!in_run && matches!(run_start, b'&' | b'!'));
+                    match c {
+                        b'[' | b'{' if at_node => starts.flow_openers += 1,
+                        // libyaml reads an alias name of `[0-9A-Za-z_-]`: a
+                        // `*` before anything else (a list bullet `* `, `**`)
+                        // is text, or an error that sends the file to the scan.
+                        b'*' if at_node
+                            && bytes.get(i + 1).is_some_and(|&n| {
+                                n.is_ascii_alphanumeric() || n == b'_' || n == b'-'
+                            }) =>
+                        {
+                            starts.aliases += 1
+                        }
+                        _ => {}
+                    }
+                    if !in_run {
+                        run_start = c;
+                    }
+                    // An indicator ends a run: what follows may be a property.
+                    in_run = !matches!(c, b'-' | b':' | b'?' | b',' | b'[' | b'{');
+                    last = c;
+                }
+            }
+        }
+        starts
+    }
+
+    proptest::proptest! {
+        /// Reading back from each candidate counts what the walk counts.
+        #[test]
+        fn node_starts_are_those_of_the_walk(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "[", "{", "*", "*a", "]", "}", ",", ":", "?", "-", "&x", "!t", "a", "bc", " ", "\t",
+                "\n", "\r", "é", "'", "#", "_", "*-",
+            ]), 0..40),
+        ) {
+            let text: String = parts.concat();
+            let (fast, walked) = (node_starts(text.as_bytes()), node_starts_walking(text.as_bytes()));
+            proptest::prop_assert_eq!(
+                (fast.flow_openers, fast.aliases),
+                (walked.flow_openers, walked.aliases),
+                "{:?}", text
+            );
+        }
+    }
+
+    /// Every way YAML opens a flow collection is counted: nesting past the
+    /// limit, written any of these ways, is always scanned.
+    #[test]
+    fn flow_openers_count_every_real_opener() {
+        let deep = scan::MAX_DEPTH + 1;
+        let cases = [
+            format!("k: {}", "[".repeat(deep)),
+            format!("k: {}", "[a, ".repeat(deep)),
+            format!("k: {}", "{a: ".repeat(deep)),
+            format!("k: {}", "{a:".repeat(deep)),
+            format!("- {}", "[ ".repeat(deep)),
+            "[\n".repeat(deep),
+            "  [\r".repeat(deep),
+            "[\u{2028}".repeat(deep),
+            format!("k: {}", "&a [".repeat(deep)),
+            format!("k: {}", "!!seq [".repeat(deep)),
+            format!("k: {}", "&a !!map {".repeat(deep)),
+            format!("k: {}", "? [".repeat(deep)),
+            format!("k: {}", "{? [".repeat(deep)),
+            format!("--- {}", "[\t".repeat(deep)),
+            format!("k: {}", "[\"a\":[".repeat(deep)),
+        ];
+        for text in &cases {
+            assert!(
+                node_starts(text.as_bytes()).flow_openers > scan::MAX_DEPTH,
+                "{text:?}"
+            );
+            assert!(!scan_unneeded(text), "{text:?}");
+        }
+        // Brackets in prose are not openers: such a file skips the scan.
+        let prose = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a}}\ndata:\n  a: {}\n  b: \"{}\"\n",
+            "see [1] or {x} ".repeat(200),
+            "q[a]{b} ".repeat(200)
+        );
+        assert!(scan_unneeded(&prose));
+        let (fast, scanned) = both_ways(&prose);
+        assert_eq!(fast, scanned);
     }
 
     /// Every YAML file of the shared corpus parses the same either way.
@@ -1162,12 +1340,33 @@ mod tests {
     #[test]
     fn the_scan_is_skipped_only_without_aliases_and_deep_flow() {
         assert!(scan_unneeded("a: {b: [c, &d e]}\n"));
-        assert!(!scan_unneeded("a: '*'\n"));
-        assert!(!scan_unneeded("# *\n"));
+        // `*` counts where an alias may be: not inside a word or after a
+        // quote or `#`.
+        for alias in [
+            "a: *x\n",
+            "- *x\n",
+            "*x : v\n",
+            "? *x\n",
+            "a: [b,*x]\n",
+            "a: {b: *x}\n",
+            "a:\n  *x\n",
+        ] {
+            assert!(!scan_unneeded(alias), "{alias:?}");
+        }
+        assert!(scan_unneeded("a: '*'\n"));
+        assert!(scan_unneeded("# *\n"));
+        assert!(scan_unneeded("a: b *c* and **d**\n"));
+        assert!(scan_unneeded("a: |\n  * one\n  ** two\n"));
+        assert!(!scan_unneeded("a:\n  *_x\n"));
+        // After a comma it may be an alias in a flow collection: counted.
+        assert!(!scan_unneeded("a: b, *c\n"));
         assert!(scan_unneeded(&"[".repeat(scan::MAX_DEPTH)));
         assert!(!scan_unneeded(&"[".repeat(scan::MAX_DEPTH + 1)));
-        // Brackets count wherever they are, closed or quoted.
-        assert!(!scan_unneeded(&"'[]'\n".repeat(scan::MAX_DEPTH + 1)));
+        // Brackets count where a collection may open, closed or not; not
+        // inside a word or after a quote.
+        assert!(!scan_unneeded(&"- []\n".repeat(scan::MAX_DEPTH + 1)));
+        assert!(scan_unneeded(&"'[]'\n".repeat(scan::MAX_DEPTH + 1)));
+        assert!(scan_unneeded(&"a[] \n".repeat(scan::MAX_DEPTH + 1)));
     }
 
     #[test]
