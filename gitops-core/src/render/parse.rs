@@ -840,9 +840,9 @@ struct NodeStarts {
 /// may start: first on a line, after an indicator (`-`, `:`, `?`, `,`, `[`,
 /// `{`) or after a property (a token starting with `&` or `!`), with
 /// blanks between or not, and for `*`, before a character of an alias
-/// name. YAML starts nodes nowhere else: elsewhere these bytes are text (inside a plain scalar), or, for `[` and `{` inside a
-/// flow collection, a syntax error libyaml finds within its simple-key
-/// lookahead. Quoted text, comments and block scalars are not told apart,
+/// name. YAML starts nodes nowhere else: elsewhere these bytes are text
+/// (inside a plain scalar), or, for `[` and `{` inside a flow collection,
+/// a syntax error libyaml finds within its simple-key lookahead. Quoted text, comments and block scalars are not told apart,
 /// so the counts only err high. Any byte beyond ASCII (libyaml also breaks
 /// lines at U+0085, U+2028 and U+2029) counts as a line break.
 fn node_starts(bytes: &[u8]) -> NodeStarts {
