@@ -26,7 +26,6 @@ if [ -z "${NO_RUN:-}" ]; then
     mkdir -p "$criterion"
     cargo bench -p gitops-benches --bench render -- "${args[@]}" generated-10k \
         | tee /dev/stderr | grep '^render_paired/' > "${criterion}/goals-render-paired.txt"
-    mkdir -p "$criterion"
     : > "$mem_out"
     for n in "${mem_sizes[@]}"; do
         # One process per size: resident memory is per process.

@@ -144,6 +144,10 @@ pub struct RenderStats {
     pub step_objects: usize,
 }
 
+/// Where a parsed object comes from: its file's blob and format, and its
+/// entry in the parse.
+type Origin = (BlobId, SourceFormat, usize);
+
 /// A renderer with a cache of parsed files for incremental re-rendering.
 ///
 /// ```
@@ -170,7 +174,7 @@ pub struct Renderer {
     /// Objects of cached files with the default namespace already set (the
     /// copy-on-write of `set_namespace` is then paid once per blob, not per
     /// render); bounded like `cache`, to the last snapshot.
-    defaulted: HashMap<(BlobId, SourceFormat, usize), Object>,
+    defaulted: HashMap<Origin, Object>,
     /// Whether parses are kept in `cache` for the next render (not by
     /// [`render`], which renders once: keeping them would only delay
     /// freeing them).
@@ -286,11 +290,11 @@ impl Renderer {
         // About an object a file: sized once, not regrown (a large regrowth
         // makes the allocator consolidate its small free chunks).
         let mut objects: Vec<(Provenance, Object)> = Vec::with_capacity(snapshot.len());
-        let mut origins: Vec<Option<(BlobId, SourceFormat, usize)>> =
+        // Where each parsed object comes from (blob, format, entry), with
+        // its duplicate list keys by the built-in table; `None` for the
+        // objects of render steps.
+        let mut origins: Vec<Option<(Origin, Vec<DuplicateListKey>)>> =
             Vec::with_capacity(snapshot.len());
-        // Each parsed object's duplicate list keys by the built-in table
-        // (`None`: not checked, the objects of render steps).
-        let mut checked: Vec<Option<Vec<DuplicateListKey>>> = Vec::with_capacity(snapshot.len());
         let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
         for (path, blob) in snapshot.files() {
             if !is_under(path, dir) {
@@ -321,8 +325,10 @@ impl Renderer {
                         let mut at = entry.at.clone();
                         path.clone_into(&mut at.path);
                         objects.push((at, object.clone()));
-                        origins.push(Some((key.0.clone(), key.1, index)));
-                        checked.push(Some(entry.builtin_duplicates.clone()));
+                        origins.push(Some((
+                            (key.0.clone(), key.1, index),
+                            entry.builtin_duplicates.clone(),
+                        )));
                     }
                     Err(e) => {
                         let mut e = RenderError::clone(e);
@@ -348,7 +354,6 @@ impl Renderer {
                             Ok(object) => {
                                 objects.push((at, object));
                                 origins.push(None);
-                                checked.push(None);
                             }
                             Err(source) => errors.push(RenderError::Invalid { at, source }),
                         }
@@ -373,7 +378,8 @@ impl Renderer {
         // the order a placement one object at a time finds them.
         let mut placed = Vec::with_capacity(objects.len());
         let mut found_errors: Vec<(usize, RenderError)> = Vec::new();
-        for (((at, mut object), origin), checked) in objects.into_iter().zip(origins).zip(checked) {
+        for ((at, mut object), origin) in objects.into_iter().zip(origins) {
+            let (origin, checked) = origin.unzip();
             let kind = object.group_kind();
             match kinds.scope(&kind) {
                 None => {

@@ -523,8 +523,7 @@ pub(crate) fn document_lines(text: &str) -> Vec<usize> {
         };
         let end = memchr::memchr(b'\n', rest.as_bytes());
         let l = line_text(rest, end);
-        let t = l.trim_start();
-        if is_marker(l, "---") || !(t.is_empty() || t.starts_with('#') || l.starts_with('%')) {
+        if is_marker(l, "---") || starts_content(l) {
             starts.push(line);
             break;
         }
@@ -545,7 +544,7 @@ pub(crate) fn document_lines(text: &str) -> Vec<usize> {
             line_text(rest, memchr::memchr(b'\n', rest.as_bytes())),
             "---",
         ) {
-            line += count_newlines(&bytes[counted..start]);
+            line += count_bytes(&bytes[counted..start], |b| b == b'\n');
             counted = start;
             starts.push(line);
         }
@@ -565,13 +564,21 @@ fn line_text(rest: &str, end: Option<usize>) -> &str {
     }
 }
 
-/// How many `\n` bytes `bytes` holds (counted in 64-byte chunks, whose `u8`
-/// counters cannot overflow and which the compiler vectorises).
-fn count_newlines(bytes: &[u8]) -> usize {
+/// How many bytes of `bytes` are `wanted` (counted in 64-byte chunks, whose
+/// `u8` counters cannot overflow and which the compiler vectorises, rather
+/// than branching on every byte).
+fn count_bytes(bytes: &[u8], wanted: impl Fn(u8) -> bool) -> usize {
     bytes
         .chunks(64)
-        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
+        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(wanted(b)))))
         .sum()
+}
+
+/// Whether `line`, outside a document, starts one: it is not blank, a
+/// comment or a directive.
+fn starts_content(line: &str) -> bool {
+    let t = line.trim_start();
+    !(t.is_empty() || t.starts_with('#') || line.starts_with('%'))
 }
 
 /// [`document_lines`], line by line.
@@ -584,11 +591,7 @@ fn by_line(text: &str) -> Vec<usize> {
             in_doc = true;
         } else if is_marker(line, "...") {
             in_doc = false;
-        } else if !in_doc {
-            let t = line.trim_start();
-            if t.is_empty() || t.starts_with('#') || line.starts_with('%') {
-                continue;
-            }
+        } else if !in_doc && starts_content(line) {
             starts.push(i + 1);
             in_doc = true;
         }
@@ -806,20 +809,11 @@ fn parse_json(text: &str, parsed: &mut ParsedFile) {
 /// sends the whole file through the scan, so errors are exactly those of
 /// the scanned path.
 fn scan_unneeded(text: &str) -> bool {
-    // Two passes the compiler vectorises (a `memchr`; a count in 64-byte
-    // chunks, whose `u8` counters cannot overflow) rather than one
-    // branching on every byte; the finer count only where they find `*`
-    // or many brackets (CRDs, whose descriptions hold hundreds).
+    // Two vectorised passes (a count, a `memchr`); the finer count only
+    // where they find `*` or many brackets (CRDs, whose descriptions hold
+    // hundreds).
     let bytes = text.as_bytes();
-    let brackets: usize = bytes
-        .chunks(64)
-        .map(|c| {
-            let n = c
-                .iter()
-                .fold(0u8, |n, &b| n + u8::from(b == b'[' || b == b'{'));
-            usize::from(n)
-        })
-        .sum();
+    let brackets = count_bytes(bytes, |b| b == b'[' || b == b'{');
     if brackets <= scan::MAX_DEPTH && !bytes.contains(&b'*') {
         return true;
     }
