@@ -8,7 +8,9 @@
 //! with a warning instead of failing the whole catalog, and recorded (see
 //! [`ApiCatalog::failed_group_versions`]): a kind of that group that the
 //! catalog does not know may well be served, so callers must not conclude
-//! that its objects are absent.
+//! that its objects are absent. A group version that `/apis` listed but
+//! whose own endpoint answers 404 went away in between (its CRD was just
+//! deleted): it is not served, so it is neither kept nor counted as failed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::Client;
 use kube::api::ApiResource;
 use tokio::sync::RwLock;
+
+use crate::error::is_not_served;
 
 /// How one kind is served: its REST resource and its scope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -282,6 +286,9 @@ impl ApiCatalog {
         for (i, v) in core.versions.iter().enumerate() {
             match self.client.list_core_api_resources(v).await {
                 Ok(list) => catalog.insert_list("", v, &list, i == 0),
+                Err(e) if is_not_served(&e) => {
+                    tracing::debug!(version = %v, "core API version no longer served");
+                }
                 Err(e) => {
                     tracing::warn!(version = %v, error = %e, "skipping core API version");
                     catalog.failed.insert((String::new(), v.clone()));
@@ -302,6 +309,11 @@ impl ApiCatalog {
                 let gv = format!("{}/{v}", g.name);
                 match self.client.list_api_group_resources(&gv).await {
                     Ok(list) => catalog.insert_list(&g.name, v, &list, Some(v) == preferred),
+                    // Listed a moment ago, gone now (its CRD was deleted in
+                    // between): nothing of it is served, so nothing is unknown.
+                    Err(e) if is_not_served(&e) => {
+                        tracing::debug!(group_version = %gv, "API group version no longer served");
+                    }
                     Err(e) => {
                         tracing::warn!(group_version = %gv, error = %e, "skipping API group version");
                         catalog.failed.insert((g.name.clone(), v.to_owned()));

@@ -504,3 +504,41 @@ async fn apply_and_delete_refuse_inventory_config_maps() {
         DeleteOutcome::Deleted
     );
 }
+
+/// A group version listed by `/apis` whose own endpoint answers 404 has gone
+/// between the two reads (its CRD was deleted in between): nothing of it is
+/// served, so discovery does not count it as failed, and a namespace's
+/// dependents can still be listed.
+#[tokio::test]
+async fn a_group_version_gone_between_two_discovery_reads_is_not_a_failure() {
+    let Some(cluster) = shared_or_skip().await else {
+        return;
+    };
+    // Every read of `/apis/batch/v1` is sent to a group nobody serves.
+    let layer =
+        tower::util::MapRequestLayer::new(|mut request: http::Request<kube::client::Body>| {
+            if request.uri().path() == "/apis/batch/v1" {
+                *request.uri_mut() = http::Uri::from_static("/apis/gone.example.invalid/v1");
+            }
+            request
+        });
+    let client = kube::client::ClientBuilder::try_from(cluster.config().clone())
+        .unwrap()
+        .with_layer(&layer)
+        .build();
+    let catalog = gitops_kube::ApiCatalog::new(client.clone());
+    let (kinds, failed) = catalog.fresh_kinds().await.unwrap();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        !kinds
+            .iter()
+            .any(|k| k.resource.group == "batch" && k.resource.version == "v1"),
+        "batch/v1 answered 404, so none of its kinds is served"
+    );
+    assert!(kinds.iter().any(|k| k.resource.kind == "Deployment"));
+
+    let target = KubeTarget::new(client);
+    let ns = cluster.create_namespace("gone-gv").await.unwrap();
+    let key = ObjectKey::new("", "Namespace", None, &ns);
+    target.dependents(&key).await.unwrap();
+}
