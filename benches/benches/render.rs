@@ -3,7 +3,9 @@
 //!
 //! For each input: `serde_yaml_floor` (serde_yaml alone parsing the same
 //! bytes into `serde_json::Value`, the floor any YAML renderer pays),
-//! `render_cold` (`gitops_core::render`, no cache),
+//! `render_cold` (`gitops_core::render`, no cache, files parsed on as
+//! many threads as the machine has: the default), `render_cold_1thread`
+//! (the same on one thread: what a render costs in CPU),
 //! `render_warm` (a `Renderer` re-rendering the same snapshot: every file's
 //! parse comes from the cache) and `serde_yaml_kept` (the floor keeping
 //! every value until the end, as a renderer keeps its objects: what
@@ -13,7 +15,8 @@
 //! After the criterion benches, `render_paired/generated-10k` prints the
 //! goal's ratio (render_cold over the floor) measured in pairs run back to
 //! back, the median of 15 ([`paired`]): steadier on a shared machine than
-//! the ratio of two criterion medians taken seconds apart.
+//! the ratio of two criterion medians taken seconds apart;
+//! `render_paired_1thread/generated-10k` the same for `render_cold_1thread`.
 //!
 //! `cargo bench -p gitops-benches --bench render -- --warm-up-time 1 --measurement-time 3`
 
@@ -210,6 +213,10 @@ fn bench_snapshot(c: &mut Criterion, name: &str, snap: &Snapshot) {
     group.bench_function("render_cold", |b| {
         b.iter(|| render(black_box(snap), &options).map(|d| d.len()))
     });
+    let one_thread = RenderOptions::default().with_parse_threads(1);
+    group.bench_function("render_cold_1thread", |b| {
+        b.iter(|| render(black_box(snap), &one_thread).map(|d| d.len()))
+    });
     if let Ok(mut renderer) = Renderer::new(options.clone()) {
         let _ = renderer.render(snap);
         group.bench_function("render_warm", |b| {
@@ -232,8 +239,7 @@ const PAIRS: usize = 15;
 /// speed drifts between windows by more than the effect measured; a pair
 /// sees the same machine. Printed as one `render_paired/` line (which
 /// `benches/goals.sh` reads).
-fn paired(name: &str, snap: &Snapshot) {
-    let options = RenderOptions::default();
+fn paired(label: &str, name: &str, snap: &Snapshot, options: &RenderOptions) {
     let time = |f: &mut dyn FnMut()| {
         let start = std::time::Instant::now();
         f();
@@ -241,13 +247,13 @@ fn paired(name: &str, snap: &Snapshot) {
     };
     // One of each first, to warm caches and the allocator.
     black_box(serde_yaml_floor(snap));
-    drop(black_box(render(snap, &options)));
+    drop(black_box(render(snap, options)));
     let mut pairs: Vec<(f64, f64)> = (0..PAIRS)
         .map(|_| {
             let floor = time(&mut || {
                 black_box(serde_yaml_floor(black_box(snap)));
             });
-            let cold = time(&mut || drop(black_box(render(black_box(snap), &options))));
+            let cold = time(&mut || drop(black_box(render(black_box(snap), options))));
             (floor, cold)
         })
         .collect();
@@ -260,7 +266,7 @@ fn paired(name: &str, snap: &Snapshot) {
     let mut floors: Vec<f64> = pairs.iter().map(|p| p.0).collect();
     let mut colds: Vec<f64> = pairs.drain(..).map(|p| p.1).collect();
     println!(
-        "render_paired/{name}: pairs={PAIRS} floor_ms={:.1} render_cold_ms={:.1} ratio={ratio:.3} ratio_min={:.3} ratio_max={:.3}",
+        "{label}/{name}: pairs={PAIRS} floor_ms={:.1} render_cold_ms={:.1} ratio={ratio:.3} ratio_min={:.3} ratio_max={:.3}",
         median(&mut floors),
         median(&mut colds),
         ratios[0],
@@ -278,7 +284,15 @@ fn benches(c: &mut Criterion) {
     // the generated bench.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     if filter.is_none_or(|f| "render/generated-10k/render_cold".contains(&f)) {
-        paired("generated-10k", &generated);
+        let default = RenderOptions::default();
+        paired("render_paired", "generated-10k", &generated, &default);
+        let one_thread = RenderOptions::default().with_parse_threads(1);
+        paired(
+            "render_paired_1thread",
+            "generated-10k",
+            &generated,
+            &one_thread,
+        );
     }
 }
 

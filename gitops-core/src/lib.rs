@@ -111,9 +111,9 @@ pub use reconcile::{
 };
 pub use render::{
     DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES, Location,
-    OptionsError, RenderError, RenderErrors, RenderOptions, RenderStats, RenderStep, Renderer,
-    Rendering, SkipReason, SourceFormat, StepError, StepObject, render, skip_reason,
-    skip_reason_in,
+    MAX_PARSE_THREADS, OptionsError, PARALLEL_PARSE_MIN_BYTES, RenderError, RenderErrors,
+    RenderOptions, RenderStats, RenderStep, Renderer, Rendering, SkipReason, SourceFormat,
+    StepError, StepObject, render, skip_reason, skip_reason_in,
 };
 pub use report::{
     Phase, RevisionRecord, StepAction, StepOutcome, StepReport, SyncError, SyncReport, SyncStatus,

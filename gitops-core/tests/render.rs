@@ -715,6 +715,90 @@ fn renderer_reparses_only_changed_files() {
     assert_eq!(r.cache_len(), 10);
 }
 
+/// A snapshot over [`PARALLEL_PARSE_MIN_BYTES`](gitops_core::PARALLEL_PARSE_MIN_BYTES)
+/// of every kind of file a render meets; with `broken`, also files that
+/// fail in each way a file can.
+fn mixed(n: usize, broken: bool) -> Vec<(String, String)> {
+    let pad = "x".repeat(120);
+    (0..n)
+        .map(|i| {
+            let ns = format!("team-{}", i % 7);
+            let text = match i % 5 {
+                _ if broken && i % 97 == 13 => format!("{CM}bad-{i}\n  oops: [\n"),
+                _ if broken && i % 89 == 5 => {
+                    format!("apiVersion: example.com/v1\nkind: Unknown\nmetadata: {{name: u{i}}}\n")
+                }
+                _ if broken && i % 101 == 7 => format!("{CM}dup\n  namespace: {ns}\n"),
+                _ if broken && i % 103 == 3 => "x".repeat(5000),
+                // The same bytes at many paths: one blob, parsed once.
+                _ if broken && i % 109 == 1 => format!("{CM}shared\n  namespace: n\n"),
+                _ if broken && i % 107 == 9 => {
+                    format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: n{i}, namespace: {ns}}}\n")
+                }
+                0 => format!("{CM}cm-{i}\n  namespace: {ns}\ndata: {{pad: {pad}}}\n---\n{CM}cm-{i}-b\ndata: {{i: '{i}'}}\n"),
+                1 => format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-{i}\n  annotations: {{pad: {pad}}}\n"),
+                2 => format!("{{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"json-{i}\"}}, \"data\": {{\"pad\": \"{pad}\"}}}}"),
+                3 => format!("apiVersion: v1\nkind: List\nitems:\n- {{apiVersion: v1, kind: Service, metadata: {{name: s{i}, namespace: {ns}}}, spec: {{ports: [{{port: 80}}]}}}}\n# {pad}\n"),
+                _ => format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{i}, namespace: {ns}}}\nspec:\n  template:\n    spec:\n      containers:\n      - {{name: a, image: 'x:{i}'}}\n# {pad}\n"
+                ),
+            };
+            let ext = if i % 5 == 2 { "json" } else { "yaml" };
+            (format!("d{}/f{i:05}.{ext}", i % 13), text)
+        })
+        .collect()
+}
+
+#[test]
+fn parsing_on_threads_changes_nothing() {
+    for broken in [false, true] {
+        let files = mixed(4000, broken);
+        let snapshot = Snapshot::from_files(files.clone());
+        assert!(snapshot.total_bytes() > gitops_core::PARALLEL_PARSE_MIN_BYTES);
+        let options = |threads| {
+            RenderOptions::default()
+                .with_max_file_bytes(4096)
+                .with_label("team", "shop")
+                .with_parse_threads(threads)
+        };
+        let outcome = |threads| {
+            let mut r = Renderer::new(options(threads)).unwrap();
+            let shown = |res: Result<DesiredState, RenderErrors>| match res {
+                Ok(d) => (d.len(), listing(&d), d),
+                Err(e) => (0, e.to_string(), DesiredState::default()),
+            };
+            let cold = shown(r.render(&snapshot));
+            let cold_stats = r.stats();
+            let warm = shown(r.render(&snapshot));
+            (cold, cold_stats, warm, r.stats())
+        };
+        let one = outcome(1);
+        if broken {
+            for failure in [
+                "unclosed bracket",
+                "expected value",
+                "over the limit",
+                "unknown kind",
+                "is cluster-scoped",
+                "ConfigMap/team-0/dup is declared twice",
+                "ConfigMap/n/shared is declared twice",
+            ] {
+                assert!(one.0.1.contains(failure), "{failure}: {}", one.0.1);
+            }
+        } else {
+            assert!(one.0.0 > 4000, "{}", one.0.0);
+        }
+        assert_eq!(
+            (one.1.parsed, one.3.parsed, one.3.reused),
+            (one.1.parsed, 0, one.1.parsed + one.1.reused)
+        );
+        for threads in [0, 2, 3, 8] {
+            let other = outcome(threads);
+            assert_eq!(other, one, "{threads} threads, broken: {broken}");
+        }
+    }
+}
+
 #[test]
 fn cached_errors_keep_their_own_path() {
     let bad = "apiVersion: v1\nkind: ConfigMap\n";

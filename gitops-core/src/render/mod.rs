@@ -97,8 +97,8 @@ use std::sync::Arc;
 
 pub use error::{Location, RenderError, RenderErrors, SourceFormat};
 pub use options::{
-    DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES, OptionsError,
-    RenderOptions,
+    DEFAULT_MAX_EXPANDED_BYTES, DEFAULT_MAX_EXPANSION_RATIO, DEFAULT_MAX_FILE_BYTES,
+    MAX_PARSE_THREADS, OptionsError, PARALLEL_PARSE_MIN_BYTES, RenderOptions,
 };
 pub use skip::{SkipReason, skip_reason, skip_reason_in};
 pub use step::{RenderStep, Rendering, StepError, StepObject};
@@ -147,6 +147,92 @@ pub struct RenderStats {
 /// Where a parsed object comes from: its file's blob and format, and its
 /// entry in the parse.
 type Origin = (BlobId, SourceFormat, usize);
+
+/// What a file's parse is cached by: its blob, and the format its path
+/// gives it.
+type FileKey = (BlobId, SourceFormat);
+
+fn format_of(path: &str) -> SourceFormat {
+    if skip::is_json(path) {
+        SourceFormat::Json
+    } else {
+        SourceFormat::Yaml
+    }
+}
+
+fn file_key(path: &str, blob: &crate::snapshot::Blob) -> FileKey {
+    (blob.id.clone(), format_of(path))
+}
+
+/// Sets [`RenderOptions::labels`] on an object just built (not shared yet,
+/// so in place).
+fn stamp(options: &RenderOptions, object: &mut Object) -> Result<(), crate::object::ObjectError> {
+    for (key, value) in &options.labels {
+        object.set_label(key, value)?;
+    }
+    Ok(())
+}
+
+/// A file parsed, with [`RenderOptions::labels`] set on its objects.
+fn parse_stamped(options: &RenderOptions, data: &[u8], format: SourceFormat) -> ParsedFile {
+    let mut parsed = parse::parse_file(data, format, options.scan_limits());
+    for entry in &mut parsed.entries {
+        if let Ok(object) = &mut entry.result
+            && let Err(source) = stamp(options, object)
+        {
+            entry.result = Err(Box::new(RenderError::Invalid {
+                at: entry.at.clone(),
+                source,
+            }));
+        }
+    }
+    parsed
+}
+
+/// `f` of every item, in order, computed on up to `threads` scoped threads
+/// that take the next item as they finish one (the calling thread is one
+/// of them). Whatever a thread could not do (it could not be started, or
+/// it panicked) is done on the calling thread afterwards, so the result is
+/// always complete and in order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, work).ok())
+            .collect();
+        for (i, r) in work() {
+            slots[i] = Some(r);
+        }
+        for helper in helpers {
+            for (i, r) in helper.join().unwrap_or_default() {
+                slots[i] = Some(r);
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .zip(items)
+        .map(|(slot, item)| slot.unwrap_or_else(|| f(item)))
+        .collect()
+}
 
 /// A renderer with a cache of parsed files for incremental re-rendering.
 ///
@@ -295,7 +381,7 @@ impl Renderer {
         // objects of render steps.
         let mut origins: Vec<Option<(Origin, Vec<DuplicateListKey>)>> =
             Vec::with_capacity(snapshot.len());
-        let mut cache = HashMap::with_capacity(self.cache.len().max(snapshot.len()));
+        let mut files = Vec::with_capacity(snapshot.len());
         for (path, blob) in snapshot.files() {
             if !is_under(path, dir) {
                 continue;
@@ -307,6 +393,11 @@ impl Renderer {
                 stats.skipped += 1;
                 continue;
             }
+            files.push((path, blob));
+        }
+        let fresh = self.parse_new(&files, &mut stats);
+        let mut cache = HashMap::with_capacity(if self.keep { files.len() } else { 0 });
+        for (path, blob) in files {
             let size = blob.data.len();
             if size > self.options.max_file_bytes {
                 errors.push(RenderError::TooLarge {
@@ -317,7 +408,10 @@ impl Renderer {
                 continue;
             }
             stats.bytes += size;
-            let (key, parsed) = self.parse_cached(path, blob, Some(&cache), &mut stats);
+            let key = file_key(path, blob);
+            let Some(parsed) = fresh.get(&key).or_else(|| self.cache.get(&key)) else {
+                continue; // parse_new parsed every file not in the cache
+            };
             stats.documents += parsed.documents;
             for (index, entry) in parsed.entries.iter().enumerate() {
                 match &entry.result {
@@ -338,7 +432,7 @@ impl Renderer {
                 }
             }
             if self.keep {
-                cache.insert(key, parsed);
+                cache.insert(key, Arc::clone(parsed));
             }
         }
         self.cache = cache;
@@ -350,7 +444,9 @@ impl Renderer {
                     stats.step_objects += built.len();
                     for StepObject { value, provenance } in built {
                         let at = provenance.with_renderer(Some(step.name().to_owned()));
-                        match Object::new(value).and_then(|mut o| self.stamp(&mut o).map(|()| o)) {
+                        match Object::new(value)
+                            .and_then(|mut o| stamp(&self.options, &mut o).map(|()| o))
+                        {
                             Ok(object) => {
                                 objects.push((at, object));
                                 origins.push(None);
@@ -561,7 +657,7 @@ impl Renderer {
             if blob.data.len() > self.options.max_file_bytes {
                 return None;
             }
-            let (_, parsed) = self.parse_cached(path, blob, None, &mut stats);
+            let parsed = self.parse_cached(path, blob, &mut stats);
             stats.bytes += blob.data.len();
             stats.documents += parsed.documents;
             for entry in &parsed.entries {
@@ -624,55 +720,61 @@ impl Renderer {
         Some(desired)
     }
 
-    /// Sets [`RenderOptions::labels`] on an object just built (not shared
-    /// yet, so in place).
-    fn stamp(&self, object: &mut Object) -> Result<(), crate::object::ObjectError> {
-        for (key, value) in &self.options.labels {
-            object.set_label(key, value)?;
-        }
-        Ok(())
-    }
-
-    /// The parse of a file: from `fresh` (this render's), else from the
-    /// cache of the last render, else parsed now; counted in `stats`.
+    /// The parse of a file: from the cache of the last render, else parsed
+    /// now; counted in `stats`.
     fn parse_cached(
         &self,
         path: &str,
         blob: &crate::snapshot::Blob,
-        fresh: Option<&HashMap<(BlobId, SourceFormat), Arc<ParsedFile>>>,
         stats: &mut RenderStats,
-    ) -> ((BlobId, SourceFormat), Arc<ParsedFile>) {
-        let format = if skip::is_json(path) {
-            SourceFormat::Json
+    ) -> Arc<ParsedFile> {
+        if let Some(p) = self.cache.get(&file_key(path, blob)) {
+            stats.reused += 1;
+            return Arc::clone(p);
+        }
+        stats.parsed += 1;
+        Arc::new(parse_stamped(&self.options, &blob.data, format_of(path)))
+    }
+
+    /// Parses the files of `files` that are not in the cache of the last
+    /// render (each blob once), on up to
+    /// [`RenderOptions::parse_threads`] threads; files over
+    /// [`RenderOptions::max_file_bytes`] are left out. Counted in `stats`:
+    /// a file is either parsed or reused.
+    fn parse_new(
+        &self,
+        files: &[(&str, &crate::snapshot::Blob)],
+        stats: &mut RenderStats,
+    ) -> HashMap<FileKey, Arc<ParsedFile>> {
+        let mut jobs: Vec<(FileKey, &[u8])> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut reused = 0;
+        for (path, blob) in files {
+            if blob.data.len() > self.options.max_file_bytes {
+                continue;
+            }
+            let key = file_key(path, blob);
+            if self.cache.contains_key(&key) || !seen.insert(key.clone()) {
+                reused += 1;
+            } else {
+                jobs.push((key, &blob.data));
+            }
+        }
+        stats.parsed += jobs.len();
+        stats.reused += reused;
+        let bytes: usize = jobs.iter().map(|(_, data)| data.len()).sum();
+        let threads = if bytes < PARALLEL_PARSE_MIN_BYTES {
+            1
         } else {
-            SourceFormat::Yaml
+            self.options.parse_thread_count().min(jobs.len())
         };
-        let key = (blob.id.clone(), format);
-        let parsed = match fresh
-            .and_then(|c| c.get(&key))
-            .or_else(|| self.cache.get(&key))
-        {
-            Some(p) => {
-                stats.reused += 1;
-                Arc::clone(p)
-            }
-            None => {
-                stats.parsed += 1;
-                let mut parsed = parse::parse_file(&blob.data, format, self.options.scan_limits());
-                for entry in &mut parsed.entries {
-                    if let Ok(object) = &mut entry.result
-                        && let Err(source) = self.stamp(object)
-                    {
-                        entry.result = Err(Box::new(RenderError::Invalid {
-                            at: entry.at.clone(),
-                            source,
-                        }));
-                    }
-                }
-                Arc::new(parsed)
-            }
-        };
-        (key, parsed)
+        let options = &self.options;
+        let parse = |(key, data): &(FileKey, &[u8])| parse_stamped(options, data, key.1);
+        let parsed = parallel_map(&jobs, threads, parse);
+        jobs.into_iter()
+            .zip(parsed)
+            .map(|((key, _), parsed)| (key, Arc::new(parsed)))
+            .collect()
     }
 
     /// Refuses the snapshot's symbolic links, or with
@@ -838,4 +940,32 @@ fn crd_lists(objects: &[(Provenance, Object)]) -> CrdLists {
         }
     }
     crds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parallel_map;
+
+    #[test]
+    fn parallel_map_keeps_the_order_whatever_the_threads() {
+        let items: Vec<u32> = (0..1000).collect();
+        let want: Vec<u64> = items.iter().map(|i| u64::from(*i) * 3).collect();
+        for threads in [0, 1, 2, 3, 16] {
+            assert_eq!(parallel_map(&items, threads, |i| u64::from(*i) * 3), want);
+        }
+        assert!(parallel_map(&[] as &[u32], 4, |i| *i).is_empty());
+    }
+
+    #[test]
+    fn what_a_failed_helper_took_is_done_by_the_caller() {
+        let caller = std::thread::current().id();
+        let items: Vec<u32> = (0..200).collect();
+        // Every helper panics on its first item (the panic message is
+        // expected in the test output); the caller does the rest.
+        let got = parallel_map(&items, 4, |i| {
+            assert!(std::thread::current().id() == caller, "a helper fails");
+            *i + 1
+        });
+        assert_eq!(got, (1..=200).collect::<Vec<u32>>());
+    }
 }

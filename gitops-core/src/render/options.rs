@@ -1,6 +1,7 @@
 //! [`RenderOptions`] and their validation.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -22,6 +23,15 @@ pub const DEFAULT_MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
 
 /// The default for [`RenderOptions::max_expansion_ratio`]: 10.
 pub const DEFAULT_MAX_EXPANSION_RATIO: usize = 10;
+
+/// The most threads a render parses on by default (see
+/// [`RenderOptions::parse_threads`]).
+pub const MAX_PARSE_THREADS: usize = 8;
+
+/// How many bytes of files not in the cache a render needs before it
+/// parses them on several threads: 256 KiB, about 20 ms of parsing, where
+/// starting a thread costs tens of microseconds.
+pub const PARALLEL_PARSE_MIN_BYTES: usize = 256 * 1024;
 
 /// How a [`Snapshot`](crate::Snapshot) is rendered.
 ///
@@ -82,6 +92,14 @@ pub struct RenderOptions {
     /// plans and applies are then the ones rendered, shared, not labelled
     /// copies of them.
     pub labels: BTreeMap<String, String>,
+    /// How many threads parse files at once (default `None`: as many as
+    /// [`std::thread::available_parallelism`] says, at most
+    /// [`MAX_PARSE_THREADS`]). A render parses on threads of its own only
+    /// when it has at least [`PARALLEL_PARSE_MIN_BYTES`] of files not in
+    /// its cache; otherwise, and with `Some(1)`, it parses on the calling
+    /// thread. The result is the same whatever the number: the same
+    /// desired state, the same errors in the same order.
+    pub parse_threads: Option<NonZeroUsize>,
 }
 
 impl Default for RenderOptions {
@@ -97,6 +115,7 @@ impl Default for RenderOptions {
             kinds: KindRegistry::empty(),
             rendering: Rendering::Auto,
             labels: BTreeMap::new(),
+            parse_threads: None,
         }
     }
 }
@@ -180,6 +199,27 @@ impl RenderOptions {
     pub fn with_skip_symlinks(mut self, skip: bool) -> Self {
         self.skip_symlinks = skip;
         self
+    }
+
+    /// Sets [`RenderOptions::parse_threads`]; `0` means the default (as
+    /// many as the machine has, at most [`MAX_PARSE_THREADS`]), `1` parses
+    /// on the calling thread.
+    pub fn with_parse_threads(mut self, threads: usize) -> Self {
+        self.parse_threads = NonZeroUsize::new(threads);
+        self
+    }
+
+    /// How many threads parse at once: [`RenderOptions::parse_threads`], or
+    /// the machine's parallelism capped at [`MAX_PARSE_THREADS`].
+    pub(crate) fn parse_thread_count(&self) -> usize {
+        self.parse_threads.map_or_else(
+            || {
+                std::thread::available_parallelism()
+                    .map_or(1, NonZeroUsize::get)
+                    .min(MAX_PARSE_THREADS)
+            },
+            NonZeroUsize::get,
+        )
     }
 
     pub(crate) fn scan_limits(&self) -> super::scan::Limits {
