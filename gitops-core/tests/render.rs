@@ -730,6 +730,10 @@ fn mixed(n: usize, broken: bool) -> Vec<(String, String)> {
                 }
                 _ if broken && i % 101 == 7 => format!("{CM}dup\n  namespace: {ns}\n"),
                 _ if broken && i % 103 == 3 => "x".repeat(5000),
+                // Nesting as deep as the size limit allows, on whichever
+                // thread parses it.
+                _ if broken && i % 113 == 11 && i % 5 == 2 => "[".repeat(4000),
+                _ if broken && i % 113 == 11 => format!("{CM}deep\ndata: {}\n", "[".repeat(4000)),
                 // The same bytes at many paths: one blob, parsed once.
                 _ if broken && i % 109 == 1 => format!("{CM}shared\n  namespace: n\n"),
                 _ if broken && i % 107 == 9 => {
@@ -782,6 +786,7 @@ fn parsing_on_threads_changes_nothing() {
                 "is cluster-scoped",
                 "ConfigMap/team-0/dup is declared twice",
                 "ConfigMap/n/shared is declared twice",
+                "too deep nesting",
             ] {
                 assert!(one.0.1.contains(failure), "{failure}: {}", one.0.1);
             }
